@@ -1,0 +1,3 @@
+from migspec.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,180 @@
+"""Walk a migration statement by statement: operations, their effects, and the transaction and
+settings context each runs in. Stateful facts carried across statements and files:
+  - tables created earlier in the migration (empty: no measurements, no risk from size);
+  - validated CHECK (col IS NOT NULL) constraints (PG12+ SET NOT NULL skips its scan);
+  - locks taken earlier in the same transaction (held until COMMIT: postgres-locks.md row 9);
+  - lock_timeout / statement_timeout in effect (SET is session-wide, SET LOCAL ends with the
+    transaction);
+  - runners that wrap each file in a transaction (Alembic, Django, Flyway): ``transaction_per_file``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+from migspec.locks import LockMode
+from migspec.names import QualifiedName
+from migspec.ops.base import Effect, Operation
+from migspec.ops.session import SetSetting, TransactionControl
+from migspec.parse.operations import build_operations
+from migspec.parse.source import Location, Migration, Statement
+from migspec.schema import SchemaState
+from migspec.stats import Stats
+from migspec.ops.types import ColumnType
+
+
+@dataclass(frozen=True)
+class HeldLock:
+    relation: QualifiedName
+    mode: LockMode
+    location: Location
+    op_index: int
+
+
+@dataclass(frozen=True)
+class TxContext:
+    tx_id: int | None  # None: autocommit, the statement is its own transaction
+    explicit: bool  # BEGIN written in the migration
+    wrapped: bool  # the runner wraps each file in a transaction
+    lock_timeout_s: float | None
+    statement_timeout_s: float | None
+    held: tuple[HeldLock, ...] = ()  # locks taken by earlier statements of this transaction
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.tx_id is not None
+
+
+@dataclass(frozen=True)
+class Analyzed:
+    index: int
+    op: Operation
+    effect: Effect
+    tx: TxContext
+    new_table: bool  # op.table was created earlier in this migration
+
+    @property
+    def stmt(self) -> Statement:
+        return self.op.stmt
+
+
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration_setting(value: str | None) -> float | None:
+    """PostgreSQL time setting -> seconds; a bare number is milliseconds; 0 disables (None)."""
+    if value is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", value.lower())
+    if not m or (m.group(2) and m.group(2) not in _UNITS):
+        return None
+    seconds = float(m.group(1)) * (_UNITS[m.group(2)] if m.group(2) else 1e-3)
+    return seconds or None
+
+
+@dataclass
+class _Session:
+    wrapped: bool
+    tx_id: int | None = None
+    explicit: bool = False
+    next_tx: int = 0
+    session_settings: dict[str, float | None] = field(default_factory=dict)
+    local_settings: dict[str, float | None] = field(default_factory=dict)
+    held: list[HeldLock] = field(default_factory=list)
+
+    def begin(self, explicit: bool) -> None:
+        if self.tx_id is None:
+            self.tx_id, self.next_tx = self.next_tx, self.next_tx + 1
+            self.explicit = explicit
+            self.held = []
+            self.local_settings = {}
+
+    def end(self) -> None:
+        self.tx_id, self.explicit, self.held, self.local_settings = None, False, [], {}
+
+    def setting(self, name: str) -> float | None:
+        if name in self.local_settings:
+            return self.local_settings[name]
+        return self.session_settings.get(name)
+
+    def context(self) -> TxContext:
+        return TxContext(self.tx_id, self.explicit, self.wrapped and self.tx_id is not None,
+                         self.setting("lock_timeout"), self.setting("statement_timeout"), tuple(self.held))
+
+
+def seed_schema(stats: Stats) -> SchemaState:
+    """Schema facts from the stats file (column types) so type changes can be judged."""
+    schema = SchemaState()
+    for name, table in stats.tables.items():
+        state = schema.table(name)
+        for column, text in table.columns.items():
+            try:
+                state.columns[column] = ColumnType.parse(text)
+            except ValueError:
+                continue
+    return schema
+
+
+def analyze(migration: Migration, *, version: int, stats: Stats, transaction_per_file: bool = False
+            ) -> Iterator[tuple[Analyzed, SchemaState]]:
+    """Yield each operation with its effect and context, and the schema state *before* it applies."""
+    schema = seed_schema(stats)
+    session = _Session(wrapped=transaction_per_file)
+    current_file = -1
+    index = 0
+    for stmt in migration.statements:
+        if stmt.file_index != current_file:
+            if transaction_per_file and current_file >= 0:
+                session.end()
+            current_file = stmt.file_index
+            if transaction_per_file:
+                session.begin(explicit=False)
+        ops = build_operations(stmt)
+        autocommit = session.tx_id is None
+        if autocommit and not isinstance(ops[0], (TransactionControl, SetSetting)):
+            session.begin(explicit=False)  # the statement is its own transaction
+        effects: list[Effect] = []
+        for op in ops:
+            if isinstance(op, TransactionControl):
+                _transaction(session, op, transaction_per_file)
+            elif isinstance(op, SetSetting):
+                _setting(session, op)
+            effect = op.effect(schema, version)
+            effects.append(effect)
+            ctx = session.context()
+            if autocommit and not isinstance(op, (TransactionControl, SetSetting)):
+                ctx = replace(ctx, tx_id=None)
+            yield Analyzed(index, op, effect, ctx, schema.is_new(op.table)), schema
+            op.apply(schema)
+            index += 1
+        # Locks taken by this statement stay held for the rest of the transaction.
+        for effect in effects if session.tx_id is not None else ():
+            for lk in effect.locks:
+                if lk.mode.blocks_writes:
+                    session.held.append(HeldLock(lk.relation, lk.mode, stmt.location, index - 1))
+        if autocommit and session.tx_id is not None and not isinstance(ops[0], TransactionControl):
+            session.end()
+
+
+def _transaction(session: _Session, op: TransactionControl, wrapped: bool) -> None:
+    if op.action == "begin":
+        session.begin(explicit=True)
+        session.explicit = True
+    elif op.action in ("commit", "rollback"):
+        session.end()
+        if wrapped:  # the runner's transaction ended early; later statements run in autocommit
+            session.wrapped = False
+
+
+def _setting(session: _Session, op: SetSetting) -> None:
+    if op.name not in ("lock_timeout", "statement_timeout"):
+        return
+    value = parse_duration_setting(op.value)
+    if op.local:
+        if session.tx_id is not None:  # SET LOCAL outside a transaction has no effect (a WARNING)
+            session.local_settings[op.name] = value
+    else:
+        session.session_settings[op.name] = value
+        session.local_settings.pop(op.name, None)

@@ -1,0 +1,160 @@
+"""The command line: parse arguments, call the library, print, return an exit code.
+
+Exit codes: 0 clean, 1 findings at or above --fail-on, 2 bad input, 3 refused for missing facts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import NoReturn
+
+from migspec import __version__
+from migspec.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, InputError, MigspecError
+from migspec.names import QualifiedName
+from migspec.versions import MAX_VERSION, MIN_VERSION
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, no usage dump
+        raise InputError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+
+def _pg_version(text: str) -> int:
+    if not text.isdigit() or not MIN_VERSION <= int(text) <= MAX_VERSION:
+        raise argparse.ArgumentTypeError(f"must be a PostgreSQL major version {MIN_VERSION}-{MAX_VERSION}")
+    return int(text)
+
+
+def _table_value(text: str) -> tuple[QualifiedName, float]:
+    name, eq, value = text.rpartition("=")
+    try:
+        number = float(value)
+        if not eq or number < 0 or number != number:
+            raise ValueError
+        return QualifiedName.parse(name), number
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected TABLE=NUMBER (non-negative), got {text!r}") from None
+
+
+def _add_measurement_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stats", metavar="FILE", help="measurements (YAML or JSON), e.g. from 'migspec measure'")
+    p.add_argument("--pg-version", type=_pg_version, metavar="N",
+                   help=f"target major version {MIN_VERSION}-{MAX_VERSION} (default: the stats file's, else 16)")
+    p.add_argument("--transaction-per-file", action="store_true",
+                   help="the runner wraps each file in a transaction (Alembic, Django, Flyway)")
+    p.add_argument("--calibration", metavar="FILE", help="throughput overrides (from 'migspec verify --calibration')")
+    g = p.add_argument_group("measurements on the command line (override the stats file)")
+    g.add_argument("--rows", action="append", type=_table_value, default=[], metavar="TABLE=N")
+    g.add_argument("--size-bytes", action="append", type=_table_value, default=[], metavar="TABLE=N")
+    g.add_argument("--write-qps", action="append", type=_table_value, default=[], metavar="TABLE=N")
+    g.add_argument("--longest-transaction", action="append", type=_table_value, default=[], metavar="TABLE=SECONDS",
+                   help="longest running transaction seen on the server, in seconds")
+    g.add_argument("--lock-waits", action="append", type=_table_value, default=[], metavar="TABLE=PER_MINUTE",
+                   help="lock waits per minute observed on the table")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="migspec", description="A migration specialist for PostgreSQL.")
+    parser.add_argument("--version", action="version", version=f"migspec {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    lint = sub.add_parser("lint", help="what every statement locks, for how long, at this table's size and traffic")
+    lint.add_argument("paths", nargs="+", metavar="PATH", help="SQL files or directories (files in lexical order)")
+    _add_measurement_args(lint)
+    lint.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text")
+    lint.add_argument("--fail-on", choices=("green", "yellow", "red"), default="yellow",
+                      help="exit 1 when a finding is at or above this risk (default: yellow)")
+
+    rules = sub.add_parser("rules", help="list the rules, or show one rule's documentation")
+    rules.add_argument("name", nargs="?")
+    return parser
+
+
+def load_inputs(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """Stats (file + flags) and calibration, shared by the subcommands that read migrations."""
+    from migspec.estimate.throughput import Calibration
+    from migspec.stats import LockContention, Stats, TableStats, load_stats
+
+    stats = load_stats(args.stats) if args.stats else Stats()
+    overrides: dict[QualifiedName, dict[str, float]] = {}
+    for key in ("rows", "size_bytes", "write_qps", "longest_transaction", "lock_waits"):
+        for name, value in getattr(args, key):
+            overrides.setdefault(name, {})[key] = value
+    for name, values in overrides.items():
+        ts = stats.table(name)
+        lc = ts.lock_contention
+        if "longest_transaction" in values or "lock_waits" in values:
+            lc = LockContention(values.get("longest_transaction", lc.longest_transaction_seconds if lc else 0.0),
+                                values.get("lock_waits", lc.lock_waits_per_minute if lc else 0.0))
+        stats = stats.with_table(TableStats(
+            name, rows=int(values["rows"]) if "rows" in values else ts.rows,
+            write_qps=values.get("write_qps", ts.write_qps), lock_contention=lc,
+            size_bytes=int(values["size_bytes"]) if "size_bytes" in values else ts.size_bytes, columns=ts.columns))
+        if stats.origin == "no stats file":
+            stats = replace(stats, origin="command line")
+    calibration = None
+    if args.calibration:
+        import yaml
+
+        try:
+            data = yaml.safe_load(Path(args.calibration).read_text(encoding="utf-8"))
+            calibration = Calibration(data.get("rates", data) if isinstance(data, dict) else None, args.calibration)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError, AttributeError) as exc:
+            raise InputError(f"{args.calibration}: bad calibration file: {exc}") from None
+    return stats, calibration
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    from migspec.lint import lint
+    from migspec.parse.source import load_migration
+    from migspec.render.lint import RENDERERS
+    from migspec.risk import Risk
+
+    stats, calibration = load_inputs(args)
+    migration = load_migration(args.paths)
+    report = lint(migration, stats, pg_version=args.pg_version, transaction_per_file=args.transaction_per_file,
+                  calibration=calibration)
+    sys.stdout.write(RENDERERS[args.format](report))
+    threshold = Risk[args.fail_on.upper()]
+    failing = [f for f in report.findings if not f.suppressed and f.risk >= threshold]
+    return EXIT_FINDINGS if failing else EXIT_OK
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from migspec.rules import all_rules
+
+    rules = {r.name: r for r in all_rules()}
+    if args.name:
+        if args.name not in rules:
+            raise InputError(f"unknown rule {args.name!r} (see 'migspec rules')")
+        sys.stdout.write(f"{args.name}\n\n{rules[args.name].doc()}\n")
+        return EXIT_OK
+    width = max(map(len, rules))
+    for name, rule in rules.items():
+        sys.stdout.write(f"{name:<{width}}  {rule.summary()}\n")
+    return EXIT_OK
+
+
+COMMANDS = {"lint": cmd_lint, "rules": cmd_rules}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except MigspecError as exc:
+        sys.stderr.write(f"migspec: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("migspec: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Pure functions: measurements -> durations, each with the figures it came from."""

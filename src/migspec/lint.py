@@ -1,0 +1,181 @@
+"""Lint: migration + measurements -> findings with risk. The library entry point behind
+``migspec lint`` (and the first half of ``migspec plan``).
+
+Pass 1 walks the migration (migspec.analysis) and asks every rule about every operation. Pass 2
+refuses when a pre-existing table lacks measurements, then scores each hit from the table's
+size and traffic (migspec.risk).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+
+from migspec.analysis import Analyzed, analyze
+from migspec.errors import InputError
+from migspec.estimate.throughput import Calibration
+from migspec.locks import LockMode
+from migspec.names import QualifiedName
+from migspec.ops.base import Work
+from migspec.parse.source import Location, Migration
+from migspec.risk import Assessment, Risk, TableLoad, Thresholds, assess, classify_stall
+from migspec.rules import Hit, RuleContext, all_rules, rule_names
+from migspec.stats import Stats, require_measurements
+from migspec.versions import DEFAULT_VERSION
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    location: Location
+    statement: str
+    operation: str
+    table: str | None
+    lock: LockMode | None
+    rewrites_table: bool
+    scans_table: bool
+    risk: Risk
+    message: str
+    alternative: str
+    estimate_seconds: float
+    suppressed: str | None = None  # the reason given, when an inline directive allows it
+
+
+@dataclass(frozen=True)
+class OpResult:
+    item: Analyzed
+    assessment: Assessment
+    findings: tuple[Finding, ...]
+
+    @property
+    def risk(self) -> Risk:
+        return max((f.risk for f in self.findings if not f.suppressed), default=Risk.GREEN)
+
+
+@dataclass(frozen=True)
+class Report:
+    migration: Migration
+    version: int
+    stats: Stats
+    results: tuple[OpResult, ...]
+    tables: tuple[QualifiedName, ...]  # pre-existing tables touched, in first-touch order
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for r in self.results for f in r.findings]
+
+    @property
+    def risk(self) -> Risk:
+        return max((r.risk for r in self.results), default=Risk.GREEN)
+
+
+def target_version(stats: Stats, override: int | None) -> int:
+    return override or stats.pg_version or DEFAULT_VERSION
+
+
+def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, transaction_per_file: bool = False,
+         calibration: Calibration | None = None, require_stats: bool = True) -> Report:
+    version = target_version(stats, pg_version)
+    thresholds = Thresholds.from_mapping(stats.thresholds, f"{stats.origin}")
+    calibration = calibration or Calibration()
+    known_rules = rule_names()
+    for stmt in migration.statements:
+        for d in stmt.directives:
+            if d.verb == "allow":
+                for target in d.targets:
+                    if target not in known_rules:
+                        raise InputError(f"{d.location}: unknown rule {target!r} in 'migspec: allow' "
+                                         f"(see 'migspec rules')")
+
+    rules = [cls() for cls in all_rules()]
+    ctx = RuleContext(version, stats.pg_version_full if pg_version in (None, stats.pg_version) else None,
+                      schema=None, thresholds=thresholds)  # type: ignore[arg-type]
+    collected: list[tuple[Analyzed, list[tuple[str, Hit]]]] = []
+    touched: dict[QualifiedName, None] = {}
+    for item, schema in analyze(migration, version=version, stats=stats, transaction_per_file=transaction_per_file):
+        ctx.schema = schema
+        hits = [(rule.name, hit) for rule in rules if rule.applies(item) for hit in rule.check(item, ctx)]
+        collected.append((item, hits))
+        ctx.history.append(item)
+        if not item.new_table:
+            for name in item.op.tables:
+                if not schema.is_new(name) and name not in schema.dropped:
+                    touched.setdefault(name, None)
+    if require_stats:
+        require_measurements(stats, touched)
+
+    results: list[OpResult] = []
+    # Seconds each write-blocking lock has been held so far, per (transaction, relation).
+    tx_hold: dict[tuple[int, QualifiedName], float] = defaultdict(float)
+    for item, hits in collected:
+        load = _load(item, stats)
+        held = {h.relation for h in item.tx.held} if item.tx.tx_id is not None else set()
+        own = item.op.table
+        extra = tx_hold[(item.tx.tx_id, own)] if own in held and item.tx.tx_id is not None else 0.0
+        concurrent = bool(getattr(item.op, "concurrent", False))
+        assessment = assess(item.effect, load, lock_timeout_s=item.tx.lock_timeout_s, calibration=calibration,
+                            thresholds=thresholds, concurrent=concurrent, extra_hold_s=extra)
+        if item.tx.tx_id is not None:
+            assessment = _extend_held(item, assessment, held - {own}, tx_hold, stats, thresholds)
+            locked = {lk.relation for lk in item.effect.locks if lk.mode.blocks_writes}
+            for rel in held | locked:
+                tx_hold[(item.tx.tx_id, rel)] += assessment.hold.seconds
+        allowed = {t: d.reason for d in item.stmt.directives if d.verb == "allow" for t in d.targets}
+        findings = []
+        primary = [(n, h) for n, h in hits if not h.fallback]
+        for name, hit in primary or [(n, h) for n, h in hits if assessment.risk > Risk.GREEN]:
+            if hit.min_rows is not None and load is not None:
+                limit = getattr(thresholds, hit.min_rows) if isinstance(hit.min_rows, str) else hit.min_rows
+                if load.rows * item.effect.work_rows_fraction <= limit:
+                    continue
+            risk = hit.fixed if hit.fixed is not None else max(assessment.risk, hit.floor)
+            findings.append(_finding(item, name, hit, risk, assessment, load, allowed.get(name)))
+        results.append(OpResult(item, assessment, tuple(findings)))
+
+    notes = []
+    if stats.tables and not stats.from_production:
+        notes.append(f"measurements are from '{stats.source or 'an unstated source'}', not production: "
+                     "risk and estimates may not hold in production")
+    return Report(migration, version, stats, tuple(results), tuple(touched), tuple(notes))
+
+
+def _extend_held(item: Analyzed, a: Assessment, relations: set[QualifiedName],
+                 tx_hold: dict[tuple[int, QualifiedName], float], stats: Stats, t: Thresholds) -> Assessment:
+    """A statement running while earlier statements' locks are held stretches those stalls."""
+    worst, reasons = a.risk, list(a.reasons)
+    for rel in sorted(relations):
+        stall = tx_hold[(item.tx.tx_id, rel)] + a.hold.seconds  # type: ignore[index]
+        qps = stats.table(rel).write_qps or 0.0
+        risk, why = classify_stall(stall, qps, t)
+        if risk > Risk.GREEN:
+            reasons.append(f"keeps the lock on {rel} held: {why}")
+        worst = max(worst, risk)
+    return replace(a, risk=worst, reasons=tuple(reasons))
+
+
+def _load(item: Analyzed, stats: Stats) -> TableLoad | None:
+    table = item.op.table
+    if table is None:
+        return None
+    if item.new_table:
+        return TableLoad(0, 0, 0.0, 0.0, 0.0, new=True)
+    ts = stats.table(table)
+    lc = ts.lock_contention
+    return TableLoad(ts.rows or 0, ts.size_bytes, ts.write_qps or 0.0,
+                     lc.longest_transaction_seconds if lc else 0.0, lc.lock_waits_per_minute if lc else 0.0)
+
+
+def _finding(item: Analyzed, rule: str, hit: Hit, risk: Risk, a: Assessment, load: TableLoad | None,
+             suppressed: str | None) -> Finding:
+    message = hit.message
+    if load is not None and not load.new:
+        size = f"{load.rows:,} rows" + (f" / {load.size_bytes / 1e6:,.0f} MB" if load.size_bytes else "")
+        work = "" if item.effect.work is Work.NONE else f"; {item.effect.work.value} est. {a.hold}"
+        message += f" [{size}, {load.write_qps:g} writes/s{work}; {'; '.join(a.reasons)}]"
+    elif load is not None and load.new:
+        message += " [table created earlier in this migration: empty]"
+    return Finding(rule, item.stmt.location, item.stmt.sql, item.op.kind,
+                   str(item.op.table) if item.op.table else None, item.effect.strongest,
+                   item.effect.work is Work.REWRITE, item.effect.scans_table, risk, message,
+                   hit.alternative, a.hold.seconds, suppressed)

@@ -1,0 +1,105 @@
+"""What every operation states as data: the locks it takes, the work it does under them.
+
+An operation is an immutable description of one change (one ALTER TABLE sub-command, one CREATE
+INDEX, one UPDATE). ``effect()`` answers, for a target PostgreSQL version and what the migration
+knows so far about the schema, which lock it takes on which relation and whether the table is
+rewritten or scanned. Rules read effects; they never re-derive locks from SQL text.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+from migspec.locks import LockMode
+from migspec.names import QualifiedName
+
+if TYPE_CHECKING:
+    from migspec.parse.source import Statement
+    from migspec.schema import SchemaState
+
+
+class Work(enum.Enum):
+    """What the server does to the table's data while the locks are held."""
+
+    NONE = "catalog only"
+    SCAN = "full-table scan"
+    REWRITE = "table rewrite"
+    INDEX_BUILD = "index build"
+    ROWS = "row-by-row writes"
+    UNKNOWN = "unknown work"
+
+    @property
+    def rewrites(self) -> bool:
+        return self is Work.REWRITE
+
+    @property
+    def scans(self) -> bool:
+        """Reads every row: a scan, a rewrite, an index build, an unbounded UPDATE."""
+        return self in (Work.SCAN, Work.REWRITE, Work.INDEX_BUILD, Work.ROWS)
+
+
+@dataclass(frozen=True)
+class RelationLock:
+    relation: QualifiedName
+    mode: LockMode
+    role: str = "table"  # table | referenced table | partition | parent | index
+
+
+@dataclass(frozen=True)
+class Effect:
+    locks: tuple[RelationLock, ...]
+    work: Work = Work.NONE
+    notes: tuple[str, ...] = ()  # the facts behind the claim, quoted from data (gates, catalogs)
+    work_rows_fraction: float = 1.0  # share of the table touched (DML with a WHERE: unknown -> 1.0)
+
+    @property
+    def rewrites_table(self) -> bool:
+        return self.work.rewrites
+
+    @property
+    def scans_table(self) -> bool:
+        return self.work.scans
+
+    @property
+    def strongest(self) -> LockMode | None:
+        return max((lock.mode for lock in self.locks), default=None)
+
+    def lock_on(self, relation: QualifiedName) -> LockMode | None:
+        return max((lk.mode for lk in self.locks if lk.relation == relation), default=None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Operation:
+    """Base of all operations. ``kind`` is the stable name used in JSON and rule case files."""
+
+    stmt: Statement = field(compare=False, repr=False)
+    table: QualifiedName | None = None
+
+    kind: ClassVar[str] = "operation"
+    #: The table lock this operation takes on ``table`` (PostgreSQL docs "13.3.1", ALTER TABLE notes).
+    lock: ClassVar[LockMode | None] = None
+    #: Running application code that uses the old shape breaks the moment this commits.
+    breaking: ClassVar[bool] = False
+    #: Data is gone: needs explicit confirmation before any plan may run it.
+    destructive: ClassVar[bool] = False
+    #: Only valid outside a transaction block (CONCURRENTLY forms).
+    no_transaction: ClassVar[bool] = False
+
+    def effect(self, schema: SchemaState, version: int) -> Effect:
+        """Locks and work at ``version``; the default is ``lock`` on ``table`` with no data work."""
+        if self.table is None or self.lock is None:
+            return Effect(())
+        return Effect((RelationLock(self.table, self.lock),))
+
+    def apply(self, schema: SchemaState) -> None:
+        """Record what this operation changes in the migration's running knowledge of the schema."""
+
+    def describe(self) -> str:
+        return f"{self.kind.replace('_', ' ')} on {self.table}" if self.table else self.kind.replace("_", " ")
+
+    @property
+    def tables(self) -> tuple[QualifiedName, ...]:
+        """Every pre-existing relation whose size and traffic matter to this operation."""
+        return (self.table,) if self.table else ()

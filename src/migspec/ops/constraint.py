@@ -1,0 +1,104 @@
+"""ADD / VALIDATE / DROP CONSTRAINT.
+
+Locks: ALTER TABLE docs - ADD CONSTRAINT takes ACCESS EXCLUSIVE, except FOREIGN KEY which takes
+SHARE ROW EXCLUSIVE on both tables; VALIDATE CONSTRAINT takes SHARE UPDATE EXCLUSIVE (plus ROW
+SHARE on the referenced table of a foreign key). NOT VALID skips the scan of existing rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from migspec.locks import LockMode
+from migspec.names import QualifiedName
+from migspec.ops.base import Effect, Operation, RelationLock, Work
+from migspec.schema import SchemaState
+from migspec.versions import GATES, supports
+
+AEL = LockMode.ACCESS_EXCLUSIVE
+CONSTRAINT_KINDS = ("check", "foreign_key", "unique", "primary_key", "exclude", "not_null")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddConstraint(Operation):
+    name: str | None = None
+    constraint: str = "check"  # one of CONSTRAINT_KINDS
+    not_valid: bool = False
+    using_index: str | None = None
+    columns: tuple[str, ...] = ()
+    not_null_column: str | None = None  # CHECK (col IS NOT NULL), or the column of a NOT NULL constraint
+    references: QualifiedName | None = None
+    kind: ClassVar[str] = "add_constraint"
+
+    @property
+    def lock_mode(self) -> LockMode:
+        return LockMode.SHARE_ROW_EXCLUSIVE if self.constraint == "foreign_key" else AEL
+
+    def effect(self, schema: SchemaState, version: int) -> Effect:
+        assert self.table
+        locks = [RelationLock(self.table, self.lock_mode)]
+        if self.references:
+            locks.append(RelationLock(self.references, LockMode.SHARE_ROW_EXCLUSIVE, "referenced table"))
+        if self.constraint in ("unique", "primary_key", "exclude"):
+            if self.using_index:
+                if self.constraint == "primary_key":
+                    return Effect(tuple(locks), Work.NONE, (
+                        "the index exists already; PRIMARY KEY still needs its columns NOT NULL (a scan if not)",))
+                return Effect(tuple(locks), Work.NONE, ("the index exists already: catalog only",))
+            return Effect(tuple(locks), Work.INDEX_BUILD,
+                          (f"{self.constraint.replace('_', ' ').upper()} builds its index while holding the lock",))
+        if self.not_valid:
+            return Effect(tuple(locks), Work.NONE, ("NOT VALID: existing rows are not checked",))
+        if self.constraint == "not_null" and not supports("not_null_not_valid", version):
+            return Effect(tuple(locks), Work.SCAN, (
+                f"the named NOT NULL constraint syntax needs PostgreSQL {GATES['not_null_not_valid'].since}",))
+        return Effect(tuple(locks), Work.SCAN, ("every existing row is checked while the lock is held",))
+
+    def apply(self, schema: SchemaState) -> None:
+        assert self.table
+        state = schema.table(self.table)
+        if self.not_null_column and self.constraint == "check":
+            state.not_null_checks[self.name or f"{self.table.name}_{self.not_null_column}_check"] = (
+                self.not_null_column, not self.not_valid)
+        if self.constraint == "not_null" and self.not_null_column and not self.not_valid:
+            state.not_null_columns.add(self.not_null_column)
+        if self.constraint == "not_null" and self.not_null_column and self.not_valid and self.name:
+            state.not_null_checks[self.name] = (self.not_null_column, False)
+        if self.constraint == "primary_key":
+            state.not_null_columns.update(self.columns)
+
+    def describe(self) -> str:
+        label = self.constraint.replace("_", " ").upper()
+        return f"add {label} constraint {self.name or ''} on {self.table}".replace("  ", " ")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ValidateConstraint(Operation):
+    name: str = ""
+    kind: ClassVar[str] = "validate_constraint"
+    lock = LockMode.SHARE_UPDATE_EXCLUSIVE
+
+    def effect(self, schema: SchemaState, version: int) -> Effect:
+        assert self.table
+        return Effect((RelationLock(self.table, self.lock),), Work.SCAN,
+                      ("VALIDATE reads every row but lets reads and writes continue",))
+
+    def apply(self, schema: SchemaState) -> None:
+        assert self.table
+        state = schema.table(self.table)
+        if self.name in state.not_null_checks:
+            column, _ = state.not_null_checks[self.name]
+            state.not_null_checks[self.name] = (column, True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropConstraint(Operation):
+    name: str = ""
+    kind: ClassVar[str] = "drop_constraint"
+    lock = AEL
+    breaking = True  # an invariant the application may rely on goes away
+
+    def apply(self, schema: SchemaState) -> None:
+        assert self.table
+        schema.table(self.table).not_null_checks.pop(self.name, None)

@@ -1,0 +1,178 @@
+"""Everything else that touches a live relation: enums, domains, VACUUM FULL/CLUSTER, partitions,
+triggers, explicit LOCK TABLE, DO blocks and statements migspec cannot analyse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from migspec.locks import LockMode
+from migspec.names import QualifiedName
+from migspec.ops.base import Effect, Operation, RelationLock, Work
+from migspec.schema import SchemaState
+from migspec.versions import GATES, supports
+
+AEL = LockMode.ACCESS_EXCLUSIVE
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddEnumValue(Operation):
+    type_name: QualifiedName = QualifiedName("public", "")
+    value: str = ""
+    neighbor: str | None = None
+    kind: ClassVar[str] = "add_enum_value"
+
+    def effect(self, schema: SchemaState, version: int) -> Effect:
+        note = (() if supports("enum_add_in_transaction", version) else
+                (f"before PostgreSQL {GATES['enum_add_in_transaction'].since} it cannot run in a transaction block",))
+        return Effect((), Work.NONE, ("locks the type, not any table",) + note)
+
+    def describe(self) -> str:
+        return f"add value {self.value!r} to enum {self.type_name}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddDomainConstraint(Operation):
+    domain: QualifiedName = QualifiedName("public", "")
+    not_valid: bool = False
+    kind: ClassVar[str] = "add_domain_constraint"
+
+    def effect(self, schema: SchemaState, version: int) -> Effect:
+        if self.not_valid:
+            return Effect((), Work.NONE, ("NOT VALID: existing values are not checked",))
+        return Effect((), Work.UNKNOWN, (
+            "every column of every table using the domain is re-checked under a SHARE lock on that table",))
+
+    def describe(self) -> str:
+        return f"add constraint to domain {self.domain}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RewriteTable(Operation):
+    """VACUUM FULL or CLUSTER: a full rewrite under ACCESS EXCLUSIVE."""
+
+    command: str = "VACUUM FULL"
+    kind: ClassVar[str] = "rewrite_table"
+    lock = AEL
+
+    def effect(self, schema: SchemaState, version: int) -> Effect:
+        assert self.table
+        return Effect((RelationLock(self.table, AEL),), Work.REWRITE,
+                      (f"{self.command} copies the whole table while holding ACCESS EXCLUSIVE",))
+
+    def describe(self) -> str:
+        return f"{self.command} {self.table}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Maintenance(Operation):
+    """Plain VACUUM / ANALYZE: SHARE UPDATE EXCLUSIVE, never blocks reads or writes."""
+
+    command: str = "VACUUM"
+    kind: ClassVar[str] = "maintenance"
+    lock = LockMode.SHARE_UPDATE_EXCLUSIVE
+
+    def describe(self) -> str:
+        return f"{self.command} {self.table}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttachPartition(Operation):
+    partition: QualifiedName = QualifiedName("public", "")
+    kind: ClassVar[str] = "attach_partition"
+
+    def effect(self, schema: SchemaState, version: int) -> Effect:
+        assert self.table
+        parent = LockMode.SHARE_UPDATE_EXCLUSIVE if supports("attach_partition_sue", version) else AEL
+        return Effect((RelationLock(self.table, parent, "parent"), RelationLock(self.partition, AEL, "partition")),
+                      Work.SCAN, ("the partition is scanned to prove its rows fit the bound, unless a matching "
+                                  "validated CHECK constraint exists",))
+
+    @property
+    def tables(self) -> tuple[QualifiedName, ...]:
+        return tuple(t for t in (self.table, self.partition) if t)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DetachPartition(Operation):
+    partition: QualifiedName = QualifiedName("public", "")
+    concurrent: bool = False
+    kind: ClassVar[str] = "detach_partition"
+
+    @property
+    def no_transaction(self) -> bool:  # type: ignore[override]
+        return self.concurrent
+
+    def effect(self, schema: SchemaState, version: int) -> Effect:
+        assert self.table
+        parent = LockMode.SHARE_UPDATE_EXCLUSIVE if self.concurrent else AEL
+        return Effect((RelationLock(self.table, parent, "parent"), RelationLock(self.partition, AEL, "partition")))
+
+    @property
+    def tables(self) -> tuple[QualifiedName, ...]:
+        return tuple(t for t in (self.table, self.partition) if t)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateTrigger(Operation):
+    name: str = ""
+    kind: ClassVar[str] = "create_trigger"
+    lock = LockMode.SHARE_ROW_EXCLUSIVE  # CREATE TRIGGER docs
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropTrigger(Operation):
+    name: str = ""
+    kind: ClassVar[str] = "drop_trigger"
+    lock = AEL
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockTable(Operation):
+    mode: LockMode = AEL
+    kind: ClassVar[str] = "lock_table"
+
+    def effect(self, schema: SchemaState, version: int) -> Effect:
+        assert self.table
+        return Effect((RelationLock(self.table, self.mode),))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropSchema(Operation):
+    schema_name: str = ""
+    cascade: bool = False
+    kind: ClassVar[str] = "drop_schema"
+    breaking = True
+    destructive = True
+
+    def effect(self, schema: SchemaState, version: int) -> Effect:
+        return Effect((), Work.UNKNOWN, ("every object in the schema is dropped under ACCESS EXCLUSIVE",))
+
+    def describe(self) -> str:
+        return f"drop schema {self.schema_name}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnknownWork(Operation):
+    """A DO block or a statement whose effect migspec cannot see: assumed to do anything."""
+
+    label: str = "DO block"
+    kind: ClassVar[str] = "unknown"
+
+    def effect(self, schema: SchemaState, version: int) -> Effect:
+        return Effect((), Work.UNKNOWN, (f"migspec cannot see inside a {self.label}: it may lock and rewrite anything",))
+
+    def describe(self) -> str:
+        return self.label
+
+
+@dataclass(frozen=True, kw_only=True)
+class Harmless(Operation):
+    """A statement that creates new objects or reads only (CREATE FUNCTION/VIEW/SEQUENCE/TYPE,
+    COMMENT, GRANT, SELECT ...): no lock that blocks the application's reads or writes."""
+
+    label: str = ""
+    kind: ClassVar[str] = "other"
+
+    def describe(self) -> str:
+        return self.label

@@ -1,0 +1,28 @@
+"""Transaction control and settings: they change how later statements run, not the schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from migspec.ops.base import Operation
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransactionControl(Operation):
+    action: str = "begin"  # begin | commit | rollback | savepoint | release | rollback_to
+    kind: ClassVar[str] = "transaction"
+
+    def describe(self) -> str:
+        return self.action.replace("_", " ").upper()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetSetting(Operation):
+    name: str = ""
+    value: str | None = None  # None: RESET / SET ... TO DEFAULT
+    local: bool = False
+    kind: ClassVar[str] = "set"
+
+    def describe(self) -> str:
+        return f"SET {'LOCAL ' if self.local else ''}{self.name}"

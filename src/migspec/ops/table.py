@@ -1,0 +1,255 @@
+"""Operations on tables and columns (CREATE/DROP/RENAME TABLE, TRUNCATE, ADD/DROP/RENAME/ALTER COLUMN).
+
+Lock modes: PostgreSQL docs "ALTER TABLE" (each sub-form names its lock), "13.3.1 Table-Level Locks";
+every claim here is checked by tests/test_trace.py on a real server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from migspec.locks import LockMode
+from migspec.names import QualifiedName
+from migspec.ops.base import Effect, Operation, RelationLock, Work
+from migspec.ops.expressions import expression_volatility, volatility_name
+from migspec.ops.types import ColumnType, type_change
+from migspec.schema import SchemaState
+from migspec.versions import GATES, supports
+
+AEL = LockMode.ACCESS_EXCLUSIVE
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateTable(Operation):
+    columns: tuple[tuple[str, ColumnType, bool], ...] = ()  # (name, type, not null)
+    references: tuple[QualifiedName, ...] = ()
+    kind: ClassVar[str] = "create_table"
+
+    def effect(self, schema: SchemaState, version: int) -> Effect:
+        # A foreign key to an existing table takes SHARE ROW EXCLUSIVE on it (CREATE TABLE docs).
+        return Effect(tuple(RelationLock(ref, LockMode.SHARE_ROW_EXCLUSIVE, "referenced table")
+                            for ref in self.references))
+
+    def apply(self, schema: SchemaState) -> None:
+        assert self.table
+        schema.dropped.discard(self.table)
+        state = schema.table(self.table)
+        state.created_here = True
+        for name, ctype, not_null in self.columns:
+            state.columns[name] = ctype
+            if not_null:
+                state.not_null_columns.add(name)
+
+    @property
+    def tables(self) -> tuple[QualifiedName, ...]:
+        return self.references
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropTable(Operation):
+    cascade: bool = False
+    kind: ClassVar[str] = "drop_table"
+    lock = AEL
+    breaking = True
+    destructive = True
+
+    def apply(self, schema: SchemaState) -> None:
+        assert self.table
+        schema.tables.pop(self.table, None)
+        schema.dropped.add(self.table)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenameTable(Operation):
+    new_name: str = ""
+    kind: ClassVar[str] = "rename_table"
+    lock = AEL
+    breaking = True
+
+    def apply(self, schema: SchemaState) -> None:
+        assert self.table
+        state = schema.tables.pop(self.table, None)
+        if state:
+            state.name = self.table.sibling(self.new_name)
+            schema.tables[state.name] = state
+
+
+@dataclass(frozen=True, kw_only=True)
+class Truncate(Operation):
+    cascade: bool = False
+    kind: ClassVar[str] = "truncate"
+    lock = AEL
+    destructive = True
+    breaking = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddColumn(Operation):
+    column: str = ""
+    type: ColumnType | None = None
+    default: Any = None  # pglast expression node, or None
+    not_null: bool = False
+    generated_stored: bool = False
+    generated_virtual: bool = False
+    identity: bool = False
+    inline_check: bool = False
+    inline_unique: bool = False  # UNIQUE or PRIMARY KEY written on the column
+    references: QualifiedName | None = None
+    kind: ClassVar[str] = "add_column"
+    lock = AEL
+
+    def default_volatility(self) -> tuple[str, tuple[str, ...]]:
+        if self.default is None:
+            return "i", ()
+        return expression_volatility(self.default)
+
+    def rewrite_reason(self, version: int) -> str | None:
+        """Why the table is rewritten, or None when the change is catalog-only."""
+        if self.type is not None and self.type.is_serial:
+            return f"{self.type.name} fills a sequence value into every existing row (nextval is volatile)"
+        if self.identity:
+            return "an identity column fills a sequence value into every existing row"
+        if self.generated_stored:
+            return "a STORED generated column computes and stores a value for every existing row"
+        if self.generated_virtual and not supports("virtual_generated", version):
+            return "generated columns are STORED before PostgreSQL 18: every existing row is rewritten"
+        if self.default is None:
+            return None
+        level, culprits = self.default_volatility()
+        if level == "v":
+            return (f"the DEFAULT is volatile ({', '.join(culprits)}): it is evaluated for every existing row")
+        if not supports("fast_default", version):
+            return f"before PostgreSQL {GATES['fast_default'].since} every DEFAULT rewrites the table"
+        return None
+
+    def effect(self, schema: SchemaState, version: int) -> Effect:
+        assert self.table
+        locks = [RelationLock(self.table, AEL)]
+        if self.references:
+            locks.append(RelationLock(self.references, LockMode.SHARE_ROW_EXCLUSIVE, "referenced table"))
+        reason = self.rewrite_reason(version)
+        if reason:
+            return Effect(tuple(locks), Work.REWRITE, (reason,))
+        if self.inline_unique:
+            return Effect(tuple(locks), Work.INDEX_BUILD, ("UNIQUE/PRIMARY KEY builds its index under the lock",))
+        if self.inline_check or self.references:
+            return Effect(tuple(locks), Work.SCAN, ("the new column's constraint is checked against every row",))
+        note = ()
+        if self.default is not None:
+            level, _ = self.default_volatility()
+            note = (f"the DEFAULT is {volatility_name(level)}: {GATES['fast_default'].fact}",)
+        return Effect(tuple(locks), Work.NONE, note)
+
+    def apply(self, schema: SchemaState) -> None:
+        assert self.table
+        state = schema.table(self.table)
+        if self.type:
+            state.columns[self.column] = self.type
+        if self.not_null:
+            state.not_null_columns.add(self.column)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropColumn(Operation):
+    column: str = ""
+    kind: ClassVar[str] = "drop_column"
+    lock = AEL
+    breaking = True
+    destructive = True
+
+    def apply(self, schema: SchemaState) -> None:
+        assert self.table
+        schema.table(self.table).columns.pop(self.column, None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenameColumn(Operation):
+    column: str = ""
+    new_name: str = ""
+    kind: ClassVar[str] = "rename_column"
+    lock = AEL
+    breaking = True
+
+    def apply(self, schema: SchemaState) -> None:
+        assert self.table
+        state = schema.table(self.table)
+        if self.column in state.columns:
+            state.columns[self.new_name] = state.columns.pop(self.column)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlterColumnType(Operation):
+    column: str = ""
+    type: ColumnType | None = None
+    using: Any = None
+    kind: ClassVar[str] = "alter_column_type"
+    lock = AEL
+    breaking = True
+
+    def rewrite(self, schema: SchemaState, version: int) -> tuple[bool, str]:
+        assert self.table and self.type
+        old = schema.tables[self.table].columns.get(self.column) if self.table in schema.tables else None
+        return type_change(old, self.type, using=self.using, version=version)
+
+    def effect(self, schema: SchemaState, version: int) -> Effect:
+        assert self.table
+        rewrites, why = self.rewrite(schema, version)
+        return Effect((RelationLock(self.table, AEL),), Work.REWRITE if rewrites else Work.NONE, (why,))
+
+    def apply(self, schema: SchemaState) -> None:
+        assert self.table and self.type
+        schema.table(self.table).columns[self.column] = self.type
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetNotNull(Operation):
+    column: str = ""
+    kind: ClassVar[str] = "set_not_null"
+    lock = AEL
+
+    def effect(self, schema: SchemaState, version: int) -> Effect:
+        assert self.table
+        locks = (RelationLock(self.table, AEL),)
+        state = schema.tables.get(self.table)
+        if state and self.column in state.not_null_columns:
+            return Effect(locks, Work.NONE, ("the column is already NOT NULL",))
+        if state and state.has_validated_not_null_check(self.column) and supports("not_null_from_check", version):
+            return Effect(locks, Work.NONE, (GATES["not_null_from_check"].fact,))
+        return Effect(locks, Work.SCAN, ("every row is read to prove no NULL exists, under ACCESS EXCLUSIVE",))
+
+    def apply(self, schema: SchemaState) -> None:
+        assert self.table
+        schema.table(self.table).not_null_columns.add(self.column)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropNotNull(Operation):
+    column: str = ""
+    kind: ClassVar[str] = "drop_not_null"
+    lock = AEL
+
+    def apply(self, schema: SchemaState) -> None:
+        assert self.table
+        schema.table(self.table).not_null_columns.discard(self.column)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetDefault(Operation):
+    column: str = ""
+    default: Any = None  # None: DROP DEFAULT
+    kind: ClassVar[str] = "set_default"
+    lock = AEL  # catalog only: existing rows keep their values
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlterTableOther(Operation):
+    """An ALTER TABLE form migspec does not model in detail: assumed ACCESS EXCLUSIVE (the
+    strongest any form takes), catalog only."""
+
+    subcommand: str = ""
+    kind: ClassVar[str] = "alter_table_other"
+    lock = AEL
+
+    def describe(self) -> str:
+        return f"ALTER TABLE {self.subcommand} on {self.table}"

@@ -1,0 +1,107 @@
+"""Column types and the question "does changing this type rewrite the table?".
+
+PostgreSQL skips the rewrite when the new type is binary-coercible from the old one (pg_cast with
+castmethod 'b', generated into migspec.catalog.casts) and any length/precision coercion is a no-op:
+the typmod "support functions" varchar_support, numeric_support, timestamp_support, time_support,
+interval_support and varbit_support (src/backend/utils/adt) declare a widening a no-op
+(ALTER TABLE docs, Notes; postgres-locks.md row 6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pglast import ast, parse_sql
+from pglast.parser import ParseError
+
+from migspec.catalog.casts import BINARY_COERCIBLE, TYPE_ALIASES
+from migspec.versions import GATES, supports
+
+SERIAL_TYPES = {"serial": "int4", "serial4": "int4", "bigserial": "int8", "serial8": "int8",
+                "smallserial": "int2", "serial2": "int2"}
+
+# Types whose typmod change is a no-op when it widens (or removes) the limit.
+_WIDENING_NO_REWRITE = {"varchar", "numeric", "varbit", "timestamp", "timestamptz", "time", "timetz", "interval"}
+_PRECISION_DEFAULT = {"timestamp": 6, "timestamptz": 6, "time": 6, "timetz": 6, "interval": 6}
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    name: str  # canonical pg_type.typname for built-ins, else the name as written
+    mods: tuple[int, ...] = ()
+    array: bool = False
+    schema: str | None = None
+
+    def __str__(self) -> str:
+        text = self.name + (f"({','.join(map(str, self.mods))})" if self.mods else "")
+        return text + ("[]" if self.array else "")
+
+    @classmethod
+    def from_node(cls, node: ast.TypeName) -> ColumnType:
+        names = [n.sval for n in node.names]
+        name = names[-1].lower()
+        schema = names[0] if len(names) > 1 and names[0] != "pg_catalog" else None
+        mods: list[int] = []
+        for mod in node.typmods or ():
+            value = getattr(getattr(mod, "val", None), "ival", None)
+            if value is None:
+                return cls(TYPE_ALIASES.get(name, name), (), bool(node.arrayBounds), schema)
+            mods.append(int(value))
+        return cls(TYPE_ALIASES.get(name, name), tuple(mods), bool(node.arrayBounds), schema)
+
+    @classmethod
+    def parse(cls, text: str) -> ColumnType:
+        """Parse a type as a user writes it ("varchar(100)", "timestamp with time zone")."""
+        try:
+            stmt = parse_sql(f"SELECT NULL::{text}")[0].stmt
+            cast = stmt.targetList[0].val
+        except (ParseError, IndexError, AttributeError):
+            raise ValueError(f"not a SQL type: {text!r}") from None
+        if not isinstance(cast, ast.TypeCast):
+            raise ValueError(f"not a SQL type: {text!r}")
+        return cls.from_node(cast.typeName)
+
+    @property
+    def is_serial(self) -> bool:
+        return self.name in SERIAL_TYPES
+
+
+def _widens(name: str, old: tuple[int, ...], new: tuple[int, ...]) -> bool:
+    if not new:
+        return True  # no limit at all: the length coercion is not even called
+    if name in _PRECISION_DEFAULT:
+        return new[0] >= (old[0] if old else _PRECISION_DEFAULT[name])
+    if not old:
+        return False  # unlimited -> limited needs every value checked
+    if name == "numeric":
+        old_scale = old[1] if len(old) > 1 else 0
+        new_scale = new[1] if len(new) > 1 else 0
+        return new_scale == old_scale and new[0] >= old[0]
+    return new[0] >= old[0]
+
+
+def type_change(old: ColumnType | None, new: ColumnType, *, using: Any, version: int) -> tuple[bool, str]:
+    """(rewrites, why) for ALTER COLUMN ... TYPE from ``old`` to ``new`` on ``version``."""
+    if old is None:
+        return True, ("the column's current type is unknown, so migspec assumes a rewrite; give it in the stats "
+                      "file (tables.<t>.columns) or create the table in the migration")
+    if using is not None:
+        return True, "a USING expression is evaluated for every row: the table is rewritten"
+    if old.array != new.array:
+        return True, f"{old} -> {new} changes array-ness: rewrite"
+    if old.name == new.name and old.schema == new.schema:
+        if old.mods == new.mods:
+            return False, f"{old} -> {new} is the same type: no rewrite"
+        if old.name in _WIDENING_NO_REWRITE and not old.array and _widens(old.name, old.mods, new.mods):
+            return False, f"{old} -> {new} widens the limit: catalog-only, no rewrite"
+        return True, f"{old} -> {new} narrows or changes the limit: every row is checked and rewritten"
+    pair = {old.name, new.name}
+    if pair == {"timestamp", "timestamptz"} and supports("timestamptz_utc_no_rewrite", version):
+        return True, (f"{old} -> {new} rewrites unless the session TimeZone is UTC "
+                      f"({GATES['timestamptz_utc_no_rewrite'].fact}); migspec cannot see the session, so assumes a rewrite")
+    if (old.name, new.name) in BINARY_COERCIBLE and not old.array:
+        if not new.mods or (new.name == old.name):
+            return False, f"{old} -> {new} is binary-coercible (pg_cast castmethod 'b'): no rewrite"
+        return True, f"{old} -> {new} is binary-coercible but the new length limit checks every row: rewrite"
+    return True, f"{old} -> {new} is not binary-coercible: every row is converted and the table rewritten"

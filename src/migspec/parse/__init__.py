@@ -1,0 +1,1 @@
+"""Readers: migration text -> statements (with locations and directives) -> operations."""

@@ -1,0 +1,204 @@
+"""Read migration files and split them into parsed statements that remember ``file:line:col``.
+
+Parsing is pglast's (libpg_query, PostgreSQL's own grammar); pglast reports statement and error
+offsets in characters of the decoded text, which is what line/column arithmetic needs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pglast import parse_sql
+from pglast.parser import ParseError
+
+from migspec.errors import InputError
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Directive:
+    """An inline instruction: ``-- migspec: allow <rule>[,<rule>] reason: <why>`` or
+    ``-- migspec: confirm <target> reason: <why>``; it applies to the statement that follows."""
+
+    verb: str  # "allow" | "confirm"
+    targets: tuple[str, ...]
+    reason: str
+    location: Location
+
+
+@dataclass(frozen=True, eq=False)
+class Statement:
+    sql: str
+    location: Location
+    node: Any  # a pglast.ast.Node
+    index: int  # position in the whole migration, from 0
+    file_index: int  # which file of the migration, from 0
+    directives: tuple[Directive, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return type(self.node).__name__
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    files: tuple[str, ...]
+    statements: tuple[Statement, ...] = field(default=())
+
+
+_DIRECTIVE = re.compile(r"--\s*migspec:\s*(?P<body>.*)$", re.MULTILINE)
+_BODY = re.compile(r"^(?P<verb>allow|confirm)\s+(?P<targets>[^\s].*?)(?:\s+reason:\s*(?P<reason>.*))?\s*$")
+
+
+def collect_files(paths: Sequence[str | Path]) -> list[Path]:
+    """Files named, and the ``*.sql`` files of directories named, in lexical order per directory."""
+    if not paths:
+        raise InputError("no migration given: name one or more .sql files or a directory")
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*.sql") if p.is_file())
+            if not found:
+                raise InputError(f"{path}: directory holds no .sql files")
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            raise InputError(f"{path}: no such file or directory")
+    return files
+
+
+def read_text(path: Path) -> str:
+    """The file's text, or an InputError that names what is wrong with it."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if b"\x00" in data:
+        raise InputError(f"{path}:1:1: not a text file (it contains NUL bytes)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(f"{path}:{line}:1: not UTF-8 text ({exc.reason})") from None
+
+
+def line_col(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of a character offset."""
+    offset = max(0, min(offset, len(text)))
+    line = text.count("\n", 0, offset) + 1
+    start = text.rfind("\n", 0, offset) + 1
+    return line, offset - start + 1
+
+
+def _skip_space_and_comments(text: str, pos: int, end: int) -> int:
+    """Offset of the first token at or after ``pos``: pglast's stmt_location points just past the
+    previous semicolon, so leading blanks and comments must be skipped for a useful column."""
+    while pos < end:
+        if text[pos].isspace():
+            pos += 1
+        elif text.startswith("--", pos):
+            nl = text.find("\n", pos)
+            pos = end if nl == -1 else nl + 1
+        elif text.startswith("/*", pos):
+            depth, pos = 1, pos + 2
+            while pos < end and depth:
+                if text.startswith("/*", pos):
+                    depth, pos = depth + 1, pos + 2
+                elif text.startswith("*/", pos):
+                    depth, pos = depth - 1, pos + 2
+                else:
+                    pos += 1
+        else:
+            break
+    return pos
+
+
+def parse_directives(text: str, file: str, base: int, full_text: str) -> list[Directive]:
+    found: list[Directive] = []
+    for match in _DIRECTIVE.finditer(text):
+        line, col = line_col(full_text, base + match.start())
+        where = Location(file, line, col)
+        body = _BODY.match(match.group("body").strip())
+        if not body:
+            raise InputError(
+                f"{where}: unreadable migspec directive; write "
+                "'-- migspec: allow <rule> reason: <why>' or '-- migspec: confirm <target> reason: <why>'"
+            )
+        reason = (body.group("reason") or "").strip()
+        targets = tuple(t.strip() for t in body.group("targets").split(",") if t.strip())
+        if not reason:
+            raise InputError(f"{where}: 'migspec: {body.group('verb')}' needs a reason: add 'reason: <why>'")
+        found.append(Directive(body.group("verb"), targets, reason, where))
+    return found
+
+
+def parse_text(text: str, file: str, *, file_index: int = 0, first_index: int = 0) -> list[Statement]:
+    """Parse one file's text into statements; a syntax error becomes ``file:line:col: message``."""
+    try:
+        raw = parse_sql(text)
+    except ParseError as exc:
+        message, offset = exc.args[0], exc.args[1] if len(exc.args) > 1 else 0
+        line, col = line_col(text, offset)
+        raise InputError(f"{file}:{line}:{col}: {message}") from None
+    statements: list[Statement] = []
+    prev_end = 0
+    for i, rs in enumerate(raw):
+        loc = rs.stmt_location or 0
+        end = loc + rs.stmt_len if rs.stmt_len else len(text)
+        start = _skip_space_and_comments(text, loc, end)
+        directives = parse_directives(text[prev_end:start], file, prev_end, text)
+        line, col = line_col(text, start)
+        sql = text[start:end].strip().rstrip(";").rstrip()
+        statements.append(
+            Statement(sql, Location(file, line, col), rs.stmt, first_index + i, file_index, tuple(directives))
+        )
+        prev_end = end
+    trailing = parse_directives(text[prev_end:], file, prev_end, text)
+    if trailing:
+        raise InputError(f"{trailing[0].location}: migspec directive is not followed by a statement")
+    return statements
+
+
+def load_migration(paths: Sequence[str | Path], *, name: str | None = None) -> Migration:
+    """Read and parse every file; the migration's name defaults to the first path's stem."""
+    files = collect_files(paths)
+    statements: list[Statement] = []
+    for file_index, path in enumerate(files):
+        text = read_text(path)
+        parsed = parse_text(text, str(path), file_index=file_index, first_index=len(statements))
+        if not parsed:
+            raise InputError(f"{path}:1:1: no SQL statements in this file")
+        statements.extend(parsed)
+    first = Path(paths[0])
+    return Migration(name or first.stem or first.name, tuple(str(f) for f in files), tuple(statements))
+
+
+def iter_nodes(node: Any) -> Iterable[Any]:
+    """Every pglast node below (and including) ``node``, depth first."""
+    from pglast.ast import Node
+
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Node):
+            yield item
+            for name in item:
+                stack.append(getattr(item, name))
+        elif isinstance(item, (tuple, list)):
+            stack.extend(item)

@@ -1,0 +1,373 @@
+"""Start and stop a throwaway PostgreSQL server.
+
+migspec proves its claims (locks taken, rewrites, catalog facts, timings) against a real server
+rather than against a hand-kept model, so the tests, the catalog generator, the calibration tool
+and ``migspec verify`` all need a private, disposable cluster.  This module is the one place that
+knows how to make one.  It uses only the standard library so it can run before anything else is
+installed, and it never touches a cluster it did not create.
+
+Facts it relies on (checked on Debian 12 with PostgreSQL 15):
+
+* ``initdb`` and ``pg_ctl`` refuse to run as root, so as root they are run through
+  ``runuser -u postgres --`` on a directory chowned to that user.
+* A unix socket path must stay under ~107 bytes, so the cluster lives in a short ``/tmp`` path.
+* ``fsync=off``, ``synchronous_commit=off`` and ``full_page_writes=off`` make a throwaway server
+  several times faster; the data is discarded anyway.
+"""
+
+from __future__ import annotations
+
+import atexit
+import glob
+import importlib.util
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["Server", "ServerError", "find_bindir", "start_server", "server_version_num"]
+
+#: Environment variable that points at a directory holding ``postgres``, ``initdb`` and ``pg_ctl``.
+BINDIR_ENV = "MIGSPEC_PG_BINDIR"
+#: Environment variable naming the directory the cluster's temporary directory is made in.
+PARENT_ENV = "MIGSPEC_PG_TMPDIR"
+_DEFAULT_PARENT = Path("/tmp")
+#: Operating-system user that owns the cluster when this process runs as root.
+OS_USER_ENV = "MIGSPEC_PG_OS_USER"
+_DEFAULT_OS_USER = "postgres"
+#: Database superuser created by initdb; trust authentication, so no password.
+DB_USER = "postgres"
+#: Server programs that must all be present for a directory to count as a server bindir.
+_REQUIRED_PROGRAMS = ("postgres", "initdb", "pg_ctl")
+#: Seconds pg_ctl waits for start-up / shutdown before giving up.
+_PG_CTL_TIMEOUT = 60
+_LOG_TAIL_LINES = 40
+_MAX_SOCKET_PATH = 107
+
+
+class ServerError(RuntimeError):
+    """The server could not be found, started or stopped; the message says why and what to do."""
+
+
+@dataclass
+class Server:
+    """A running throwaway server.  Use as a context manager, or call :meth:`stop`.
+
+    ``dsn`` connects as the superuser to the ``postgres`` database over TCP on 127.0.0.1;
+    :meth:`dsn_for` builds the same for another database.
+    """
+
+    dsn: str
+    version_num: int
+    datadir: Path
+    bindir: Path
+    port: int = 0
+    basedir: Path = field(default_factory=Path)
+    socket_dir: Path = field(default_factory=Path)
+    logfile: Path = field(default_factory=Path)
+    stopped: bool = False
+
+    def dsn_for(self, dbname: str) -> str:
+        """The DSN for database ``dbname`` on this server (same host, port and user)."""
+        return f"host=127.0.0.1 port={self.port} user={DB_USER} dbname={dbname}"
+
+    @property
+    def major(self) -> int:
+        """Major version (15 for 150018), the number version gates compare against."""
+        return self.version_num // 10000
+
+    def stop(self) -> None:
+        """Stop the server at once and delete its files.  Safe to call more than once.
+
+        ``-m immediate`` skips the shutdown checkpoint: nothing here is worth keeping, and it
+        saves about a second per server.
+        """
+        if self.stopped:
+            return
+        self.stopped = True
+        try:
+            if (self.datadir / "postmaster.pid").exists():
+                _run_pg(
+                    [str(self.bindir / "pg_ctl"), "stop", "-D", str(self.datadir),
+                     "-m", "immediate", "-w", "-t", str(_PG_CTL_TIMEOUT)],
+                    cwd=self.basedir,
+                )
+        finally:
+            shutil.rmtree(self.basedir, ignore_errors=True)
+
+    def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
+        """The last ``lines`` lines of the server log, for error messages."""
+        return _tail(self.logfile, lines)
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _is_server_bindir(path: Path) -> bool:
+    """True when ``path`` holds every program needed to run a server (a client-only libpq-dev
+    ``pg_config`` can point at a directory without ``postgres``)."""
+    return all(os.access(path / prog, os.X_OK) for prog in _REQUIRED_PROGRAMS)
+
+
+def _version_key(path: Path) -> tuple[int, ...]:
+    """Sort key for ``/usr/lib/postgresql/<major>/bin`` so the newest major wins."""
+    nums = re.findall(r"\d+", path.parent.name)
+    return tuple(int(n) for n in nums) or (-1,)
+
+
+def _pgserver_wheel_bindir() -> Path | None:
+    """The bin directory of the ``pgserver`` PyPI wheel, if installed.
+
+    Located through its package directory without importing it: importing ``pgserver`` has side
+    effects (as root it creates an OS user of its own).
+    """
+    try:
+        spec = importlib.util.find_spec("pgserver")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        root = Path(location)
+        for candidate in [root / "pginstall" / "bin", *sorted(root.glob("**/bin"))]:
+            if _is_server_bindir(candidate):
+                return candidate
+    return None
+
+
+def find_bindir() -> Path | None:
+    """Find PostgreSQL's server programs, or return None.
+
+    Order: ``$MIGSPEC_PG_BINDIR`` (an explicit choice wins), ``pg_config --bindir`` (what the
+    system calls its default), the newest ``/usr/lib/postgresql/*/bin`` (Debian's layout, where
+    several majors can sit side by side), then the ``pgserver`` wheel (extra ``embedded``).
+    A candidate counts only if it holds ``postgres``, ``initdb`` and ``pg_ctl``.
+    """
+    env = os.environ.get(BINDIR_ENV)
+    if env:
+        path = Path(env)
+        return path if _is_server_bindir(path) else None
+
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        try:
+            out = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=False
+            )
+            if out.returncode == 0 and out.stdout.strip():
+                path = Path(out.stdout.strip())
+                if _is_server_bindir(path):
+                    return path
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+
+    debian = [Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin")]
+    for path in sorted(debian, key=_version_key, reverse=True):
+        if _is_server_bindir(path):
+            return path
+
+    return _pgserver_wheel_bindir()
+
+
+def server_version_num(bindir: Path) -> int:
+    """``server_version_num`` of the programs in ``bindir`` (150018 for 15.18), from
+    ``postgres -V``, so the version is known before any server runs."""
+    out = subprocess.run(
+        [str(bindir / "postgres"), "-V"], capture_output=True, text=True, timeout=30, check=False
+    )
+    match = re.search(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?", out.stdout)
+    if out.returncode != 0 or not match:
+        raise ServerError(f"cannot read the version of {bindir / 'postgres'}: "
+                          f"{(out.stdout + out.stderr).strip()!r}")
+    major, minor = int(match.group(1)), int(match.group(2) or 0)
+    # From 10 on, server_version_num is major * 10000 + minor (there is no middle number).
+    return major * 10000 + minor
+
+
+def _free_port() -> int:
+    """A TCP port that was free a moment ago (the caller retries if it is taken meanwhile)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _os_user() -> str | None:
+    """The OS user to run initdb/pg_ctl as: None when not root (run as ourselves)."""
+    if os.geteuid() != 0:
+        return None
+    return os.environ.get(OS_USER_ENV, _DEFAULT_OS_USER)
+
+
+def _run_pg(argv: list[str], *, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a PostgreSQL program, through ``runuser`` when we are root.
+
+    ``LC_ALL=C`` keeps messages in English and avoids initdb's complaints about locales that are
+    not installed; the PG* variables of the caller are dropped so they cannot redirect pg_ctl.
+    """
+    user = _os_user()
+    if user is not None:
+        argv = ["runuser", "-u", user, "--", *argv]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["LC_ALL"] = "C"
+    env["LANG"] = "C"
+    try:
+        return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise ServerError(f"cannot run {argv[0]}: {exc}") from exc
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no server log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _prepare_basedir(user: str | None, parent: Path) -> Path:
+    """Create the short directory holding the data directory, socket and log.
+
+    As root it is handed to ``user``: the server writes its socket and log there and refuses a
+    data directory it does not own.
+    """
+    try:
+        basedir = Path(tempfile.mkdtemp(prefix="migspec-pg-", dir=str(parent)))
+    except OSError as exc:
+        raise ServerError(f"cannot create a server directory in {parent}: {exc}") from exc
+    # Unix socket paths are limited to 107 bytes (sun_path); PostgreSQL refuses longer ones.
+    if len(str(basedir / ".s.PGSQL.65535").encode()) > _MAX_SOCKET_PATH:
+        shutil.rmtree(basedir, ignore_errors=True)
+        raise ServerError(f"{parent} is too long a path for a unix socket; use a shorter one")
+    if user is not None:
+        try:
+            pw = pwd.getpwnam(user)
+        except KeyError:
+            shutil.rmtree(basedir, ignore_errors=True)
+            raise ServerError(
+                f"running as root, PostgreSQL must run as another OS user, but user {user!r} "
+                f"does not exist (installing the postgresql package creates it; or set "
+                f"{OS_USER_ENV} to an existing unprivileged user)"
+            ) from None
+        os.chown(basedir, pw.pw_uid, pw.pw_gid)
+    return basedir
+
+
+def _server_settings(*, port: int, socket_dir: Path, fast: bool) -> list[str]:
+    """Lines appended to postgresql.conf (a file, so no shell quoting through pg_ctl -o)."""
+    lines = [
+        "listen_addresses = '127.0.0.1'",
+        f"port = {port}",
+        f"unix_socket_directories = '{socket_dir}'",
+        # Tests run statements that fail on purpose; keep the log about the server itself.
+        "log_min_messages = warning",
+        "log_min_error_statement = panic",
+        "log_checkpoints = off",
+    ]
+    if fast:
+        lines += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
+    return lines
+
+
+def start_server(
+    *, port: int | None = None, fast: bool = True, parent: Path | None = None
+) -> Server:
+    """Create a new cluster in a temporary directory and start it; return a :class:`Server`.
+
+    ``port`` defaults to a free one on 127.0.0.1.  ``fast`` turns off durability settings
+    (right for tests and calibration, where a crash just means starting over).  ``parent`` is
+    where the temporary directory goes: ``$MIGSPEC_PG_TMPDIR``, else ``/tmp``.  It must be a
+    short path (the unix socket lives there); a tmpfs such as ``/dev/shm`` makes CREATE DATABASE
+    about 10x faster than a disk, but timings taken there say nothing about real servers.
+    The server is also stopped at interpreter exit, so a forgotten one does not outlive the
+    process.
+    Raises :class:`ServerError` (a ``RuntimeError``) with the log tail when anything fails.
+    """
+    bindir = find_bindir()
+    if bindir is None and os.environ.get(BINDIR_ENV):
+        raise ServerError(
+            f"{BINDIR_ENV}={os.environ[BINDIR_ENV]} does not hold the PostgreSQL server programs "
+            f"(postgres, initdb, pg_ctl)"
+        )
+    if bindir is None:
+        raise ServerError(
+            "no PostgreSQL server programs found (postgres, initdb, pg_ctl). Install them "
+            "(Debian: apt-get install -y postgresql; or pip install 'migspec[embedded]') or set "
+            f"{BINDIR_ENV} to their directory."
+        )
+    version_num = server_version_num(bindir)
+    user = _os_user()
+    if parent is None:
+        parent = Path(os.environ.get(PARENT_ENV) or _DEFAULT_PARENT)
+    basedir = _prepare_basedir(user, parent)
+    datadir = basedir / "data"
+    logfile = basedir / "server.log"
+    try:
+        init = _run_pg(
+            [str(bindir / "initdb"), "-D", str(datadir), "-A", "trust", "-U", DB_USER,
+             "--no-sync", "-E", "UTF8", "--locale=C"],
+            cwd=basedir,
+        )
+        if init.returncode != 0:
+            raise ServerError(
+                f"initdb failed (exit {init.returncode}) in {datadir}:\n"
+                f"{(init.stdout + init.stderr).strip()}"
+            )
+        conf = datadir / "postgresql.conf"
+        base_conf = conf.read_text()
+        attempts = 1 if port is not None else 3
+        last_error = ""
+        for _ in range(attempts):
+            chosen = port if port is not None else _free_port()
+            settings = _server_settings(port=chosen, socket_dir=basedir, fast=fast)
+            extra = "\n# migspec throwaway server\n" + "\n".join(settings) + "\n"
+            conf.write_text(base_conf + extra)
+            started = _run_pg(
+                [str(bindir / "pg_ctl"), "start", "-D", str(datadir), "-l", str(logfile),
+                 "-w", "-t", str(_PG_CTL_TIMEOUT)],
+                cwd=basedir,
+            )
+            if started.returncode == 0:
+                server = Server(
+                    dsn=f"host=127.0.0.1 port={chosen} user={DB_USER} dbname=postgres",
+                    version_num=version_num,
+                    datadir=datadir,
+                    bindir=bindir,
+                    port=chosen,
+                    basedir=basedir,
+                    socket_dir=basedir,
+                    logfile=logfile,
+                )
+                atexit.register(server.stop)
+                return server
+            last_error = (
+                f"pg_ctl start failed (exit {started.returncode}) on port {chosen}:\n"
+                f"{(started.stdout + started.stderr).strip()}\n"
+                f"--- server log (last {_LOG_TAIL_LINES} lines) ---\n"
+                f"{_tail(logfile, _LOG_TAIL_LINES)}"
+            )
+            # A port taken between _free_port() and bind is the only failure worth retrying;
+            # stop any half-started postmaster before the next attempt.
+            if (datadir / "postmaster.pid").exists():
+                _run_pg([str(bindir / "pg_ctl"), "stop", "-D", str(datadir), "-m", "immediate"],
+                        cwd=basedir)
+            if "could not bind" not in _tail(logfile, _LOG_TAIL_LINES) and \
+                    "Address already in use" not in _tail(logfile, _LOG_TAIL_LINES):
+                break
+        raise ServerError(last_error)
+    except BaseException:
+        shutil.rmtree(basedir, ignore_errors=True)
+        raise

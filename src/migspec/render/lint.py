@@ -1,0 +1,152 @@
+"""Render a lint report as text, json, github (workflow commands) or sarif (2.1.0)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from migspec import __version__
+from migspec.estimate.throughput import format_duration
+from migspec.lint import Finding, Report
+from migspec.risk import Risk
+from migspec.rules import all_rules
+
+FORMATS = ("text", "json", "github", "sarif")
+
+
+def table_lines(report: Report) -> list[str]:
+    """``TABLE SIZE: <rows> - WRITE QPS: <qps>`` per pre-existing table touched (the brief's shape)."""
+    lines = []
+    for name in report.tables:
+        ts = report.stats.table(name)
+        rows = f"{ts.rows:,}" if ts.rows is not None else "unknown"
+        qps = f"{ts.write_qps:g}" if ts.write_qps is not None else "unknown"
+        lines.append(f"TABLE SIZE: {rows} - WRITE QPS: {qps}  ({name})")
+    return lines
+
+
+def _source(report: Report) -> str:
+    s = report.stats
+    if not s.tables:
+        return "no measurements needed"
+    when = f", collected {s.collected_at}" if s.collected_at else ""
+    return f"{s.source or 'unstated source'}{when} ({s.origin})"
+
+
+def render_text(report: Report) -> str:
+    out = [f"MIGRATION: {report.migration.name}", f"RISK: {report.risk}"]
+    out += table_lines(report)
+    out.append(f"TARGET: PostgreSQL {report.version} - STATS: {_source(report)}")
+    out += [f"NOTE: {n}" for n in report.notes]
+    findings = report.findings
+    if not findings:
+        out.append("")
+        out.append(f"No findings: {len(report.results)} operation(s), all GREEN.")
+        return "\n".join(out) + "\n"
+    for f in findings:
+        out.append("")
+        tag = f"{f.risk}" + (" (allowed)" if f.suppressed else "")
+        out.append(f"{f.location}: {tag} [{f.rule}] {f.operation}" + (f" on {f.table}" if f.table else ""))
+        lock = f"{f.lock.sql_name} ({f.lock.blocks})" if f.lock else "no table lock"
+        work = ", rewrites table" if f.rewrites_table else (", scans table" if f.scans_table else "")
+        est = "" if f.estimate_seconds <= 0.01 else f", est. {format_duration(f.estimate_seconds)}"
+        out.append(f"    lock: {lock}{work}{est}")
+        out.append(f"    why: {f.message}")
+        out.append(f"    instead: {f.alternative}")
+        if f.suppressed:
+            out.append(f"    allowed: {f.suppressed}")
+    counts = {r: sum(1 for f in findings if f.risk == r and not f.suppressed) for r in Risk}
+    allowed = sum(1 for f in findings if f.suppressed)
+    out.append("")
+    out.append(f"{len(findings)} finding(s): {counts[Risk.RED]} RED, {counts[Risk.YELLOW]} YELLOW, "
+               f"{counts[Risk.GREEN]} GREEN" + (f", {allowed} allowed" if allowed else ""))
+    return "\n".join(out) + "\n"
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    return {"rule": f.rule, "location": str(f.location), "statement": f.statement, "kind": f.operation,
+            "table": f.table, "risk": str(f.risk), "lock": f.lock.sql_name if f.lock else None,
+            "rewrites_table": f.rewrites_table, "scans_table": f.scans_table, "message": f.message,
+            "alternative": f.alternative, "estimate_seconds": round(f.estimate_seconds, 3),
+            "suppressed": f.suppressed}
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    ops = []
+    for r in report.results:
+        item = r.item
+        ops.append({
+            "statement": item.stmt.sql, "location": str(item.stmt.location), "kind": item.op.kind,
+            "table": str(item.op.table) if item.op.table else None, "risk": str(r.risk),
+            "lock": item.effect.strongest.sql_name if item.effect.strongest else None,
+            "locks": [{"relation": str(lk.relation), "mode": lk.mode.sql_name, "role": lk.role}
+                      for lk in item.effect.locks],
+            "rewrites_table": item.effect.rewrites_table, "scans_table": item.effect.scans_table,
+            "estimate_seconds": None if r.assessment.hold.seconds == float("inf") else round(r.assessment.hold.seconds, 3),
+            "stall_seconds": None if r.assessment.stall_seconds == float("inf") else round(r.assessment.stall_seconds, 3),
+            "rules": [f.rule for f in r.findings],
+            "message": "; ".join(f.message for f in r.findings) or "; ".join(r.assessment.reasons),
+        })
+    s = report.stats
+    return {
+        "migration": report.migration.name, "risk": str(report.risk), "pg_version": report.version,
+        "stats": {"source": s.source, "collected_at": s.collected_at, "origin": s.origin,
+                  "production": s.from_production, "maintenance_window": s.maintenance_window},
+        "tables": [{"name": str(n), "rows": s.table(n).rows, "write_qps": s.table(n).write_qps,
+                    "size_bytes": s.table(n).size_bytes, "source": s.source} for n in report.tables],
+        "operations": ops, "findings": [finding_dict(f) for f in report.findings], "notes": list(report.notes),
+    }
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report_dict(report), indent=2) + "\n"
+
+
+_GH_LEVEL = {Risk.RED: "error", Risk.YELLOW: "warning", Risk.GREEN: "notice"}
+
+
+def _gh_escape(text: str, prop: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+
+def render_github(report: Report) -> str:
+    lines = []
+    for f in report.findings:
+        if f.suppressed:
+            continue
+        props = f"file={_gh_escape(f.location.file, True)},line={f.location.line},col={f.location.col}," \
+                f"title={_gh_escape(f'{f.risk} {f.rule}', True)}"
+        lines.append(f"::{_GH_LEVEL[f.risk]} {props}::{_gh_escape(f.message + ' Instead: ' + f.alternative)}")
+    lines.append(f"migspec: {report.migration.name} is {report.risk}")
+    return "\n".join(lines) + "\n"
+
+
+_SARIF_LEVEL = {Risk.RED: "error", Risk.YELLOW: "warning", Risk.GREEN: "note"}
+
+
+def render_sarif(report: Report) -> str:
+    rules = [{"id": r.name, "name": r.name, "shortDescription": {"text": r.summary()},
+              "fullDescription": {"text": r.section("Why") or r.summary()},
+              "help": {"text": r.section("Use instead")}} for r in all_rules()]
+    results = []
+    for f in report.findings:
+        result: dict[str, Any] = {
+            "ruleId": f.rule, "level": _SARIF_LEVEL[f.risk],
+            "message": {"text": f"{f.message} Instead: {f.alternative}"},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": f.location.file},
+                                                "region": {"startLine": f.location.line,
+                                                           "startColumn": f.location.col}}}],
+            "properties": {"risk": str(f.risk), "lock": f.lock.sql_name if f.lock else None,
+                           "rewrites_table": f.rewrites_table, "estimate_seconds": round(f.estimate_seconds, 3)},
+        }
+        if f.suppressed:
+            result["suppressions"] = [{"kind": "inSource", "justification": f.suppressed}]
+        results.append(result)
+    doc = {"version": "2.1.0", "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+           "runs": [{"tool": {"driver": {"name": "migspec", "version": __version__, "rules": rules}},
+                     "results": results}]}
+    return json.dumps(doc, indent=2) + "\n"
+
+
+RENDERERS = {"text": render_text, "json": render_json, "github": render_github, "sarif": render_sarif}

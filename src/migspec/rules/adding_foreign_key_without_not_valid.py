@@ -1,0 +1,55 @@
+"""ADD FOREIGN KEY without NOT VALID blocks writes to both tables while it scans.
+
+What it flags:
+    ``ALTER TABLE ... ADD [CONSTRAINT ...] FOREIGN KEY ... REFERENCES ...`` without ``NOT VALID``,
+    and ``ADD COLUMN ... REFERENCES`` on an existing table.
+
+Why:
+    SHARE ROW EXCLUSIVE is taken on the referencing and the referenced table (writes to both
+    stop) while every existing row of the referencing table is looked up in the referenced one.
+
+Example:
+    ALTER TABLE orders ADD CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id) REFERENCES customers (id);
+
+Use instead:
+    CREATE INDEX CONCURRENTLY ... ON orders (customer_id);   -- if no index covers it
+    ALTER TABLE orders ADD CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id)
+        REFERENCES customers (id) NOT VALID;                  -- brief
+    ALTER TABLE orders VALIDATE CONSTRAINT orders_customer_fk; -- SHARE UPDATE EXCLUSIVE
+
+Version notes:
+    All supported versions.
+
+References:
+    PostgreSQL docs, ALTER TABLE ADD CONSTRAINT; postgres-locks.md row 8; squawk adding-foreign-key-constraint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from migspec.ops.base import Work
+from migspec.ops.constraint import AddConstraint
+from migspec.ops.table import AddColumn
+from migspec.rules.base import Hit, Rule, RuleContext
+
+
+class AddingForeignKeyWithoutNotValid(Rule):
+    name = "adding-foreign-key-without-not-valid"
+    operations = (AddConstraint, AddColumn)
+
+    def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
+        op = item.op
+        if isinstance(op, AddColumn):
+            if op.references is not None and item.effect.work is Work.SCAN:
+                yield Hit(f"the inline REFERENCES {op.references} on new column {op.column} locks both tables "
+                          "against writes and is validated against every row",
+                          "add the column plain, then ADD CONSTRAINT ... FOREIGN KEY ... NOT VALID and "
+                          "VALIDATE CONSTRAINT in its own transaction")
+            return
+        if op.constraint == "foreign_key" and not op.not_valid:
+            yield Hit(f"adding FOREIGN KEY {op.name or ''} takes SHARE ROW EXCLUSIVE on {op.table} and "
+                      f"{op.references} and validates every row".replace("  ", " "),
+                      f"ALTER TABLE {op.table.sql} ADD CONSTRAINT ... FOREIGN KEY (...) REFERENCES "
+                      f"{op.references.sql if op.references else '...'} (...) NOT VALID; then VALIDATE CONSTRAINT "
+                      "in its own transaction; index the referencing column CONCURRENTLY first")

@@ -1,0 +1,91 @@
+"""The rule contract. A rule is one module in migspec.rules whose docstring is its documentation,
+in fixed sections (checked by tests/test_rule_docs.py), and one Rule subclass that registers
+itself by existing. Rules look at operations' effects; they never re-derive locks from SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+from migspec.ops.base import Operation
+from migspec.risk import Risk, Thresholds
+
+if TYPE_CHECKING:
+    from migspec.analysis import Analyzed
+    from migspec.schema import SchemaState
+
+DOC_SECTIONS = ("What it flags", "Why", "Example", "Use instead", "Version notes", "References")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A rule's verdict on one operation. Risk comes from the measurements (migspec.risk) unless
+    the rule knows better: ``floor`` raises it (a rename breaks running code even on an empty
+    table), ``fixed`` replaces it (a statement that fails outright)."""
+
+    message: str
+    alternative: str
+    floor: Risk = Risk.GREEN
+    fixed: Risk | None = None
+    #: Drop the hit when the table has at most this many rows (by a threshold's name or a number).
+    min_rows: str | float | None = None
+    #: Keep only when no other rule flagged the operation and the measurements make it risky.
+    fallback: bool = False
+
+
+@dataclass
+class RuleContext:
+    version: int
+    version_full: str | None
+    schema: SchemaState
+    thresholds: Thresholds
+    history: list[Analyzed] = field(default_factory=list)  # operations before this one
+
+
+class Rule:
+    """Base class. Subclasses set ``name`` (stable kebab-case, named after the anti-pattern) and
+    ``operations`` (the operation classes they look at; empty means all), and implement ``check``.
+    A fresh instance is made for every run, so a rule may keep state across statements."""
+
+    name: ClassVar[str] = ""
+    operations: ClassVar[tuple[type[Operation], ...]] = ()
+    #: Fire on tables created earlier in the migration too (default: no - they are empty).
+    on_new_tables: ClassVar[bool] = False
+
+    def applies(self, item: Analyzed) -> bool:
+        if self.operations and not isinstance(item.op, self.operations):
+            return False
+        return self.on_new_tables or not item.new_table
+
+    def check(self, item: Analyzed, ctx: RuleContext) -> Iterable[Hit]:
+        raise NotImplementedError
+
+    @classmethod
+    def doc(cls) -> str:
+        import sys
+
+        return (sys.modules[cls.__module__].__doc__ or "").strip()
+
+    @classmethod
+    def summary(cls) -> str:
+        return cls.doc().splitlines()[0] if cls.doc() else cls.name
+
+    @classmethod
+    def section(cls, title: str) -> str:
+        """One section of the rule's documentation, dedented."""
+        import textwrap
+
+        lines = cls.doc().splitlines()
+        out: list[str] = []
+        inside = False
+        for line in lines:
+            if line.rstrip() == f"{title}:":
+                inside = True
+                continue
+            if inside and line and not line.startswith(" ") and line.rstrip().endswith(":"):
+                break
+            if inside:
+                out.append(line)
+        return textwrap.dedent("\n".join(out)).strip()

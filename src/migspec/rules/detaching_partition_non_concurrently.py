@@ -1,0 +1,44 @@
+"""DETACH PARTITION without CONCURRENTLY takes ACCESS EXCLUSIVE on the partitioned table.
+
+What it flags:
+    ``ALTER TABLE parent DETACH PARTITION child`` without ``CONCURRENTLY``.
+
+Why:
+    ACCESS EXCLUSIVE on the parent blocks every read and write of every partition while the lock
+    is queued and held.
+
+Example:
+    ALTER TABLE events DETACH PARTITION events_2023;
+
+Use instead:
+    ALTER TABLE events DETACH PARTITION events_2023 CONCURRENTLY;   -- PG14+, outside a transaction
+
+Version notes:
+    DETACH ... CONCURRENTLY exists from PostgreSQL 14.
+
+References:
+    PostgreSQL docs, ALTER TABLE DETACH PARTITION; postgres-locks.md row 20.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from migspec.ops.misc import DetachPartition
+from migspec.rules.base import Hit, Rule, RuleContext
+from migspec.versions import GATES, supports
+
+
+class DetachingPartitionNonConcurrently(Rule):
+    name = "detaching-partition-non-concurrently"
+    operations = (DetachPartition,)
+
+    def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
+        op: DetachPartition = item.op
+        if op.concurrent:
+            return
+        fix = (f"ALTER TABLE {op.table.sql} DETACH PARTITION {op.partition.sql} CONCURRENTLY; outside a transaction"
+               if supports("detach_concurrently", ctx.version) else
+               f"upgrade to PostgreSQL {GATES['detach_concurrently'].since}+ for DETACH CONCURRENTLY, or use a "
+               "maintenance window")
+        yield Hit(f"detaching {op.partition} takes ACCESS EXCLUSIVE on {op.table} (all partitions)", fix)

@@ -1,0 +1,42 @@
+"""DROP INDEX without CONCURRENTLY takes ACCESS EXCLUSIVE on the index's table.
+
+What it flags:
+    ``DROP INDEX`` without ``CONCURRENTLY`` (on an index not created earlier in the migration).
+
+Why:
+    The table's ACCESS EXCLUSIVE lock queues behind any running query on the table and, while
+    queued, blocks every new read and write. The drop itself is quick; the queue is not.
+
+Example:
+    DROP INDEX orders_legacy_idx;
+
+Use instead:
+    DROP INDEX CONCURRENTLY orders_legacy_idx;   -- outside a transaction
+
+Version notes:
+    All supported versions.
+
+References:
+    PostgreSQL docs, DROP INDEX CONCURRENTLY; postgres-locks.md row 14.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from migspec.ops.index import DropIndex
+from migspec.risk import Risk
+from migspec.rules.base import Hit, Rule, RuleContext
+
+
+class DroppingIndexNonConcurrently(Rule):
+    name = "dropping-index-non-concurrently"
+    operations = (DropIndex,)
+
+    def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
+        op: DropIndex = item.op
+        if not op.concurrent and op.index not in ctx.schema.indexes:
+            table = op.table or "its table"
+            yield Hit(f"dropping index {op.index} takes ACCESS EXCLUSIVE on {table}",
+                      f"DROP INDEX CONCURRENTLY {op.index.sql}; outside any transaction",
+                      floor=Risk.GREEN if op.table else Risk.YELLOW)

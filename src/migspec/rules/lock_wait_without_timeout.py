@@ -1,0 +1,53 @@
+"""A statement that takes a blocking lock without a short lock_timeout can stall the whole table.
+
+What it flags:
+    Any statement that takes a lock which blocks reads or writes (ACCESS EXCLUSIVE, EXCLUSIVE,
+    SHARE ROW EXCLUSIVE, SHARE) on an existing table while no ``lock_timeout`` is in effect, or
+    while the one in effect is longer than the recommended threshold.
+
+Why:
+    A lock request queues behind the longest running transaction on the table, and while it waits
+    it blocks every later conflicting request - for ACCESS EXCLUSIVE even plain SELECTs. A
+    catalog-only ALTER on a table with a 30-second report query running is a 30-second outage.
+    migspec scores the queue from the measured longest transaction.
+
+Example:
+    ALTER TABLE orders ADD COLUMN note text;
+
+Use instead:
+    BEGIN;
+    SET LOCAL lock_timeout = '2s';
+    ALTER TABLE orders ADD COLUMN note text;
+    COMMIT;
+    -- and retry with backoff when it times out (migspec apply does)
+
+Version notes:
+    PG17 adds transaction_timeout as a further bound. Prefer SET LOCAL: a session-level SET leaks
+    through transaction-pooling poolers (see setting-session-timeout).
+
+References:
+    PostgreSQL docs, lock_timeout; postgres-locks.md row 24; squawk require-timeout-settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from migspec.rules.base import Hit, Rule, RuleContext
+
+
+class LockWaitWithoutTimeout(Rule):
+    name = "lock-wait-without-timeout"
+
+    def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
+        lock = item.effect.strongest
+        if lock is None or not lock.blocks_writes or item.op.table is None:
+            return
+        limit = ctx.thresholds.recommended_lock_timeout_seconds
+        current = item.tx.lock_timeout_s
+        if current is not None and current <= limit:
+            return
+        state = "no lock_timeout is set" if current is None else f"lock_timeout is {current:g} s"
+        yield Hit(f"{lock.sql_name} on {item.op.table} ({lock.blocks}) and {state}: while queued it blocks "
+                  "every later query on the table",
+                  f"SET LOCAL lock_timeout = '{limit:g}s' in the statement's transaction, and retry on timeout")

@@ -1,0 +1,59 @@
+"""SET NOT NULL on an existing column scans the whole table under ACCESS EXCLUSIVE.
+
+What it flags:
+    ``ALTER TABLE ... ALTER COLUMN c SET NOT NULL`` on a pre-existing table, unless a validated
+    ``CHECK (c IS NOT NULL)`` constraint exists earlier in the migration (PG12+ then skips the scan).
+
+Why:
+    PostgreSQL reads every row to prove there is no NULL while holding ACCESS EXCLUSIVE: reads
+    and writes stop for the length of a full scan.
+
+Example:
+    ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;
+
+Use instead:
+    ALTER TABLE orders ADD CONSTRAINT orders_customer_id_nn CHECK (customer_id IS NOT NULL) NOT VALID;
+    ALTER TABLE orders VALIDATE CONSTRAINT orders_customer_id_nn;   -- SHARE UPDATE EXCLUSIVE
+    ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;       -- no scan on PG12+
+    ALTER TABLE orders DROP CONSTRAINT orders_customer_id_nn;
+
+Version notes:
+    PG12+: a validated CHECK (c IS NOT NULL) lets SET NOT NULL skip the scan. PG18: ADD CONSTRAINT
+    name NOT NULL c NOT VALID, then VALIDATE CONSTRAINT name.
+
+References:
+    PostgreSQL docs, ALTER TABLE SET NOT NULL; postgres-locks.md row 5; squawk adding-not-nullable-field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from migspec.names import quote_ident
+from migspec.ops.base import Work
+from migspec.ops.table import SetNotNull
+from migspec.rules.base import Hit, Rule, RuleContext
+
+
+def not_null_recipe(table_sql: str, table_name: str, column: str, version: int) -> str:
+    """The online way to make a column NOT NULL, for this version (shared with the planner)."""
+    con = quote_ident(f"{table_name}_{column}_not_null")
+    col = quote_ident(column)
+    if version >= 18:
+        return (f"ALTER TABLE {table_sql} ADD CONSTRAINT {con} NOT NULL {col} NOT VALID; "
+                f"ALTER TABLE {table_sql} VALIDATE CONSTRAINT {con}")
+    return (f"ALTER TABLE {table_sql} ADD CONSTRAINT {con} CHECK ({col} IS NOT NULL) NOT VALID; "
+            f"ALTER TABLE {table_sql} VALIDATE CONSTRAINT {con}; "
+            f"ALTER TABLE {table_sql} ALTER COLUMN {col} SET NOT NULL; "
+            f"ALTER TABLE {table_sql} DROP CONSTRAINT {con}")
+
+
+class SettingNotNullOnExistingColumn(Rule):
+    name = "setting-not-null-on-existing-column"
+    operations = (SetNotNull,)
+
+    def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
+        op: SetNotNull = item.op
+        if item.effect.work is Work.SCAN:
+            yield Hit(f"SET NOT NULL on {op.table}.{op.column} scans every row under ACCESS EXCLUSIVE",
+                      not_null_recipe(op.table.sql, op.table.name, op.column, ctx.version))

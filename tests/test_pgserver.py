@@ -1,0 +1,48 @@
+"""The throwaway server itself: it starts, it is a supported version, tests are isolated."""
+
+from __future__ import annotations
+
+import psycopg
+
+from migspec.pgserver import Server, server_version_num, start_server
+
+
+def test_server_runs_and_reports_its_version(pg_server: Server, pg: psycopg.Connection) -> None:
+    row = pg.execute("SELECT current_setting('server_version_num')::int, current_user").fetchone()
+    assert row is not None
+    live_version, user = row
+    assert live_version == pg_server.version_num == server_version_num(pg_server.bindir)
+    # Debian 12 ships 15 and the pgserver wheel 16: anything older is a wrong binary found.
+    assert pg_server.version_num >= 150000
+    assert user == "postgres"
+    # fast mode really is on: the tests' speed depends on it.
+    assert pg.execute("SHOW fsync").fetchone() == ("off",)
+
+
+def test_each_test_gets_its_own_empty_database(
+    pg_server: Server, pg: psycopg.Connection, pg_dsn: str
+) -> None:
+    dbname = pg.execute("SELECT current_database()").fetchone()
+    assert dbname is not None and dbname[0].startswith("t_")
+    assert dbname[0] in pg_dsn
+    user_tables = pg.execute(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+    ).fetchone()
+    assert user_tables == (0,)
+    pg.execute("CREATE TABLE only_here (id int)")
+    # Another database on the same server does not see it.
+    with psycopg.connect(pg_server.dsn, autocommit=True) as other:
+        seen = other.execute("SELECT to_regclass('only_here') IS NOT NULL").fetchone()
+    assert seen == (False,)
+
+
+def test_start_and_stop_leave_nothing_behind() -> None:
+    server = start_server()
+    with server:
+        with psycopg.connect(server.dsn, autocommit=True) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert server.datadir.is_dir()
+    assert server.stopped
+    assert not server.basedir.exists()
+    server.stop()  # idempotent: a second stop is harmless
