@@ -69,6 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--fail-on", choices=("green", "yellow", "red"), default="yellow",
                       help="exit 1 when a finding is at or above this risk (default: yellow)")
 
+    plan = sub.add_parser("plan", help="the safe rollout: expand -> migrate -> contract, with DOWN steps and a runbook")
+    plan.add_argument("paths", nargs="+", metavar="PATH", help="SQL files or directories (files in lexical order)")
+    _add_measurement_args(plan)
+    plan.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    plan.add_argument("--out", metavar="DIR", help="also write NN_<phase>.up.sql / .down.sql files for psql")
+    plan.add_argument("--confirm", action="append", default=[], metavar="TARGET",
+                      help="confirm a destructive step, e.g. --confirm users.legacy_flag (repeatable)")
+    plan.add_argument("--schema", metavar="FILE", help="a pg_dump --schema-only file: facts the DOWN steps need")
+    plan.add_argument("--contract-after-days", type=int, default=7, metavar="N",
+                      help="CONTRACT runs only after N days green (default 7)")
+
     rules = sub.add_parser("rules", help="list the rules, or show one rule's documentation")
     rules.add_argument("name", nargs="?")
     return parser
@@ -124,6 +135,33 @@ def cmd_lint(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if failing else EXIT_OK
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from migspec.lint import lint
+    from migspec.parse.source import load_migration
+    from migspec.plan.builder import PlanOptions, build_plan
+    from migspec.plan.facts import from_stats, load_schema_file
+    from migspec.render.plan import RENDERERS, write_files
+
+    stats, calibration = load_inputs(args)
+    if args.contract_after_days < 0:
+        raise InputError("--contract-after-days must not be negative")
+    migration = load_migration(args.paths)
+    report = lint(migration, stats, pg_version=args.pg_version, transaction_per_file=args.transaction_per_file,
+                  calibration=calibration)
+    facts = from_stats(stats)
+    if args.schema:
+        facts = load_schema_file(args.schema, facts)
+    plan = build_plan(report, facts=facts, calibration=calibration,
+                      options=PlanOptions(tuple(args.confirm), args.contract_after_days))
+    if args.out:
+        try:
+            write_files(plan, Path(args.out))
+        except OSError as exc:
+            raise InputError(f"{args.out}: cannot write plan files: {exc.strerror or exc}") from None
+    sys.stdout.write(RENDERERS[args.format](plan, report))
+    return EXIT_OK
+
+
 def cmd_rules(args: argparse.Namespace) -> int:
     from migspec.rules import all_rules
 
@@ -139,7 +177,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"lint": cmd_lint, "rules": cmd_rules}
+COMMANDS = {"lint": cmd_lint, "plan": cmd_plan, "rules": cmd_rules}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

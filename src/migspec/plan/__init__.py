@@ -1,0 +1,1 @@
+"""Planning: operations -> phased steps (expand -> migrate -> contract), each with its DOWN."""

@@ -1,0 +1,156 @@
+"""Lint report -> Plan: rewrite every operation into steps, order them into phases, derive the
+rollout's risk, the confirmations, and the runbook."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from migspec.estimate.throughput import Calibration, format_duration
+from migspec.lint import Report
+from migspec.names import QualifiedName, quote_literal
+from migspec.plan.context import PlanContext
+from migspec.plan.facts import SchemaFacts, from_stats
+from migspec.plan.model import Confirmation, Phase, PhaseName, Plan, Runbook, Step
+from migspec.plan.rewrites import rewrite
+from migspec.risk import Risk, Thresholds, classify_stall
+
+ORDER = (PhaseName.EXPAND, PhaseName.MIGRATE, PhaseName.CONTRACT)
+#: Runbook thresholds (documented in README): pre-check and rollback triggers.
+MAX_TRANSACTION_AGE_S = 60
+MAX_REPLICATION_LAG_S = 5.0
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    confirm: tuple[str, ...] = ()
+    contract_after_days: int = 7
+
+
+def normalize_target(target: str) -> str:
+    """``users.flag`` and ``public.users.flag`` name the same column; ``users`` the table public.users."""
+    parts = target.strip().split(".")
+    if len(parts) == 1 or (len(parts) == 2 and parts[0] != "public"):
+        parts = ["public", *parts]
+    return ".".join(p.strip('"') for p in parts)
+
+
+def build_plan(report: Report, *, facts: SchemaFacts | None = None, calibration: Calibration | None = None,
+               options: PlanOptions = PlanOptions()) -> Plan:
+    stats = report.stats
+    thresholds = Thresholds.from_mapping(stats.thresholds, stats.origin)
+    confirmed: dict[str, str | None] = {normalize_target(t): None for t in options.confirm}
+    for r in report.results:
+        for d in r.item.stmt.directives:
+            if d.verb == "confirm":
+                for target in d.targets:
+                    confirmed[normalize_target(target.removeprefix("drop ").strip())] = d.reason
+    ctx = PlanContext(report.version, stats, facts or from_stats(stats), thresholds, calibration or Calibration(),
+                      confirmed, options.contract_after_days)
+    by_phase: dict[PhaseName, list[Step]] = {p: [] for p in ORDER}
+    confirmations: dict[str, Confirmation] = {}
+    for r in report.results:
+        for phase, step in rewrite(r.item, ctx):
+            by_phase[phase].append(step)
+            if step.requires_confirmation:
+                target = normalize_target(step.requires_confirmation)
+                confirmations.setdefault(target, Confirmation(target, r.item.op.kind, target in confirmed,
+                                                              confirmed.get(target)))
+    phases = tuple(Phase(p, tuple(by_phase[p]), f"{options.contract_after_days} days green"
+                         if p is PhaseName.CONTRACT else None) for p in ORDER if by_phase[p])
+    risk, notes = plan_risk(phases, report, thresholds)
+    notes += list(report.notes)
+    window = stats.maintenance_window
+    if risk is Risk.RED:
+        total = sum(p.estimate_seconds for p in phases)
+        if window:
+            length = window_seconds(window)
+            fits = length is not None and total <= length
+            notes.append(f"RED: needs the maintenance window {window}; estimated {format_duration(total)} "
+                         + ("fits in it" if fits else "does NOT fit in it" if length else "(window length unreadable)"))
+        else:
+            notes.append("RED: a step still blocks writes longer than the table tolerates and no maintenance "
+                         "window is recorded in the stats (maintenance_window: none)")
+    for phase in phases:
+        for step in phase.steps:
+            if not step.reversible:
+                notes.append(f"{phase.name.value.upper()}: '{step.description}' is not reversible: {step.down_note}")
+    return Plan(report.migration.name, risk, report.version, phases, runbook(phases, report, thresholds),
+                tuple(confirmations.values()), tuple(notes), window)
+
+
+def step_risk(step: Step, phase: Phase, report: Report, t: Thresholds) -> Risk:
+    if step.manual or step.lock is None or step.backfill is not None:
+        return Risk.GREEN
+    if not step.lock.blocks_writes:
+        return Risk.GREEN
+    qps = (report.stats.table(step.table).write_qps or 0.0) if step.table else 0.0
+    stall = (step.lock_timeout_s or 0.0) + step.estimate_seconds
+    return classify_stall(stall, qps, t)[0]
+
+
+def plan_risk(phases: tuple[Phase, ...], report: Report, t: Thresholds) -> tuple[Risk, list[str]]:
+    """The brief's meaning, for the rollout as planned: GREEN additive with no writes blocked;
+    YELLOW when it needs a coordinated deploy, dual writes or a contract phase; RED when a step
+    still needs a maintenance window or a long write-blocking lock."""
+    risk, notes = Risk.GREEN, []
+    for phase in phases:
+        for step in phase.steps:
+            r = step_risk(step, phase, report, t)
+            if r is Risk.RED:
+                notes.append(f"RED step: {step.description} (est. {format_duration(step.estimate_seconds)} "
+                             f"under {step.lock.sql_name if step.lock else 'a lock'})")
+            risk = max(risk, r)
+            if step.manual or step.requires_confirmation or "trigger" in step.description:
+                risk = max(risk, Risk.YELLOW)
+        if phase.name is PhaseName.CONTRACT:
+            risk = max(risk, Risk.YELLOW)
+    return risk, notes
+
+
+def window_seconds(window: str) -> float | None:
+    m = re.search(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", window)
+    if not m:
+        return None
+    a, b = int(m[1]) * 60 + int(m[2]), int(m[3]) * 60 + int(m[4])
+    return float(((b - a) % (24 * 60)) * 60)
+
+
+def runbook(phases: tuple[Phase, ...], report: Report, t: Thresholds) -> Runbook:
+    tables = list(report.tables)
+    regs = ", ".join(f"{quote_literal(n.sql)}::regclass" for n in tables) or "NULL"
+    pre = [
+        f"no transaction older than {MAX_TRANSACTION_AGE_S} s: SELECT count(*) = 0 AS ok FROM pg_stat_activity "
+        f"WHERE xact_start < now() - interval '{MAX_TRANSACTION_AGE_S} seconds' AND pid <> pg_backend_pid()",
+        "no INVALID index left by an earlier attempt: SELECT count(*) = 0 AS ok FROM pg_index WHERE NOT indisvalid",
+        f"replication lag under {MAX_REPLICATION_LAG_S:g} s: SELECT coalesce(max(extract(epoch FROM replay_lag)), 0) "
+        f"< {MAX_REPLICATION_LAG_S:g} AS ok FROM pg_stat_replication",
+        f"nobody waits for locks on the tables: SELECT count(*) = 0 AS ok FROM pg_locks WHERE NOT granted AND "
+        f"relation IN ({regs})",
+    ]
+    cutover: list[str] = []
+    for i, phase in enumerate(phases, 1):
+        who = "DBA on call" if phase.name is not PhaseName.MIGRATE else "DBA on call, with the application team"
+        cut = f"{i}. {phase.name.value.upper()} ({who}): migspec apply plan.json --phase {phase.name.value}"
+        if phase.after:
+            cut += f" - only after {phase.after} since MIGRATE finished"
+        cutover.append(cut)
+        for step in phase.steps:
+            if step.manual:
+                cutover.append(f"   - {step.description} (application team), before continuing")
+    if not cutover:
+        cutover.append("nothing to run")
+    trigger = [
+        f"lock waits: any session waiting more than {t.recommended_lock_timeout_seconds:g} s on {', '.join(map(str, tables)) or 'the tables'} "
+        "(pg_locks NOT granted) -> stop and run the phase's ROLLBACK",
+        "error rate of the application above its baseline for 5 minutes -> ROLLBACK the last phase",
+        f"replication lag above {MAX_REPLICATION_LAG_S * 2:g} s -> pause the backfill; above 60 s -> ROLLBACK",
+        "any post-verify query below returns false -> ROLLBACK the phase it checks",
+    ]
+    post = [s.post_check for p in phases for s in p.steps if s.post_check]
+    post = list(dict.fromkeys(post)) or ["SELECT true AS ok  -- nothing to verify beyond the steps succeeding"]
+    return Runbook(tuple(pre), tuple(cutover), tuple(trigger), tuple(post))
+
+
+def table_sql(name: QualifiedName) -> str:
+    return name.sql

@@ -1,0 +1,120 @@
+"""The plan as data: phases of steps, each step with its UP and - written first - its DOWN.
+
+Renderers and the executor read these objects; nothing here knows how it is printed or run.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from migspec.locks import LockMode
+from migspec.names import QualifiedName
+from migspec.risk import Risk
+
+
+class PhaseName(str, enum.Enum):
+    EXPAND = "expand"
+    MIGRATE = "migrate"
+    CONTRACT = "contract"
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """A keyset-batched UPDATE: the executor runs it batch by batch; ``sql`` renders it for psql."""
+
+    table: QualifiedName
+    key: tuple[str, ...]  # primary key columns, the keyset cursor
+    assignments: tuple[tuple[str, str], ...]  # (column, SQL expression)
+    predicate: str  # idempotent: true only for rows that still need the update
+    where: str | None = None  # the user's own filter, if any
+    batch_size: int = 10_000
+    pause_seconds: float = 0.1
+    delete: bool = False  # DELETE in batches instead of UPDATE
+    backup: QualifiedName | None = None  # rows' old values are copied here first (for the DOWN)
+    backup_columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Step:
+    description: str
+    up: tuple[str, ...]  # SQL statements, in order
+    down: tuple[str, ...]  # SQL statements that undo ``up`` (empty: nothing to undo, see down_note)
+    transactional: bool = True  # False: must run outside a transaction block (CONCURRENTLY, batches)
+    lock: LockMode | None = None
+    estimate_seconds: float = 0.0
+    estimate_basis: str = ""
+    batch_size: int | None = None
+    requires_confirmation: str | None = None  # the target that must be confirmed, e.g. "public.users.flag"
+    lock_timeout_s: float | None = None
+    statement_timeout_s: float | None = None
+    backfill: Backfill | None = None
+    manual: bool = False  # a human action (deploy, confirm); no SQL is run
+    down_note: str = ""
+    reversible: bool = True
+    post_check: str | None = None  # SQL returning one row with a boolean ``ok``
+    table: QualifiedName | None = None  # the table whose traffic the step's lock affects
+
+    @property
+    def retry(self) -> str:
+        if self.lock_timeout_s is None:
+            return "none"
+        return (f"{RETRY_ATTEMPTS} attempts on lock timeout, exponential backoff from {RETRY_BASE_S:g} s "
+                f"capped at {RETRY_CAP_S:g} s, full jitter")
+
+
+# Retry policy for guarded DDL (pgroll retries without a cap on attempts; Reshape: 10 attempts).
+RETRY_ATTEMPTS = 10
+RETRY_BASE_S = 0.5
+RETRY_CAP_S = 30.0
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: PhaseName
+    steps: tuple[Step, ...]
+    after: str | None = None  # e.g. "7 days green" for CONTRACT
+
+    @property
+    def estimate_seconds(self) -> float:
+        return sum(s.estimate_seconds for s in self.steps)
+
+    @property
+    def reversible(self) -> bool:
+        return all(s.reversible for s in self.steps)
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    target: str
+    operation: str
+    confirmed: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Runbook:
+    pre_check: tuple[str, ...]
+    cutover: tuple[str, ...]
+    rollback_trigger: tuple[str, ...]
+    post_verify: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    migration: str
+    risk: Risk
+    pg_version: int
+    phases: tuple[Phase, ...]
+    runbook: Runbook
+    confirmations: tuple[Confirmation, ...]
+    notes: tuple[str, ...] = field(default=())
+    maintenance_window: str | None = None
+
+    @property
+    def handoff(self) -> str:
+        pending = [c.target for c in self.confirmations if not c.confirmed]
+        if pending:
+            return ("ready for user approval before execution; destructive steps stay blocked until confirmed: "
+                    + ", ".join(pending))
+        return "ready for user approval before execution."

@@ -1,0 +1,733 @@
+"""Rewrites: each turns one operation into the list of steps that does the same thing safely.
+
+A rewrite returns ``[(phase, Step), ...]``; a Step carries its UP and its DOWN. Rewrites never
+paste strings into the user's SQL: names go through quote_ident, the user's expressions and
+definitions are re-printed by pglast from the parsed tree.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from pglast import ast
+
+from migspec.analysis import Analyzed
+from migspec.errors import RefusedError
+from migspec.locks import LockMode
+from migspec.names import QualifiedName, quote_literal
+from migspec.ops import constraint, data, index, misc, session, table
+from migspec.ops.base import Operation
+from migspec.plan.context import PlanContext
+from migspec.plan.facts import ColumnFact, require, sql_of
+from migspec.plan.model import Backfill, PhaseName, Step
+from migspec.plan.sql import (BACKUP_SCHEMA, cols, default_index_name, q, sync_trigger)
+from migspec.versions import supports
+
+E, M, C = PhaseName.EXPAND, PhaseName.MIGRATE, PhaseName.CONTRACT
+AEL, SUE, SRE = LockMode.ACCESS_EXCLUSIVE, LockMode.SHARE_UPDATE_EXCLUSIVE, LockMode.SHARE_ROW_EXCLUSIVE
+
+Steps = list[tuple[PhaseName, Step]]
+
+
+def ddl(ctx: PlanContext, description: str, up: list[str] | tuple[str, ...], down: list[str] | tuple[str, ...],
+        table_name: QualifiedName | None, lock: LockMode | None, *, estimate: float = 0.01, basis: str = "catalog only",
+        transactional: bool = True, **extra: Any) -> Step:
+    """A guarded DDL step: a lock that blocks reads or writes gets SET LOCAL lock_timeout (from the
+    table's write rate) and statement_timeout (from the estimate), and the retry policy."""
+    guard = lock is not None and lock.blocks_writes
+    return Step(description, tuple(up), tuple(down), transactional=transactional, lock=lock,
+                estimate_seconds=estimate, estimate_basis=basis,
+                lock_timeout_s=ctx.lock_timeout(table_name) if guard else None,
+                statement_timeout_s=ctx.statement_timeout(estimate) if guard else None, table=table_name, **extra)
+
+
+def _t(op: Operation) -> QualifiedName:
+    assert op.table is not None
+    return op.table
+
+
+def _pk(ctx: PlanContext, t: QualifiedName) -> tuple[str, ...]:
+    facts = ctx.facts.known(t)
+    pk = facts.primary_key if facts else ()
+    require(pk, f"the primary key of {t} (batched backfills walk it as a keyset cursor; a table without one "
+                "cannot be backfilled online)")
+    return pk
+
+
+def _column_type(ctx: PlanContext, t: QualifiedName, column: str) -> ColumnFact:
+    facts = ctx.facts.known(t)
+    col = facts.columns.get(column) if facts else None
+    require(col, f"the type of {t}.{column} (the new column must match it)")
+    assert col is not None
+    return col
+
+
+def _confirmation(ctx: PlanContext, *targets: str) -> tuple[str, bool]:
+    """The canonical target and whether the user confirmed it (``--confirm`` or an inline directive)."""
+    canonical = targets[0]
+    return canonical, any(t in ctx.confirmed for t in targets)
+
+
+def _backfill_step(ctx: PlanContext, description: str, b: Backfill, rows: int, down: tuple[str, ...] = (),
+                   down_note: str = "", post_check: str | None = None) -> Step:
+    size, pause, batch_s = ctx.batch(b.table)
+    b = Backfill(**{**b.__dict__, "batch_size": size, "pause_seconds": pause})
+    est = ctx.calibration.duration("batched_update", rows, None)
+    batches = max(1, -(-rows // size)) if rows else 0
+    seconds = est.seconds + batches * pause
+    basis = f"{est.basis}, plus {batches:,} pauses of {pause * 1000:.0f} ms"
+    from migspec.plan.sql import backfill_do_block
+
+    return Step(description, (backfill_do_block(b),), down, transactional=False, lock=LockMode.ROW_EXCLUSIVE,
+                table=b.table,
+                estimate_seconds=seconds, estimate_basis=basis, batch_size=size, backfill=b,
+                down_note=down_note, post_check=post_check)
+
+
+def _not_null_steps(ctx: PlanContext, t: QualifiedName, column: str, rows: int) -> Steps:
+    """NOT NULL without a long ACCESS EXCLUSIVE scan: CHECK NOT VALID -> VALIDATE (SHARE UPDATE
+    EXCLUSIVE) -> SET NOT NULL (PG12+ uses the CHECK, no scan) -> drop the CHECK. PG18: NOT NULL
+    NOT VALID -> VALIDATE."""
+    con = q(f"{t.name}_{column}_not_null"[:63])
+    col = q(column)
+    scan = ctx.calibration.duration("scan", rows, ctx.size(t))
+    if supports("not_null_not_valid", ctx.version):
+        return [
+            (M, ddl(ctx, f"add NOT NULL constraint on {t}.{column} NOT VALID (no scan)",
+                    [f"ALTER TABLE {t.sql} ADD CONSTRAINT {con} NOT NULL {col} NOT VALID"],
+                    [f"ALTER TABLE {t.sql} DROP CONSTRAINT IF EXISTS {con}"], t, AEL)),
+            (M, ddl(ctx, f"validate NOT NULL on {t}.{column} (SHARE UPDATE EXCLUSIVE: reads and writes continue)",
+                    [f"ALTER TABLE {t.sql} VALIDATE CONSTRAINT {con}"], [], t, SUE, estimate=scan.seconds,
+                    basis=scan.basis, down_note="nothing to undo: validation only reads")),
+        ]
+    check = f"CHECK ({col} IS NOT NULL)"
+    return [
+        (M, ddl(ctx, f"add {check} NOT VALID on {t} (catalog only)",
+                [f"ALTER TABLE {t.sql} ADD CONSTRAINT {con} {check} NOT VALID"],
+                [f"ALTER TABLE {t.sql} DROP CONSTRAINT IF EXISTS {con}"], t, AEL)),
+        (M, ddl(ctx, f"validate {check} on {t} (SHARE UPDATE EXCLUSIVE: reads and writes continue)",
+                [f"ALTER TABLE {t.sql} VALIDATE CONSTRAINT {con}"], [], t, SUE, estimate=scan.seconds,
+                basis=scan.basis, down_note="nothing to undo: validation only reads",
+                post_check=f"SELECT NOT EXISTS (SELECT 1 FROM {t.sql} WHERE {col} IS NULL) AS ok")),
+        (M, ddl(ctx, f"SET NOT NULL on {t}.{column} (uses the validated CHECK: no scan)",
+                [f"ALTER TABLE {t.sql} ALTER COLUMN {col} SET NOT NULL"],
+                [f"ALTER TABLE {t.sql} ALTER COLUMN {col} DROP NOT NULL"], t, AEL)),
+        (M, ddl(ctx, f"drop the helper CHECK on {t}",
+                [f"ALTER TABLE {t.sql} DROP CONSTRAINT {con}"],
+                [f"ALTER TABLE {t.sql} ADD CONSTRAINT {con} {check} NOT VALID"], t, AEL)),
+    ]
+
+
+# --- indexes ----------------------------------------------------------------------------------
+
+def indexes_on(ctx: PlanContext, t: QualifiedName, column: str) -> dict[str, Any]:
+    """Indexes of ``t`` (from the schema facts) whose key or predicate uses ``column``, parsed.
+    Primary keys and unique constraints are left out: their constraint owns them."""
+    from migspec.parse.source import iter_nodes
+
+    facts = ctx.facts.known(t)
+    found: dict[str, Any] = {}
+    owned = set(facts.constraints) if facts else set()
+    for name, definition in (facts.indexes.items() if facts else ()):
+        if name in owned:
+            continue
+        node = _parse_one(definition)
+        used = {p.name for p in node.indexParams if getattr(p, "name", None)}
+        used |= {f.sval for n in iter_nodes(node) if isinstance(n, ast.ColumnRef) for f in n.fields
+                 if isinstance(f, ast.String)}
+        if column in used:
+            found[name] = node
+    return found
+
+
+def retarget_index(node: Any, old: str, new: str, name: str) -> str:
+    """The same index on column ``new`` instead of ``old``, named ``name``, built CONCURRENTLY."""
+    from migspec.parse.source import iter_nodes
+
+    node = copy.deepcopy(node)
+    node.idxname, node.concurrent, node.if_not_exists = name, True, False
+    for n in iter_nodes(node):
+        if isinstance(n, ast.IndexElem) and n.name == old:
+            n.name = new
+        elif isinstance(n, ast.ColumnRef) and len(n.fields) == 1 and getattr(n.fields[0], "sval", None) == old:
+            n.fields = (ast.String(sval=new),)
+    return sql_of(node)
+
+
+def _concurrent(node: Any) -> str:
+    node = copy.deepcopy(node)
+    node.concurrent, node.if_not_exists = True, False
+    return sql_of(node)
+
+
+def drop_dependent_indexes(ctx: PlanContext, t: QualifiedName, column: str, rows: int) -> Steps:
+    """Drop (CONCURRENTLY) the indexes that would vanish with the column, so the DOWN rebuilds them."""
+    est = ctx.calibration.duration("index_build_concurrent", rows, None)
+    return [(C, ddl(ctx, f"drop index {name} CONCURRENTLY (it uses {t}.{column}, which is dropped next)",
+                    [f"DROP INDEX CONCURRENTLY IF EXISTS {t.sibling(name).sql}"], [_concurrent(node)], t, SUE,
+                    transactional=False, down_note=f"the DOWN rebuilds it concurrently, est. {est.seconds:.1f} s"))
+            for name, node in indexes_on(ctx, t, column).items()]
+
+
+def copy_indexes(ctx: PlanContext, t: QualifiedName, old: str, new: str, rows: int, phase: PhaseName) -> Steps:
+    """Equivalent indexes on the new column, built CONCURRENTLY before the application switches."""
+    est = ctx.calibration.duration("index_build_concurrent", rows, None)
+    steps: Steps = []
+    for name, node in indexes_on(ctx, t, old).items():
+        new_name = (name.replace(old, new) if old in name else f"{name}_{new}")[:63]
+        steps.append((phase, ddl(ctx, f"build index {new_name} on {t}.{new} CONCURRENTLY (mirrors {name})",
+                                 [retarget_index(node, old, new, new_name)],
+                                 [f"DROP INDEX CONCURRENTLY IF EXISTS {t.sibling(new_name).sql}"], t, SUE,
+                                 estimate=est.seconds, basis=est.basis, transactional=False)))
+    return steps
+
+def create_index(item: Analyzed, ctx: PlanContext) -> Steps:
+    op: index.CreateIndex = item.op
+    t = _t(op)
+    node = copy.deepcopy(item.stmt.node)
+    node.idxname = op.name or default_index_name(t, op.columns, op.unique)
+    node.concurrent = True
+    node.if_not_exists = False  # IF NOT EXISTS would skip an INVALID leftover of a failed build
+    name = t.sibling(node.idxname)
+    ctx.facts.table(t).indexes[node.idxname] = sql_of(node)
+    ctx.facts.index_tables[name] = t
+    est = ctx.calibration.duration("index_build_concurrent", ctx.rows(item), None)
+    return [(E, ddl(ctx, f"build index {name.name} on {t} CONCURRENTLY (writes continue; an INVALID leftover "
+                         "of a failed attempt is dropped before a retry)",
+                    [sql_of(node)], [f"DROP INDEX CONCURRENTLY IF EXISTS {name.sql}"], t, SUE,
+                    estimate=est.seconds, basis=est.basis, transactional=False,
+                    post_check=f"SELECT indisvalid AS ok FROM pg_index WHERE indexrelid = {quote_literal(name.sql)}::regclass"))]
+
+
+def drop_index(item: Analyzed, ctx: PlanContext) -> Steps:
+    op: index.DropIndex = item.op
+    definition = ctx.facts.index_definition(op.index)
+    require(definition, f"the definition of index {op.index} (its DOWN recreates it)")
+    assert definition is not None
+    node = copy.deepcopy(_parse_one(definition))
+    node.concurrent = True
+    node.if_not_exists = False
+    table_name = ctx.facts.index_tables.get(op.index)
+    rows = ctx.stats.table(table_name).rows or 0 if table_name else 0
+    est = ctx.calibration.duration("index_build_concurrent", rows, None)
+    return [(C, ddl(ctx, f"drop index {op.index} CONCURRENTLY", [f"DROP INDEX CONCURRENTLY IF EXISTS {op.index.sql}"],
+                    [sql_of(node)], table_name, SUE, transactional=False,
+                    down_note=f"the DOWN rebuilds it concurrently, est. {est.seconds:.1f} s"))]
+
+
+def reindex(item: Analyzed, ctx: PlanContext) -> Steps:
+    op: index.Reindex = item.op
+    if not supports("reindex_concurrently", ctx.version):
+        return [(E, ddl(ctx, f"REINDEX {op.relation} (no CONCURRENTLY before PG12: needs a quiet period)",
+                        [item.stmt.sql], [], op.table, LockMode.SHARE, down_note="nothing to undo"))]
+    return [(E, ddl(ctx, f"REINDEX {op.target.upper()} {op.relation} CONCURRENTLY",
+                    [f"REINDEX {op.target.upper()} CONCURRENTLY {op.relation.sql}"], [], op.table, SUE,
+                    transactional=False, down_note="nothing to undo: the index is rebuilt, not changed"))]
+
+
+def _parse_one(sql: str) -> Any:
+    from pglast import parse_sql
+
+    return parse_sql(sql)[0].stmt
+
+
+# --- columns ----------------------------------------------------------------------------------
+
+def add_column(item: Analyzed, ctx: PlanContext) -> Steps:
+    op: table.AddColumn = item.op
+    t = _t(op)
+    col, typ = q(op.column), str(item.stmt.node.cmds[_cmd_index(item)].def_.typeName and
+                                 sql_of(item.stmt.node.cmds[_cmd_index(item)].def_.typeName))
+    default_sql = sql_of(op.default) if op.default is not None else None
+    ctx.facts.table(t).columns[op.column] = ColumnFact(op.column, typ, op.not_null, default_sql)
+    drop = [f"ALTER TABLE {t.sql} DROP COLUMN IF EXISTS {col}"]
+    rewrite = op.rewrite_reason(ctx.version)
+    simple = not (rewrite or op.inline_check or op.inline_unique or op.references or
+                  (op.not_null and default_sql is None))
+    if item.new_table or simple:
+        text = f"ALTER TABLE {t.sql} ADD COLUMN {col} {typ}"
+        if default_sql is not None:
+            text += f" DEFAULT {default_sql}"
+        if op.not_null:
+            text += " NOT NULL"
+        if item.new_table:
+            text = item.stmt.sql
+        return [(E, ddl(ctx, f"add column {op.column} to {t}" + (" (catalog only)" if not item.new_table else ""),
+                        [text], drop, t, AEL))]
+    if op.type is not None and op.type.is_serial:
+        base = {"int4": "integer", "int8": "bigint", "int2": "smallint"}[
+            __import__("migspec.ops.types", fromlist=["SERIAL_TYPES"]).SERIAL_TYPES[op.type.name]]
+        seq = t.sibling(f"{t.name}_{op.column}_seq"[:63])
+        typ, default_sql = base, f"nextval({quote_literal(seq.sql)}::regclass)"
+        steps: Steps = [(E, ddl(ctx, f"create sequence {seq.name} for {t}.{op.column}",
+                                [f"CREATE SEQUENCE IF NOT EXISTS {seq.sql} AS {base}"],
+                                [f"DROP SEQUENCE IF EXISTS {seq.sql}"], None, None))]
+    elif op.identity or op.generated_stored:
+        raise RefusedError(f"{item.stmt.location}: migspec cannot yet plan an online "
+                           f"{'identity' if op.identity else 'stored generated'} column on an existing table; "
+                           "add a plain column with a trigger and a batched backfill by hand")
+    else:
+        steps = []
+    if default_sql is None:
+        raise RefusedError(f"{item.stmt.location}: {t}.{op.column} is NOT NULL without a DEFAULT: existing rows "
+                           "need a value - give a DEFAULT (or add the column nullable and backfill it)")
+    steps.append((E, ddl(ctx, f"add column {op.column} to {t} without default (catalog only)",
+                         [f"ALTER TABLE {t.sql} ADD COLUMN {col} {typ}"], drop, t, AEL)))
+    if op.type is not None and op.type.is_serial:
+        seq = t.sibling(f"{t.name}_{op.column}_seq"[:63])
+        steps.append((E, ddl(ctx, f"tie sequence {seq.name} to the column",
+                             [f"ALTER SEQUENCE {seq.sql} OWNED BY {t.sql}.{col}"],
+                             [f"ALTER SEQUENCE {seq.sql} OWNED BY NONE"], None, None)))
+    steps.append((E, ddl(ctx, f"set the default for new rows of {t}.{op.column} (existing rows unchanged)",
+                         [f"ALTER TABLE {t.sql} ALTER COLUMN {col} SET DEFAULT {default_sql}"],
+                         [f"ALTER TABLE {t.sql} ALTER COLUMN {col} DROP DEFAULT"], t, AEL)))
+    rows = ctx.rows(item)
+    pk = _pk(ctx, t)
+    steps.append((M, _backfill_step(
+        ctx, f"backfill {t}.{op.column} for existing rows in keyset batches",
+        Backfill(t, pk, ((op.column, default_sql),), f"{col} IS NULL"), rows,
+        down_note="nothing to undo separately: the EXPAND rollback drops the column",
+        post_check=f"SELECT NOT EXISTS (SELECT 1 FROM {t.sql} WHERE {col} IS NULL) AS ok")))
+    if op.not_null:
+        steps += _not_null_steps(ctx, t, op.column, rows)
+    return steps
+
+
+def _cmd_index(item: Analyzed) -> int:
+    """Which sub-command of the ALTER TABLE this operation came from."""
+    node = item.stmt.node
+    for i, cmd in enumerate(node.cmds):
+        d = getattr(cmd, "def_", None)
+        if isinstance(d, ast.ColumnDef) and d.colname == getattr(item.op, "column", None):
+            return i
+    return 0
+
+
+def set_not_null(item: Analyzed, ctx: PlanContext) -> Steps:
+    op: table.SetNotNull = item.op
+    t = _t(op)
+    if item.new_table or not item.effect.scans_table:
+        return [(M, ddl(ctx, f"SET NOT NULL on {t}.{op.column}", [item.stmt.sql if item.new_table else
+                        f"ALTER TABLE {t.sql} ALTER COLUMN {q(op.column)} SET NOT NULL"],
+                        [f"ALTER TABLE {t.sql} ALTER COLUMN {q(op.column)} DROP NOT NULL"], t, AEL))]
+    return _not_null_steps(ctx, t, op.column, ctx.rows(item))
+
+
+def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
+    op: table.AlterColumnType = item.op
+    t = _t(op)
+    cmd = item.stmt.node.cmds[[getattr(c, "name", None) for c in item.stmt.node.cmds].index(op.column)]
+    new_type = sql_of(cmd.def_.typeName)
+    old = _column_type(ctx, t, op.column)
+    col = q(op.column)
+    if not item.effect.rewrites_table or item.new_table:
+        ctx.facts.table(t).columns[op.column] = ColumnFact(op.column, new_type, old.not_null, old.default)
+        return [(E, ddl(ctx, f"change {t}.{op.column} to {new_type} (catalog only: no rewrite)",
+                        [f"ALTER TABLE {t.sql} ALTER COLUMN {col} TYPE {new_type}"],
+                        [f"ALTER TABLE {t.sql} ALTER COLUMN {col} TYPE {old.type}"], t, AEL))]
+    tmp = f"{op.column}__migspec_new"[:63]
+    tcol = q(tmp)
+    to_new = (sql_of(_on_new_row(op.using, op.column)) if op.using is not None
+              else f"CAST(NEW.{col} AS {new_type})")
+    to_old = f"CAST(NEW.{tcol} AS {old.type})"
+    fn, trg, drop_trg = sync_trigger(t, op.column, tmp, to_new, to_old, f"retype_{op.column}")
+    rows = ctx.rows(item)
+    pk = _pk(ctx, t)
+    backfill_expr = (sql_of(op.using) if op.using is not None else f"CAST({col} AS {new_type})")
+    steps: Steps = [
+        (E, ddl(ctx, f"add column {tmp} {new_type} beside {t}.{op.column} (catalog only)",
+                [f"ALTER TABLE {t.sql} ADD COLUMN {tcol} {new_type}"],
+                [f"ALTER TABLE {t.sql} DROP COLUMN IF EXISTS {tcol}"], t, AEL)),
+        (E, ddl(ctx, f"install a trigger keeping {op.column} and {tmp} in sync (old and new code both write)",
+                [fn, trg], drop_trg.split("; "), t, SRE)),
+        (M, _backfill_step(ctx, f"copy {op.column} into {tmp} in keyset batches",
+                           Backfill(t, pk, ((tmp, backfill_expr),), f"{tcol} IS DISTINCT FROM {backfill_expr}"), rows,
+                           down_note="nothing to undo separately: the EXPAND rollback drops the column")),
+    ]
+    if old.not_null:
+        steps += _not_null_steps(ctx, t, tmp, rows)
+    target = f"{t}.{op.column}"
+    canonical, confirmed = _confirmation(ctx, target, f"{t.name}.{op.column}")
+    old_name = q(f"{op.column}__migspec_old"[:63])
+    steps += [
+        (C, ddl(ctx, f"swap: {tmp} becomes {op.column}, the old column is kept as {op.column}__migspec_old",
+                [*drop_trg.split("; "), f"ALTER TABLE {t.sql} RENAME COLUMN {col} TO {old_name}",
+                 f"ALTER TABLE {t.sql} RENAME COLUMN {tcol} TO {col}"]
+                + ([f"ALTER TABLE {t.sql} ALTER COLUMN {col} SET DEFAULT {old.default}"] if old.default else []),
+                ([f"ALTER TABLE {t.sql} ALTER COLUMN {col} DROP DEFAULT"] if old.default else [])
+                + [f"ALTER TABLE {t.sql} RENAME COLUMN {col} TO {tcol}",
+                   f"ALTER TABLE {t.sql} RENAME COLUMN {old_name} TO {col}", fn, trg], t, AEL)),
+        (C, ddl(ctx, f"drop the old column {op.column}__migspec_old (destructive: needs confirmation)",
+                [f"ALTER TABLE {t.sql} DROP COLUMN {old_name}"],
+                [f"ALTER TABLE {t.sql} ADD COLUMN {old_name} {old.type}",
+                 f"UPDATE {t.sql} SET {old_name} = CAST({col} AS {old.type})"]
+                + ([f"ALTER TABLE {t.sql} ALTER COLUMN {old_name} SET DEFAULT {old.default}"] if old.default else [])
+                + ([f"ALTER TABLE {t.sql} ALTER COLUMN {old_name} SET NOT NULL"] if old.not_null else []), t, AEL,
+                requires_confirmation=canonical,
+                down_note="the DOWN restores the old column from the new one (cast back)")),
+    ]
+    return steps
+
+
+def _on_new_row(expr: Any, column: str) -> Any:
+    """The USING expression as a trigger computes it: references to the column read NEW.column."""
+    from migspec.parse.source import iter_nodes
+
+    expr = copy.deepcopy(expr)
+    for node in iter_nodes(expr):
+        if isinstance(node, ast.ColumnRef) and len(node.fields) == 1 and getattr(node.fields[0], "sval", None) == column:
+            node.fields = (ast.String(sval="new"), ast.String(sval=column))
+    return expr
+
+
+def rename_column(item: Analyzed, ctx: PlanContext) -> Steps:
+    op: table.RenameColumn = item.op
+    t = _t(op)
+    if item.new_table:
+        return [(E, ddl(ctx, f"rename {t}.{op.column} (new table: no running code uses it)", [item.stmt.sql],
+                        [f"ALTER TABLE {t.sql} RENAME COLUMN {q(op.new_name)} TO {q(op.column)}"], t, AEL))]
+    old = _column_type(ctx, t, op.column)
+    o, n = q(op.column), q(op.new_name)
+    fn, trg, drop_trg = sync_trigger(t, op.column, op.new_name, f"NEW.{o}", f"NEW.{n}", f"rename_{op.column}")
+    rows = ctx.rows(item)
+    pk = _pk(ctx, t)
+    ctx.facts.table(t).columns[op.new_name] = ColumnFact(op.new_name, old.type, old.not_null, old.default)
+    steps: Steps = [
+        (E, ddl(ctx, f"add column {op.new_name} {old.type} to {t} (catalog only)",
+                [f"ALTER TABLE {t.sql} ADD COLUMN {n} {old.type}"]
+                + ([f"ALTER TABLE {t.sql} ALTER COLUMN {n} SET DEFAULT {old.default}"] if old.default else []),
+                [f"ALTER TABLE {t.sql} DROP COLUMN IF EXISTS {n}"], t, AEL)),
+        (E, ddl(ctx, f"install a trigger keeping {op.column} and {op.new_name} in sync in both directions",
+                [fn, trg], drop_trg.split("; "), t, SRE)),
+        (M, _backfill_step(ctx, f"copy {op.column} into {op.new_name} in keyset batches",
+                           Backfill(t, pk, ((op.new_name, o),), f"{n} IS DISTINCT FROM {o}"), rows,
+                           down_note="nothing to undo separately: the EXPAND rollback drops the column")),
+    ]
+    if old.not_null:
+        steps += _not_null_steps(ctx, t, op.new_name, rows)
+    steps += copy_indexes(ctx, t, op.column, op.new_name, rows, M)
+    steps.append((M, Step(f"deploy the application reading and writing {op.new_name} instead of {op.column}",
+                          (), (), manual=True, down_note="redeploy the previous application version")))
+    canonical, _ = _confirmation(ctx, f"{t}.{op.column}", f"{t.name}.{op.column}")
+    steps += [
+        (C, ddl(ctx, "remove the sync trigger", drop_trg.split("; "), [fn, trg], t, AEL)),
+        *drop_dependent_indexes(ctx, t, op.column, rows),
+        (C, ddl(ctx, f"drop the old column {op.column} (destructive: needs confirmation)",
+                [f"ALTER TABLE {t.sql} DROP COLUMN {o}"],
+                [f"ALTER TABLE {t.sql} ADD COLUMN {o} {old.type}"]
+                + ([f"ALTER TABLE {t.sql} ALTER COLUMN {o} SET DEFAULT {old.default}"] if old.default else [])
+                + [f"UPDATE {t.sql} SET {o} = {n}"], t, AEL, requires_confirmation=canonical,
+                down_note="the DOWN re-adds the old column and copies the data back from the new one")),
+    ]
+    return steps
+
+
+def rename_table(item: Analyzed, ctx: PlanContext) -> Steps:
+    op: table.RenameTable = item.op
+    t = _t(op)
+    new = t.sibling(op.new_name)
+    if item.new_table:
+        return [(E, ddl(ctx, f"rename {t} (new table)", [item.stmt.sql],
+                        [f"ALTER TABLE {new.sql} RENAME TO {q(t.name)}"], t, AEL))]
+    return [
+        (E, ddl(ctx, f"rename {t} to {new.name} and leave an updatable view under the old name (one transaction)",
+                [f"ALTER TABLE {t.sql} RENAME TO {q(new.name)}", f"CREATE VIEW {t.sql} AS SELECT * FROM {new.sql}"],
+                [f"DROP VIEW IF EXISTS {t.sql}", f"ALTER TABLE {new.sql} RENAME TO {q(t.name)}"], t, AEL)),
+        (M, Step(f"deploy the application using {new.name}", (), (), manual=True,
+                 down_note="redeploy the previous application version")),
+        (C, ddl(ctx, f"drop the compatibility view {t}", [f"DROP VIEW IF EXISTS {t.sql}"],
+                [f"CREATE VIEW {t.sql} AS SELECT * FROM {new.sql}"], new, AEL)),
+    ]
+
+
+# --- constraints ------------------------------------------------------------------------------
+
+def add_constraint(item: Analyzed, ctx: PlanContext) -> Steps:
+    op: constraint.AddConstraint = item.op
+    t = _t(op)
+    node = copy.deepcopy(item.stmt.node.cmds[[getattr(c, "def_", None) is not None and
+                                              isinstance(c.def_, ast.Constraint) for c in item.stmt.node.cmds].index(True)].def_)
+    if len([c for c in item.stmt.node.cmds if isinstance(getattr(c, "def_", None), ast.Constraint)]) > 1:
+        node = _constraint_node(item)
+    name = op.name or f"{t.name}_{'_'.join(op.columns) or op.constraint}_{'fkey' if op.constraint == 'foreign_key' else 'check'}"[:63]
+    node.conname = name
+    cname = q(name)
+    drop = [f"ALTER TABLE {t.sql} DROP CONSTRAINT IF EXISTS {cname}"]
+    if item.new_table:
+        return [(E, ddl(ctx, f"add constraint {name} (new table)", [item.stmt.sql], drop, t, op.lock_mode))]
+    if op.constraint in ("check", "foreign_key"):
+        node.skip_validation, node.initially_valid = True, False
+        steps: Steps = []
+        if op.constraint == "foreign_key":
+            facts = ctx.facts.known(t)
+            covered = facts is not None and any(_leading(defn) == op.columns[:1] for defn in facts.indexes.values())
+            if facts is not None and facts.indexes and not covered and op.columns:
+                idx = t.sibling(default_index_name(t, op.columns))
+                est = ctx.calibration.duration("index_build_concurrent", ctx.rows(item), None)
+                steps.append((E, ddl(ctx, f"index the referencing column(s) {', '.join(op.columns)} CONCURRENTLY "
+                                          "(no index covers them)",
+                                     [f"CREATE INDEX CONCURRENTLY {q(idx.name)} ON {t.sql} ({cols(op.columns)})"],
+                                     [f"DROP INDEX CONCURRENTLY IF EXISTS {idx.sql}"], t, SUE, estimate=est.seconds,
+                                     basis=est.basis, transactional=False)))
+        lock = SRE if op.constraint == "foreign_key" else AEL
+        steps.append((E, ddl(ctx, f"add {op.constraint.replace('_', ' ')} {name} NOT VALID (no scan)",
+                             [f"ALTER TABLE {t.sql} ADD {sql_of(node)}"], drop, t, lock)))
+        scan = ctx.calibration.duration("scan", ctx.rows(item), ctx.size(t))
+        steps.append((M, ddl(ctx, f"validate {name} (SHARE UPDATE EXCLUSIVE: reads and writes continue)",
+                             [f"ALTER TABLE {t.sql} VALIDATE CONSTRAINT {cname}"], [], t, SUE, estimate=scan.seconds,
+                             basis=scan.basis, down_note="nothing to undo: validation only reads")))
+        return steps
+    if op.constraint in ("unique", "primary_key") and not op.using_index:
+        idx_name = name if op.name else (f"{t.name}_pkey"[:63] if op.constraint == "primary_key"
+                                         else default_index_name(t, op.columns, True))
+        if not op.name:
+            name, cname = idx_name, q(idx_name)
+        idx = t.sibling(idx_name)
+        est = ctx.calibration.duration("index_build_concurrent", ctx.rows(item), None)
+        steps = [(E, ddl(ctx, f"build unique index {idx_name} CONCURRENTLY (writes continue)",
+                         [f"CREATE UNIQUE INDEX CONCURRENTLY {q(idx.name)} ON {t.sql} ({cols(op.columns)})"],
+                         [f"DROP INDEX CONCURRENTLY IF EXISTS {idx.sql}"], t, SUE, estimate=est.seconds,
+                         basis=est.basis, transactional=False))]
+        if op.constraint == "primary_key":
+            facts = ctx.facts.known(t)
+            for c in op.columns:
+                if not (facts and c in facts.columns and facts.columns[c].not_null):
+                    steps += _not_null_steps(ctx, t, c, ctx.rows(item))
+        kind = "PRIMARY KEY" if op.constraint == "primary_key" else "UNIQUE"
+        steps.append((M if op.constraint == "primary_key" else E,
+                      ddl(ctx, f"attach {idx_name} as {kind} constraint {name} (catalog only)",
+                          [f"ALTER TABLE {t.sql} ADD CONSTRAINT {cname} {kind} USING INDEX {q(idx_name)}"],
+                          [f"ALTER TABLE {t.sql} DROP CONSTRAINT IF EXISTS {cname}"], t, AEL,
+                          down_note="dropping the constraint drops its index too")))
+        return steps
+    if op.constraint == "not_null" and op.not_null_column:
+        return _not_null_steps(ctx, t, op.not_null_column, ctx.rows(item))
+    est = ctx.calibration.work(item.effect.work, ctx.rows(item), ctx.size(t))
+    return [(E, ddl(ctx, f"add {op.constraint} constraint {name}: no online form, needs a maintenance window",
+                    [f"ALTER TABLE {t.sql} ADD {sql_of(node)}"], drop, t, AEL, estimate=est.seconds, basis=est.basis))]
+
+
+def _constraint_node(item: Analyzed) -> Any:
+    for c in item.stmt.node.cmds:
+        d = getattr(c, "def_", None)
+        if isinstance(d, ast.Constraint) and (d.conname == item.op.name):
+            return copy.deepcopy(d)
+    raise AssertionError("constraint sub-command not found")
+
+
+def _leading(definition: str) -> tuple[str, ...]:
+    try:
+        node = _parse_one(definition)
+        return tuple(p.name for p in node.indexParams[:1] if getattr(p, "name", None))
+    except Exception:  # a definition we cannot read covers nothing we can prove
+        return ()
+
+
+# --- data -------------------------------------------------------------------------------------
+
+def data_change(item: Analyzed, ctx: PlanContext) -> Steps:
+    op: data.DataChange = item.op
+    t = _t(op)
+    rows = ctx.rows(item)
+    if item.new_table or rows <= ctx.thresholds.batch_rows:
+        return [(M, ddl(ctx, f"{op.verb} {t} in one statement ({rows:,} rows: small enough)", [item.stmt.sql], [],
+                        t, LockMode.ROW_EXCLUSIVE, down_note="not reversible: old values are not kept",
+                        reversible=False))]
+    pk = _pk(ctx, t)
+    node = item.stmt.node
+    where = sql_of(node.whereClause) if node.whereClause is not None else None
+    backup = QualifiedName(BACKUP_SCHEMA, f"{t.schema}_{t.name}_{ctx.next_tag()}"[:63])
+    if isinstance(op, data.Delete):
+        setup = [f"CREATE SCHEMA IF NOT EXISTS {q(BACKUP_SCHEMA)}",
+                 f"CREATE TABLE IF NOT EXISTS {backup.sql} (LIKE {t.sql})",
+                 f"ALTER TABLE {backup.sql} ADD PRIMARY KEY ({cols(pk)})"]
+        b = Backfill(t, pk, (), "true", where, delete=True, backup=backup)
+        restore = [f"INSERT INTO {t.sql} SELECT * FROM {backup.sql} ON CONFLICT DO NOTHING"]
+    else:
+        assigns = tuple((tgt.name, sql_of(tgt.val)) for tgt in node.targetList)
+        predicate = " OR ".join(f"{q(c)} IS DISTINCT FROM {e}" for c, e in assigns)
+        bcols = tuple(c for c, _ in assigns)
+        setup = [f"CREATE SCHEMA IF NOT EXISTS {q(BACKUP_SCHEMA)}",
+                 f"CREATE TABLE IF NOT EXISTS {backup.sql} AS SELECT {cols(pk + bcols)} FROM {t.sql} WITH NO DATA",
+                 f"ALTER TABLE {backup.sql} ADD PRIMARY KEY ({cols(pk)})"]
+        b = Backfill(t, pk, assigns, predicate, where, backup=backup, backup_columns=bcols)
+        join = " AND ".join(f"t.{q(k)} = b.{q(k)}" for k in pk)
+        restore = [f"UPDATE {t.sql} AS t SET " + ", ".join(f"{q(c)} = b.{q(c)}" for c in bcols)
+                   + f" FROM {backup.sql} AS b WHERE {join}"]
+    return [
+        (E, ddl(ctx, f"create backup table {backup} for the rows the {op.verb} changes (the DOWN restores them)",
+                setup, [f"DROP TABLE IF EXISTS {backup.sql}"], None, None)),
+        (M, _backfill_step(ctx, f"{op.verb} {t} in keyset batches (old values copied to {backup} first)", b, rows,
+                           down=tuple(restore),
+                           down_note=f"restores the old values from {backup}")),
+    ]
+
+
+# --- destructive ------------------------------------------------------------------------------
+
+def drop_column(item: Analyzed, ctx: PlanContext) -> Steps:
+    op: table.DropColumn = item.op
+    t = _t(op)
+    if item.new_table:
+        return [(E, ddl(ctx, f"drop column {op.column} of new table {t}", [item.stmt.sql], [], t, AEL,
+                        down_note="new table: nothing to restore"))]
+    col = _column_type(ctx, t, op.column)
+    pk = _pk(ctx, t)
+    archive = QualifiedName(BACKUP_SCHEMA, f"{t.schema}_{t.name}_{op.column}"[:63])
+    canonical, _ = _confirmation(ctx, f"{t}.{op.column}", f"{t.name}.{op.column}")
+    c = q(op.column)
+    join = " AND ".join(f"t.{q(k)} = a.{q(k)}" for k in pk)
+    restore = [f"ALTER TABLE {t.sql} ADD COLUMN IF NOT EXISTS {c} {col.type}"]
+    if col.default:
+        restore.append(f"ALTER TABLE {t.sql} ALTER COLUMN {c} SET DEFAULT {col.default}")
+    restore.append(f"UPDATE {t.sql} AS t SET {c} = a.{c} FROM {archive.sql} AS a WHERE {join}")
+    if col.not_null:
+        restore.append(f"ALTER TABLE {t.sql} ALTER COLUMN {c} SET NOT NULL")
+    return [
+        (C, Step(f"confirm no deployed code reads or writes {t}.{op.column}", (), (), manual=True,
+                 requires_confirmation=canonical)),
+        *drop_dependent_indexes(ctx, t, op.column, ctx.rows(item)),
+        (C, ddl(ctx, f"archive {t}.{op.column} into {archive} (the DOWN restores from it)",
+                [f"CREATE SCHEMA IF NOT EXISTS {q(BACKUP_SCHEMA)}",
+                 f"CREATE TABLE {archive.sql} AS SELECT {cols(pk)}, {c} FROM {t.sql}"],
+                [f"DROP TABLE IF EXISTS {archive.sql}"], None, None,
+                estimate=ctx.calibration.duration("rewrite", ctx.rows(item), ctx.size(t)).seconds,
+                basis="copy of the column")),
+        (C, ddl(ctx, f"drop column {t}.{op.column} (destructive: needs confirmation)",
+                [f"ALTER TABLE {t.sql} DROP COLUMN {c}"], restore, t, AEL, requires_confirmation=canonical,
+                down_note=f"the DOWN re-adds the column and restores its values from {archive}")),
+    ]
+
+
+def drop_table(item: Analyzed, ctx: PlanContext) -> Steps:
+    op: table.DropTable = item.op
+    t = _t(op)
+    if item.new_table:
+        return [(E, ddl(ctx, f"drop new table {t}", [item.stmt.sql], [], t, AEL, down_note="new table"))]
+    canonical, _ = _confirmation(ctx, str(t), t.name)
+    archived = QualifiedName(BACKUP_SCHEMA, f"{t.schema}_{t.name}"[:63])
+    return [
+        (C, Step(f"confirm no deployed code uses {t}", (), (), manual=True, requires_confirmation=canonical)),
+        (C, ddl(ctx, f"move {t} into schema {BACKUP_SCHEMA} instead of dropping it (instant; the DOWN moves it back)",
+                [f"CREATE SCHEMA IF NOT EXISTS {q(BACKUP_SCHEMA)}",
+                 f"ALTER TABLE {t.sql} SET SCHEMA {q(BACKUP_SCHEMA)}",
+                 f"ALTER TABLE {QualifiedName(BACKUP_SCHEMA, t.name).sql} RENAME TO {q(archived.name)}"],
+                [f"ALTER TABLE {archived.sql} RENAME TO {q(t.name)}",
+                 f"ALTER TABLE {QualifiedName(BACKUP_SCHEMA, t.name).sql} SET SCHEMA {q(t.schema)}"],
+                t, AEL, requires_confirmation=canonical,
+                down_note=f"purge {archived} by hand after the agreed retention")),
+    ]
+
+
+def truncate(item: Analyzed, ctx: PlanContext) -> Steps:
+    op: table.Truncate = item.op
+    t = _t(op)
+    if item.new_table:
+        return [(E, ddl(ctx, f"truncate new table {t}", [item.stmt.sql], [], t, AEL))]
+    canonical, _ = _confirmation(ctx, str(t), t.name)
+    archive = QualifiedName(BACKUP_SCHEMA, f"{t.schema}_{t.name}_truncated"[:63])
+    return [
+        (C, ddl(ctx, f"archive every row of {t} into {archive}",
+                [f"CREATE SCHEMA IF NOT EXISTS {q(BACKUP_SCHEMA)}",
+                 f"CREATE TABLE {archive.sql} AS SELECT * FROM {t.sql}"], [f"DROP TABLE IF EXISTS {archive.sql}"],
+                None, None, estimate=ctx.calibration.duration("rewrite", ctx.rows(item), ctx.size(t)).seconds,
+                basis="copy of the table")),
+        (C, ddl(ctx, f"TRUNCATE {t} (destructive: needs confirmation)", [f"TRUNCATE {t.sql}"],
+                [f"INSERT INTO {t.sql} SELECT * FROM {archive.sql}"], t, AEL, requires_confirmation=canonical)),
+    ]
+
+
+# --- everything else --------------------------------------------------------------------------
+
+def detach_partition(item: Analyzed, ctx: PlanContext) -> Steps:
+    op: misc.DetachPartition = item.op
+    t = _t(op)
+    conc = supports("detach_concurrently", ctx.version)
+    sql = f"ALTER TABLE {t.sql} DETACH PARTITION {op.partition.sql}" + (" CONCURRENTLY" if conc else "")
+    return [(C, ddl(ctx, f"detach {op.partition} from {t}" + (" CONCURRENTLY" if conc else ""), [sql], [],
+                    t, SUE if conc else AEL, transactional=not conc, reversible=False,
+                    down_note="re-attach with its FOR VALUES bound by hand (the bound is not in the migration)"))]
+
+
+def passthrough(item: Analyzed, ctx: PlanContext) -> Steps:
+    """Operations that are already safe, or have no online form: run as written, with a guard and
+    the inverse as DOWN when migspec knows it."""
+    op = item.op
+    down, note, reversible = inverse(item, ctx)
+    phase = C if op.destructive or isinstance(op, (constraint.DropConstraint, misc.DropTrigger)) else E
+    lock = item.effect.strongest
+    est = ctx.calibration.work(item.effect.work, ctx.rows(item), ctx.size(op.table)) if op.table else None
+    return [(phase, ddl(ctx, op.describe(), [item.stmt.sql], down, op.table, lock,
+                        estimate=est.seconds if est else 0.01, basis=est.basis if est else "catalog only",
+                        transactional=not op.no_transaction, down_note=note, reversible=reversible))]
+
+
+def inverse(item: Analyzed, ctx: PlanContext) -> tuple[list[str], str, bool]:
+    """(DOWN statements, note, reversible) for an operation run as written."""
+    op, node = item.op, item.stmt.node
+    t = op.table
+    if isinstance(op, table.CreateTable):
+        return [f"DROP TABLE IF EXISTS {_t(op).sql}"], "", True
+    if isinstance(op, table.SetDefault) and t:
+        col = ctx.facts.known(t).columns.get(op.column) if ctx.facts.known(t) else None
+        require(col, f"the current default of {t}.{op.column} (its DOWN restores it)")
+        assert col is not None
+        back = (f"SET DEFAULT {col.default}" if col.default else "DROP DEFAULT")
+        return [f"ALTER TABLE {t.sql} ALTER COLUMN {q(op.column)} {back}"], "", True
+    if isinstance(op, table.DropNotNull) and t:
+        return [f"ALTER TABLE {t.sql} ALTER COLUMN {q(op.column)} SET NOT NULL"], \
+            "the DOWN scans the table (and fails if NULLs arrived meanwhile)", True
+    if isinstance(op, constraint.ValidateConstraint):
+        return [], "nothing to undo: validation only reads", True
+    if isinstance(op, constraint.DropConstraint) and t:
+        facts = ctx.facts.known(t)
+        definition = facts.constraints.get(op.name) if facts else None
+        require(definition, f"the definition of constraint {op.name} on {t} (its DOWN re-adds it)")
+        return [f"ALTER TABLE {t.sql} ADD CONSTRAINT {q(op.name)} {definition}"], "", True
+    if isinstance(op, misc.CreateTrigger) and t:
+        return [f"DROP TRIGGER IF EXISTS {q(op.name)} ON {t.sql}"], "", True
+    if isinstance(op, misc.AddEnumValue):
+        return [], "not reversible: PostgreSQL cannot remove a value from an enum (harmless to keep)", False
+    if isinstance(op, (misc.Maintenance, misc.LockTable)):
+        return [], "nothing to undo", True
+    if isinstance(node, ast.ViewStmt):
+        return [f"DROP VIEW IF EXISTS {QualifiedName(node.view.schemaname or 'public', node.view.relname).sql}"], "", True
+    if isinstance(node, ast.CreateSeqStmt):
+        return [f"DROP SEQUENCE IF EXISTS {QualifiedName(node.sequence.schemaname or 'public', node.sequence.relname).sql}"], "", True
+    if isinstance(node, ast.CreateSchemaStmt):
+        return [f"DROP SCHEMA IF EXISTS {q(node.schemaname)}"], "", True
+    if isinstance(node, ast.CreateEnumStmt):
+        names = [s.sval for s in node.typeName]
+        return [f"DROP TYPE IF EXISTS {QualifiedName(names[-2] if len(names) > 1 else 'public', names[-1]).sql}"], "", True
+    if isinstance(node, ast.CreateExtensionStmt):
+        return [f"DROP EXTENSION IF EXISTS {q(node.extname)}"], "", True
+    return [], "no DOWN known for this statement: write it by hand before approving", False
+
+
+REWRITES: dict[type[Operation], Callable[[Analyzed, PlanContext], Steps]] = {
+    index.CreateIndex: create_index,
+    index.DropIndex: drop_index,
+    index.Reindex: reindex,
+    table.AddColumn: add_column,
+    table.SetNotNull: set_not_null,
+    table.AlterColumnType: alter_type,
+    table.RenameColumn: rename_column,
+    table.RenameTable: rename_table,
+    table.DropColumn: drop_column,
+    table.DropTable: drop_table,
+    table.Truncate: truncate,
+    constraint.AddConstraint: add_constraint,
+    data.Update: data_change,
+    data.Delete: data_change,
+    misc.DetachPartition: detach_partition,
+}
+
+SKIPPED = (session.TransactionControl, session.SetSetting)
+
+
+def rewrite(item: Analyzed, ctx: PlanContext) -> Steps:
+    if isinstance(item.op, SKIPPED):
+        return []
+    return REWRITES.get(type(item.op), passthrough)(item, ctx)

@@ -1,0 +1,192 @@
+"""Render a Plan: ``text`` in the brief's shape, ``markdown`` with a mermaid timeline, ``json``
+(the documented contract), and ``--out DIR`` files that psql runs in order."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from migspec.estimate.throughput import format_duration
+from migspec.lint import Report
+from migspec.plan.model import Phase, PhaseName, Plan, Step
+from migspec.plan.sql import guarded
+from migspec.render.lint import report_dict, table_lines
+
+FORMATS = ("text", "markdown", "json")
+
+
+def _summary(phase: Phase) -> str:
+    head = "; ".join(s.description.split(" (")[0] for s in phase.steps if not s.manual)
+    if phase.name is PhaseName.EXPAND:
+        return f"{head} - est: {format_duration(phase.estimate_seconds)} - reversible: {'yes' if phase.reversible else 'no'}"
+    if phase.name is PhaseName.MIGRATE:
+        batches = [s.batch_size for s in phase.steps if s.batch_size]
+        batch = f"{max(batches):,}" if batches else "none"
+        return f"{head} - batch: {batch} - est: {format_duration(phase.estimate_seconds)}"
+    return f"{head} - after: {phase.after}"
+
+
+def _step_sql(step: Step) -> str:
+    if step.manual:
+        return ""
+    if step.transactional:
+        return guarded(step.up, step.lock_timeout_s, step.statement_timeout_s)
+    return "\n".join(s.rstrip(";") + ";" for s in step.up)
+
+
+def render_text(plan: Plan, report: Report) -> str:
+    out = [f"MIGRATION: {plan.migration}", f"RISK: {plan.risk}"]
+    out += table_lines(report)
+    out.append("PHASES:")
+    if not plan.phases:
+        out.append("  (nothing to do)")
+    for i, phase in enumerate(plan.phases, 1):
+        out.append(f"  {i}. {phase.name.value.upper()} - {_summary(phase)}")
+        for j, step in enumerate(phase.steps, 1):
+            meta = []
+            if step.lock:
+                meta.append(step.lock.sql_name)
+            if step.estimate_seconds > 0.01:
+                meta.append(f"est {format_duration(step.estimate_seconds)}")
+            if step.batch_size:
+                meta.append(f"batch {step.batch_size:,}")
+            if step.lock_timeout_s:
+                meta.append(f"lock_timeout {step.lock_timeout_s:g}s")
+            if not step.transactional and not step.manual:
+                meta.append("outside a transaction")
+            if step.requires_confirmation:
+                meta.append(f"CONFIRM {step.requires_confirmation}")
+            out.append(f"     {i}.{j} {step.description}" + (f" [{', '.join(meta)}]" if meta else ""))
+            for sql in step.up:
+                out.append(f"         UP:   {_one_line(sql)}")
+            for sql in step.down:
+                out.append(f"         DOWN: {_one_line(sql)}")
+            if not step.down and step.down_note:
+                out.append(f"         DOWN: -- {step.down_note}")
+    out.append("ROLLBACK:")
+    for phase in reversed(plan.phases):
+        downs = [d for s in reversed(phase.steps) for d in (s.down or ((f"-- {s.down_note}",) if s.down_note else ()))]
+        out.append(f"  {phase.name.value.upper()}: " + ("; ".join(_one_line(d) for d in downs) or "nothing to undo"))
+    out.append("RUNBOOK:")
+    rb = plan.runbook
+    for title, items in (("pre-check", rb.pre_check), ("cutover", rb.cutover),
+                         ("rollback trigger", rb.rollback_trigger), ("post-verify", rb.post_verify)):
+        out.append(f"  {title}:")
+        out += [f"    - {x}" for x in items]
+    if plan.confirmations:
+        out.append("CONFIRMATIONS:")
+        for c in plan.confirmations:
+            state = f"confirmed ({c.reason})" if c.confirmed and c.reason else "confirmed" if c.confirmed else \
+                f"NOT confirmed - pass --confirm {c.target}"
+            out.append(f"  - {c.operation} {c.target}: {state}")
+    for note in plan.notes:
+        out.append(f"NOTE: {note}")
+    out.append(f"HANDOFF: {plan.handoff}")
+    return "\n".join(out) + "\n"
+
+
+def _one_line(sql: str) -> str:
+    flat = " ".join(sql.split())
+    return flat if len(flat) <= 160 else flat[:157] + "..."
+
+
+def step_dict(step: Step) -> dict[str, Any]:
+    return {
+        "description": step.description, "up": list(step.up), "down": list(step.down),
+        "transactional": step.transactional, "lock": step.lock.sql_name if step.lock else None,
+        "estimate_seconds": round(step.estimate_seconds, 3), "estimate_basis": step.estimate_basis,
+        "batch_size": step.batch_size, "requires_confirmation": step.requires_confirmation,
+        "lock_timeout_seconds": step.lock_timeout_s, "statement_timeout_seconds": step.statement_timeout_s,
+        "retry": step.retry, "manual": step.manual, "reversible": step.reversible, "down_note": step.down_note,
+        "post_check": step.post_check, "table": str(step.table) if step.table else None,
+        "backfill": None if step.backfill is None else {
+            "table": str(step.backfill.table), "key": list(step.backfill.key),
+            "assignments": [list(a) for a in step.backfill.assignments], "predicate": step.backfill.predicate,
+            "where": step.backfill.where, "batch_size": step.backfill.batch_size,
+            "pause_seconds": step.backfill.pause_seconds, "delete": step.backfill.delete,
+            "backup": str(step.backfill.backup) if step.backfill.backup else None,
+            "backup_columns": list(step.backfill.backup_columns)},
+    }
+
+
+def plan_dict(plan: Plan, report: Report) -> dict[str, Any]:
+    lint = report_dict(report)
+    return {
+        "migration": plan.migration, "risk": str(plan.risk), "pg_version": plan.pg_version,
+        "tables": lint["tables"], "operations": lint["operations"],
+        "phases": [{"name": p.name.value, "estimate_seconds": round(p.estimate_seconds, 3), "reversible": p.reversible,
+                    "after": p.after, "steps": [step_dict(s) for s in p.steps]} for p in plan.phases],
+        "rollback": [{"phase": p.name.value, "steps": [d for s in reversed(p.steps) for d in s.down]}
+                     for p in reversed(plan.phases)],
+        "runbook": {"pre_check": list(plan.runbook.pre_check), "cutover": list(plan.runbook.cutover),
+                    "rollback_trigger": list(plan.runbook.rollback_trigger),
+                    "post_verify": list(plan.runbook.post_verify)},
+        "confirmations_required": [{"target": c.target, "operation": c.operation, "confirmed": c.confirmed,
+                                    "reason": c.reason} for c in plan.confirmations],
+        "notes": list(plan.notes), "maintenance_window": plan.maintenance_window,
+        "stats": lint["stats"], "handoff": plan.handoff,
+    }
+
+
+def render_json(plan: Plan, report: Report) -> str:
+    return json.dumps(plan_dict(plan, report), indent=2) + "\n"
+
+
+def render_markdown(plan: Plan, report: Report) -> str:
+    out = [f"# Migration plan: {plan.migration}", "", f"**Risk: {plan.risk}** - PostgreSQL {plan.pg_version}", ""]
+    out += [f"- {line}" for line in table_lines(report)]
+    out += ["", "```mermaid", "timeline", f"    title {plan.migration}"]
+    for p in plan.phases:
+        when = f" (after {p.after})" if p.after else ""
+        out.append(f"    {p.name.value.upper()}{when} : est {format_duration(p.estimate_seconds)}")
+        for s in p.steps:
+            out.append(f"        : {s.description.split(' (')[0].replace(':', ' -')}")
+    out += ["```", ""]
+    for i, p in enumerate(plan.phases, 1):
+        out += [f"## {i}. {p.name.value.upper()}", "", _summary(p), ""]
+        for j, s in enumerate(p.steps, 1):
+            out.append(f"### {i}.{j} {s.description}")
+            out.append("")
+            if s.manual:
+                out += ["Manual step." + (f" Needs confirmation of `{s.requires_confirmation}`." if s.requires_confirmation else ""), ""]
+                continue
+            out += ["UP:", "```sql", _step_sql(s), "```", "DOWN:", "```sql",
+                    "\n".join(d.rstrip(";") + ";" for d in s.down) or f"-- {s.down_note or 'nothing to undo'}", "```", ""]
+    out += ["## Runbook", ""]
+    rb = plan.runbook
+    for title, items in (("Pre-check", rb.pre_check), ("Cutover", rb.cutover),
+                         ("Rollback trigger", rb.rollback_trigger), ("Post-verify", rb.post_verify)):
+        out += [f"**{title}**", ""] + [f"- {x}" for x in items] + [""]
+    out += [f"> NOTE: {n}" for n in plan.notes]
+    out += ["", f"**HANDOFF:** {plan.handoff}", ""]
+    return "\n".join(out)
+
+
+RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}
+
+
+def write_files(plan: Plan, out_dir: Path) -> list[Path]:
+    """``NN_<phase>.up.sql`` / ``NN_<phase>.down.sql``, one pair per step, numbered in run order,
+    for ``psql -v ON_ERROR_STOP=1 -f``. DOWN files are numbered like their UP files; run them in
+    reverse order."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    n = 0
+    for phase in plan.phases:
+        for step in phase.steps:
+            n += 1
+            stem = f"{n:02d}_{phase.name.value}"
+            header = f"-- {step.description}\n"
+            if step.requires_confirmation:
+                header += f"-- DESTRUCTIVE: run only after confirming {step.requires_confirmation}\n"
+            up = header + (f"-- manual step: no SQL\n" if step.manual else _step_sql(step) + "\n")
+            down_sql = "\n".join(d.rstrip(";") + ";" for d in step.down)
+            if down_sql and step.transactional:
+                down_sql = guarded(step.down, step.lock_timeout_s, step.statement_timeout_s)
+            down = header + (down_sql + "\n" if down_sql else f"-- {step.down_note or 'nothing to undo'}\n")
+            for suffix, text in (("up", up), ("down", down)):
+                path = out_dir / f"{stem}.{suffix}.sql"
+                path.write_text(text, encoding="utf-8")
+                written.append(path)
+    return written
