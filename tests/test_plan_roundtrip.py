@@ -141,3 +141,65 @@ def test_up_down_up_restores_catalog_and_data(case: str, pg, pg_dsn: str, pg_ser
     for f in ups:
         _psql(pg_server, pg_dsn, f)
     assert _catalog(pg) == after_up
+
+
+QUOTED_SETUP = """
+CREATE SCHEMA "Sales Ops";
+CREATE TABLE "Sales Ops"."Order Items" (
+    "ID" bigint PRIMARY KEY,
+    "select" text,
+    "naïve" integer NOT NULL DEFAULT 1,
+    "quo""te" varchar(5)
+);
+CREATE INDEX "Items by select" ON "Sales Ops"."Order Items" ("select");
+INSERT INTO "Sales Ops"."Order Items" SELECT g, 's' || g, g, 'q' FROM generate_series(1, 3000) g;
+"""
+QUOTED_TABLE = '"Sales Ops"."Order Items"'
+# Named columns: a dropped and restored column comes back at the end of the table.
+QUOTED_ROWS = 'SELECT "ID", "select", "naïve", "quo""te" FROM "Sales Ops"."Order Items" ORDER BY 1'
+QUOTED_CASES = {
+    "quoted-rename-column": f'ALTER TABLE {QUOTED_TABLE} RENAME COLUMN "select" TO "Order";',
+    "quoted-retype": f'ALTER TABLE {QUOTED_TABLE} ALTER COLUMN "naïve" TYPE bigint;',
+    "quoted-add-not-null": f'ALTER TABLE {QUOTED_TABLE} ADD COLUMN "User" uuid NOT NULL DEFAULT gen_random_uuid();',
+    "quoted-create-index": f'CREATE INDEX "Idx Quote" ON {QUOTED_TABLE} ("quo""te");',
+    "quoted-drop-column": f'ALTER TABLE {QUOTED_TABLE} DROP COLUMN "select";',
+    "quoted-update": f"UPDATE {QUOTED_TABLE} SET \"select\" = 'x' WHERE \"naïve\" % 3 = 0;",
+    "quoted-set-not-null": f'ALTER TABLE {QUOTED_TABLE} ALTER COLUMN "select" SET NOT NULL;',
+}
+
+
+def _quoted_catalog(conn: psycopg.Connection) -> list[tuple]:
+    return conn.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid) "
+        "FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+        "WHERE a.attrelid = '\"Sales Ops\".\"Order Items\"'::regclass AND a.attnum > 0 AND NOT a.attisdropped "
+        "UNION ALL SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid), indisvalid, NULL FROM pg_index "
+        "WHERE indrelid = '\"Sales Ops\".\"Order Items\"'::regclass "
+        "UNION ALL SELECT conname, pg_get_constraintdef(oid), convalidated, NULL FROM pg_constraint "
+        "WHERE conrelid = '\"Sales Ops\".\"Order Items\"'::regclass "
+        "UNION ALL SELECT tgname, NULL, NULL, NULL FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1").fetchall()
+
+
+@pytest.mark.parametrize("case", sorted(QUOTED_CASES))
+def test_identifiers_that_need_quoting(case: str, pg, pg_dsn: str, pg_server, tmp_path: Path) -> None:
+    """Upper case, spaces, quotes, reserved words and non-ASCII survive every emitted statement."""
+    pg.execute(QUOTED_SETUP)
+    dump = tmp_path / "schema.sql"
+    subprocess.run([str(Path(pg_server.bindir) / "pg_dump"), "--schema-only", "-d", pg_dsn, "-f", str(dump)],
+                   check=True, timeout=60)
+    stats = parse_stats({**STATS, "tables": {QUOTED_TABLE: STATS["tables"]["public.orders"]}}, "stats")
+    migration = Migration(case, (f"{case}.sql",), tuple(parse_text(QUOTED_CASES[case], f"{case}.sql")))
+    report = lint(migration, stats, pg_version=15)
+    plan = build_plan(report, facts=load_schema_file(dump, from_stats(stats)),
+                      options=PlanOptions(('"Sales Ops"."Order Items"."select"', "Sales Ops.Order Items.select")))
+    files = write_files(plan, tmp_path / "out")
+    before = _quoted_catalog(pg)
+    rows = pg.execute(QUOTED_ROWS).fetchall()
+    for f in sorted(p for p in files if p.name.endswith(".up.sql")):
+        _psql(pg_server, pg_dsn, f)
+    assert _quoted_catalog(pg) != before or pg.execute(
+        QUOTED_ROWS).fetchall() != rows
+    for f in sorted((p for p in files if p.name.endswith(".down.sql")), reverse=True):
+        _psql(pg_server, pg_dsn, f)
+    assert _quoted_catalog(pg) == before
+    assert pg.execute(QUOTED_ROWS).fetchall() == rows

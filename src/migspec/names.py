@@ -38,11 +38,14 @@ class QualifiedName:
 
     @classmethod
     def parse(cls, text: str) -> QualifiedName:
-        """Parse the user's spelling ``schema.table`` or ``table`` (as in a stats file)."""
-        schema, dot, name = text.strip().rpartition(".")
-        if not name or (dot and not schema):
-            raise ValueError(f"not a table name: {text!r}")
-        return cls(_unquote(schema) if dot else "public", _unquote(name))
+        """Parse the user's spelling ``schema.table`` or ``table`` (as in a stats file); quoted parts
+        keep their case and may hold dots or spaces, unquoted parts fold to lower case."""
+        parts = split_name(text)
+        if len(parts) == 1:
+            return cls("public", parts[0])
+        if len(parts) == 2:
+            return cls(parts[0], parts[1])
+        raise ValueError(f"not a table name: {text!r}")
 
     @property
     def sql(self) -> str:
@@ -50,14 +53,42 @@ class QualifiedName:
         return f"{quote_ident(self.schema)}.{quote_ident(self.name)}"
 
     def __str__(self) -> str:
-        return f"{self.schema}.{self.name}"
+        # Displayed as SQL so that what migspec prints can be pasted back (stats keys, --confirm).
+        return self.sql
 
     def sibling(self, name: str) -> QualifiedName:
         """Another object in the same schema (an index, a view, a helper column's trigger)."""
         return QualifiedName(self.schema, name)
 
 
-def _unquote(part: str) -> str:
-    if len(part) >= 2 and part[0] == part[-1] == '"':
-        return part[1:-1].replace('""', '"')
-    return part.lower()
+def split_name(text: str) -> list[str]:
+    """``a."B c".d`` -> ``['a', 'B c', 'd']``: dots inside double quotes do not split; unquoted parts
+    fold to lower case, as PostgreSQL folds them."""
+    parts: list[str] = []
+    buf: list[str] = []
+    quoted = was_quoted = False
+    i, text = 0, text.strip()
+    while i < len(text):
+        ch = text[i]
+        if quoted:
+            if ch == '"' and i + 1 < len(text) and text[i + 1] == '"':
+                buf.append('"')
+                i += 1
+            elif ch == '"':
+                quoted = False
+            else:
+                buf.append(ch)
+        elif ch == '"':
+            quoted = was_quoted = True
+        elif ch == ".":
+            parts.append("".join(buf) if was_quoted else "".join(buf).strip().lower())
+            buf, was_quoted = [], False
+        else:
+            buf.append(ch)
+        i += 1
+    if quoted:
+        raise ValueError(f"unterminated quoted name: {text!r}")
+    parts.append("".join(buf) if was_quoted else "".join(buf).strip().lower())
+    if not all(parts):
+        raise ValueError(f"not a name: {text!r}")
+    return parts

@@ -28,11 +28,17 @@ class PlanOptions:
 
 
 def normalize_target(target: str) -> str:
-    """``users.flag`` and ``public.users.flag`` name the same column; ``users`` the table public.users."""
-    parts = target.strip().split(".")
+    """``users.flag`` and ``public.users.flag`` name the same column; ``users`` the table public.users.
+    Quoted parts keep their case: ``"Sales"."Items".x``."""
+    from migspec.names import quote_ident, split_name
+
+    try:
+        parts = split_name(target)
+    except ValueError:
+        return target.strip()
     if len(parts) == 1 or (len(parts) == 2 and parts[0] != "public"):
         parts = ["public", *parts]
-    return ".".join(p.strip('"') for p in parts)
+    return ".".join(quote_ident(p) for p in parts)
 
 
 def build_plan(report: Report, *, facts: SchemaFacts | None = None, calibration: Calibration | None = None,

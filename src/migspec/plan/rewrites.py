@@ -64,10 +64,11 @@ def _column_type(ctx: PlanContext, t: QualifiedName, column: str) -> ColumnFact:
     return col
 
 
-def _confirmation(ctx: PlanContext, *targets: str) -> tuple[str, bool]:
-    """The canonical target and whether the user confirmed it (``--confirm`` or an inline directive)."""
-    canonical = targets[0]
-    return canonical, any(t in ctx.confirmed for t in targets)
+def _confirmation(ctx: PlanContext, t: QualifiedName, column: str | None = None) -> tuple[str, bool]:
+    """The canonical target (``schema.table[.column]``, quoted where SQL needs it) and whether the
+    user confirmed it (``--confirm`` or an inline directive; the builder normalizes both)."""
+    canonical = f"{t}.{q(column)}" if column else str(t)
+    return canonical, canonical in ctx.confirmed
 
 
 def _backfill_step(ctx: PlanContext, description: str, b: Backfill, rows: int, down: tuple[str, ...] = (),
@@ -348,8 +349,7 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
     ]
     if old.not_null:
         steps += _not_null_steps(ctx, t, tmp, rows)
-    target = f"{t}.{op.column}"
-    canonical, confirmed = _confirmation(ctx, target, f"{t.name}.{op.column}")
+    canonical, confirmed = _confirmation(ctx, t, op.column)
     old_name = q(f"{op.column}__migspec_old"[:63])
     steps += [
         (C, ddl(ctx, f"swap: {tmp} becomes {op.column}, the old column is kept as {op.column}__migspec_old",
@@ -410,7 +410,7 @@ def rename_column(item: Analyzed, ctx: PlanContext) -> Steps:
     steps += copy_indexes(ctx, t, op.column, op.new_name, rows, M)
     steps.append((M, Step(f"deploy the application reading and writing {op.new_name} instead of {op.column}",
                           (), (), manual=True, down_note="redeploy the previous application version")))
-    canonical, _ = _confirmation(ctx, f"{t}.{op.column}", f"{t.name}.{op.column}")
+    canonical, _ = _confirmation(ctx, t, op.column)
     steps += [
         (C, ddl(ctx, "remove the sync trigger", drop_trg.split("; "), [fn, trg], t, AEL)),
         *drop_dependent_indexes(ctx, t, op.column, rows),
@@ -576,7 +576,7 @@ def drop_column(item: Analyzed, ctx: PlanContext) -> Steps:
     col = _column_type(ctx, t, op.column)
     pk = _pk(ctx, t)
     archive = QualifiedName(BACKUP_SCHEMA, f"{t.schema}_{t.name}_{op.column}"[:63])
-    canonical, _ = _confirmation(ctx, f"{t}.{op.column}", f"{t.name}.{op.column}")
+    canonical, _ = _confirmation(ctx, t, op.column)
     c = q(op.column)
     join = " AND ".join(f"t.{q(k)} = a.{q(k)}" for k in pk)
     restore = [f"ALTER TABLE {t.sql} ADD COLUMN IF NOT EXISTS {c} {col.type}"]
@@ -606,7 +606,7 @@ def drop_table(item: Analyzed, ctx: PlanContext) -> Steps:
     t = _t(op)
     if item.new_table:
         return [(E, ddl(ctx, f"drop new table {t}", [item.stmt.sql], [], t, AEL, down_note="new table"))]
-    canonical, _ = _confirmation(ctx, str(t), t.name)
+    canonical, _ = _confirmation(ctx, t)
     archived = QualifiedName(BACKUP_SCHEMA, f"{t.schema}_{t.name}"[:63])
     return [
         (C, Step(f"confirm no deployed code uses {t}", (), (), manual=True, requires_confirmation=canonical)),
@@ -626,7 +626,7 @@ def truncate(item: Analyzed, ctx: PlanContext) -> Steps:
     t = _t(op)
     if item.new_table:
         return [(E, ddl(ctx, f"truncate new table {t}", [item.stmt.sql], [], t, AEL))]
-    canonical, _ = _confirmation(ctx, str(t), t.name)
+    canonical, _ = _confirmation(ctx, t)
     archive = QualifiedName(BACKUP_SCHEMA, f"{t.schema}_{t.name}_truncated"[:63])
     return [
         (C, ddl(ctx, f"archive every row of {t} into {archive}",

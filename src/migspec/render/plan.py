@@ -16,14 +16,21 @@ from migspec.render.lint import report_dict, table_lines
 FORMATS = ("text", "markdown", "json")
 
 
-def _summary(phase: Phase) -> str:
+def _est(seconds: float, report: Report) -> str:
+    """A duration, labelled when the measurements behind it are not production's."""
+    label = "" if report.stats.from_production or not report.stats.tables else \
+        f" (from {report.stats.source or 'unlabelled'} stats, not production)"
+    return format_duration(seconds) + label
+
+
+def _summary(phase: Phase, report: Report) -> str:
     head = "; ".join(s.description.split(" (")[0] for s in phase.steps if not s.manual)
     if phase.name is PhaseName.EXPAND:
-        return f"{head} - est: {format_duration(phase.estimate_seconds)} - reversible: {'yes' if phase.reversible else 'no'}"
+        return f"{head} - est: {_est(phase.estimate_seconds, report)} - reversible: {'yes' if phase.reversible else 'no'}"
     if phase.name is PhaseName.MIGRATE:
         batches = [s.batch_size for s in phase.steps if s.batch_size]
         batch = f"{max(batches):,}" if batches else "none"
-        return f"{head} - batch: {batch} - est: {format_duration(phase.estimate_seconds)}"
+        return f"{head} - batch: {batch} - est: {_est(phase.estimate_seconds, report)}"
     return f"{head} - after: {phase.after}"
 
 
@@ -42,13 +49,13 @@ def render_text(plan: Plan, report: Report) -> str:
     if not plan.phases:
         out.append("  (nothing to do)")
     for i, phase in enumerate(plan.phases, 1):
-        out.append(f"  {i}. {phase.name.value.upper()} - {_summary(phase)}")
+        out.append(f"  {i}. {phase.name.value.upper()} - {_summary(phase, report)}")
         for j, step in enumerate(phase.steps, 1):
             meta = []
             if step.lock:
                 meta.append(step.lock.sql_name)
             if step.estimate_seconds > 0.01:
-                meta.append(f"est {format_duration(step.estimate_seconds)}")
+                meta.append(f"est {_est(step.estimate_seconds, report)}")
             if step.batch_size:
                 meta.append(f"batch {step.batch_size:,}")
             if step.lock_timeout_s:
@@ -144,7 +151,7 @@ def render_markdown(plan: Plan, report: Report) -> str:
             out.append(f"        : {s.description.split(' (')[0].replace(':', ' -')}")
     out += ["```", ""]
     for i, p in enumerate(plan.phases, 1):
-        out += [f"## {i}. {p.name.value.upper()}", "", _summary(p), ""]
+        out += [f"## {i}. {p.name.value.upper()}", "", _summary(p, report), ""]
         for j, s in enumerate(p.steps, 1):
             out.append(f"### {i}.{j} {s.description}")
             out.append("")

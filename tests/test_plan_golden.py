@@ -1,0 +1,91 @@
+"""Golden plans: for each rewrite, the rendered text / markdown / json plan is stored and diffed.
+Regenerate with ``MIGSPEC_UPDATE_GOLDEN=1 bash scripts/test tests/test_plan_golden.py`` and review
+the diff. Also: every UP and DOWN statement the planner emits re-parses with pglast (DO and
+function bodies with pglast's PL/pgSQL parser)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from pglast import parse_plpgsql, parse_sql
+
+from migspec.lint import lint
+from migspec.parse.source import Migration, parse_text
+from migspec.plan.builder import PlanOptions, build_plan
+from migspec.plan.facts import from_stats, load_schema_file
+from migspec.render.plan import RENDERERS
+from migspec.stats import parse_stats
+from test_plan_roundtrip import CASES, CONFIRM, SETUP, STATS
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("MIGSPEC_UPDATE_GOLDEN") == "1"
+SUFFIX = {"text": "txt", "markdown": "md", "json": "json"}
+
+
+def _plan(case: str, tmp_path: Path):
+    schema = tmp_path / "schema.sql"
+    schema.write_text(SETUP, encoding="utf-8")
+    stats = parse_stats(STATS, "stats.yaml")
+    migration = Migration(case, (f"{case}.sql",), tuple(parse_text(CASES[case], f"{case}.sql")))
+    report = lint(migration, stats, pg_version=15)
+    return build_plan(report, facts=load_schema_file(schema, from_stats(stats)), options=PlanOptions(CONFIRM)), report
+
+
+@pytest.mark.parametrize("fmt", sorted(SUFFIX))
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_golden(case: str, fmt: str, tmp_path: Path) -> None:
+    plan, report = _plan(case, tmp_path)
+    text = RENDERERS[fmt](plan, report)
+    path = GOLDEN / f"{case}.{SUFFIX[fmt]}"
+    if UPDATE or not path.exists():
+        if not UPDATE:
+            pytest.fail(f"missing golden file {path.name}: run with MIGSPEC_UPDATE_GOLDEN=1 and review it")
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{path.name} changed: rerun with MIGSPEC_UPDATE_GOLDEN=1 and review"
+    if fmt == "json":
+        doc = json.loads(text)
+        assert {"migration", "risk", "pg_version", "tables", "operations", "phases", "rollback", "runbook",
+                "confirmations_required", "handoff"} <= set(doc)
+        for phase in doc["phases"]:
+            assert phase["name"] in ("expand", "migrate", "contract")
+            for step in phase["steps"]:
+                assert {"description", "up", "down", "transactional", "lock", "estimate_seconds", "batch_size",
+                        "requires_confirmation"} <= set(step)
+
+
+_BODY = re.compile(r"\$migspec\$(.*?)\$migspec\$", re.S)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_every_emitted_statement_parses(case: str, tmp_path: Path) -> None:
+    plan, _ = _plan(case, tmp_path)
+    statements = [s for p in plan.phases for st in p.steps for s in (*st.up, *st.down)]
+    statements += [q.split(": ", 1)[-1] for q in (*plan.runbook.pre_check, *plan.runbook.post_verify)]
+    assert statements
+    for sql in statements:
+        assert parse_sql(sql), sql
+        for body in _BODY.findall(sql):
+            if sql.lstrip().upper().startswith("DO"):
+                parse_plpgsql(f"DO $$\n{body}\n$$")
+            else:
+                parse_plpgsql(f"CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$\n{body}\n$$")
+
+
+def test_destructive_steps_wait_for_confirmation(tmp_path: Path) -> None:
+    schema = tmp_path / "schema.sql"
+    schema.write_text(SETUP, encoding="utf-8")
+    stats = parse_stats(STATS, "stats.yaml")
+    migration = Migration("d", ("d.sql",), tuple(parse_text(CASES["drop-column"], "d.sql")))
+    report = lint(migration, stats, pg_version=15)
+    plan = build_plan(report, facts=load_schema_file(schema, from_stats(stats)))
+    assert [c.target for c in plan.confirmations] == ["public.orders.note"]
+    assert not plan.confirmations[0].confirmed
+    assert "destructive steps stay blocked until confirmed: public.orders.note" in plan.handoff
+    confirmed = build_plan(report, facts=load_schema_file(schema, from_stats(stats)),
+                           options=PlanOptions(("orders.note",)))
+    assert confirmed.confirmations[0].confirmed
+    assert confirmed.handoff == "ready for user approval before execution."
