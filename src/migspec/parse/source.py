@@ -185,7 +185,7 @@ def load_migration(paths: Sequence[str | Path], *, name: str | None = None) -> M
         if not parsed:
             raise InputError(f"{path}:1:1: no SQL statements in this file")
         statements.extend(parsed)
-    first = Path(paths[0])
+    first = files[0] if len(files) == 1 else Path(paths[0])
     return Migration(name or first.stem or first.name, tuple(str(f) for f in files), tuple(statements))
 
 

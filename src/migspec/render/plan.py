@@ -24,7 +24,8 @@ def _est(seconds: float, report: Report) -> str:
 
 
 def _summary(phase: Phase, report: Report) -> str:
-    head = "; ".join(s.description.split(" (")[0] for s in phase.steps if not s.manual)
+    names = [s.description.split(" (")[0] for s in phase.steps if not s.manual]
+    head = "; ".join(names[:3]) + (f"; +{len(names) - 3} more" if len(names) > 3 else "")
     if phase.name is PhaseName.EXPAND:
         return f"{head} - est: {_est(phase.estimate_seconds, report)} - reversible: {'yes' if phase.reversible else 'no'}"
     if phase.name is PhaseName.MIGRATE:
