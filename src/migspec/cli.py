@@ -6,6 +6,7 @@ Exit codes: 0 clean, 1 findings at or above --fail-on, 2 bad input, 3 refused fo
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -20,7 +21,9 @@ from migspec.versions import MAX_VERSION, MIN_VERSION
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2, no usage dump
-        raise InputError(f"{self.prog}: {message} (see '{self.prog} --help')")
+        # main() already prefixes "migspec: "; name only the subcommand, if any.
+        command = self.prog.removeprefix("migspec").strip()
+        raise InputError(f"{command + ': ' if command else ''}{message} (see '{self.prog} --help')")
 
 
 def _pg_version(text: str) -> int:
@@ -33,7 +36,7 @@ def _table_value(text: str) -> tuple[QualifiedName, float]:
     name, eq, value = text.rpartition("=")
     try:
         number = float(value)
-        if not eq or number < 0 or number != number:
+        if not eq or number < 0 or not math.isfinite(number):
             raise ValueError
         return QualifiedName.parse(name), number
     except ValueError:
@@ -80,6 +83,26 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--contract-after-days", type=int, default=7, metavar="N",
                       help="CONTRACT runs only after N days green (default 7)")
 
+    approve = sub.add_parser("approve", help="record who approved a JSON plan, when, and its hash")
+    approve.add_argument("plan", metavar="PLAN.json")
+    approve.add_argument("--by", required=True, metavar="NAME")
+    approve.add_argument("--confirm", action="append", default=[], metavar="TARGET",
+                         help="confirm a destructive step the plan lists (repeatable)")
+
+    for name, helptext in (("apply", "run one phase of an approved plan"),
+                           ("rollback", "run the DOWN of one phase of an approved plan")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("plan", metavar="PLAN.json")
+        p.add_argument("--dsn", help="the target database (required unless --dry-run)")
+        p.add_argument("--phase", required=True, choices=("expand", "migrate", "contract"))
+        p.add_argument("--dry-run", action="store_true", help="print what would run, through the same code path")
+        p.add_argument("--skip-pre-checks", action="store_true", help=argparse.SUPPRESS)
+        p.add_argument("--max-replication-lag", type=float, default=5.0, metavar="SECONDS",
+                       help="pause backfill batches while a replica lags more (default 5)")
+        p.add_argument("--max-lock-waits", type=int, default=0, metavar="N",
+                       help="pause backfill batches while more than N sessions wait for locks on the table")
+        p.add_argument("--throttle-sql", metavar="SQL", help="pause backfill batches while this query returns false")
+
     rules = sub.add_parser("rules", help="list the rules, or show one rule's documentation")
     rules.add_argument("name", nargs="?")
     return parser
@@ -87,7 +110,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_inputs(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """Stats (file + flags) and calibration, shared by the subcommands that read migrations."""
-    from migspec.estimate.throughput import Calibration
     from migspec.stats import LockContention, Stats, TableStats, load_stats
 
     stats = load_stats(args.stats) if args.stats else Stats()
@@ -96,6 +118,9 @@ def load_inputs(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         for name, value in getattr(args, key):
             overrides.setdefault(name, {})[key] = value
     for name, values in overrides.items():
+        for key in ("rows", "size_bytes"):
+            if key in values and not float(values[key]).is_integer():
+                raise InputError(f"--{key.replace('_', '-')} {name}: must be a whole number, not {values[key]:g}")
         ts = stats.table(name)
         lc = ts.lock_contention
         if "longest_transaction" in values or "lock_waits" in values:
@@ -107,16 +132,36 @@ def load_inputs(args: argparse.Namespace):  # type: ignore[no-untyped-def]
             size_bytes=int(values["size_bytes"]) if "size_bytes" in values else ts.size_bytes, columns=ts.columns))
         if stats.origin == "no stats file":
             stats = replace(stats, origin="command line")
-    calibration = None
-    if args.calibration:
-        import yaml
-
-        try:
-            data = yaml.safe_load(Path(args.calibration).read_text(encoding="utf-8"))
-            calibration = Calibration(data.get("rates", data) if isinstance(data, dict) else None, args.calibration)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError, AttributeError) as exc:
-            raise InputError(f"{args.calibration}: bad calibration file: {exc}") from None
+    calibration = _load_calibration(args.calibration) if args.calibration else None
     return stats, calibration
+
+
+def _load_calibration(path: str):  # type: ignore[no-untyped-def]
+    """A calibration file: ``{rates: {<rate>: {rows_per_s: N, bytes_per_s: N}}}`` (or the rates alone)."""
+    import yaml
+
+    from migspec.estimate.throughput import Calibration
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read calibration file: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
+        problem = getattr(exc, "problem", None) or exc
+        raise InputError(f"{where}: malformed YAML: {problem}") from None
+    rates = data.get("rates", data) if isinstance(data, dict) else data
+    rates = {} if rates is None else rates  # an empty file: no overrides
+    if not isinstance(rates, dict):
+        raise InputError(f"{path}: rates: must map rate names to {{rows_per_s: N, bytes_per_s: N}}")
+    try:
+        return Calibration(rates, path)
+    except (ValueError, TypeError) as exc:  # TypeError: a rate that is not a number (null, a list)
+        message = str(exc)
+        raise InputError(message if message.startswith(f"{path}:") else f"{path}: {message}") from None
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
@@ -162,6 +207,61 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_approve(args: argparse.Namespace) -> int:
+    from migspec.execute.planfile import approve, load_plan
+
+    plan = load_plan(args.plan)
+    path = approve(plan, by=args.by, confirm=tuple(args.confirm))
+    sys.stdout.write(f"approved {args.plan} (sha256 {plan.sha256[:12]}) by {args.by}: {path}\n")
+    return EXIT_OK
+
+
+def _log(message: str) -> None:
+    import datetime as dt
+
+    sys.stderr.write(f"{dt.datetime.now().strftime('%H:%M:%S')} {message}\n")
+    sys.stderr.flush()
+
+
+def _run_phase(args: argparse.Namespace, rollback: bool) -> int:
+    from migspec.execute.apply import ApplyOptions, apply_phase, rollback_phase
+    from migspec.execute.backfill import Throttle
+    from migspec.execute.planfile import load_plan
+
+    if not args.dry_run and not args.dsn:
+        raise InputError(f"{args.command} needs --dsn (or --dry-run)")
+    plan = load_plan(args.plan)
+    throttle = Throttle(max_replication_lag_s=args.max_replication_lag, max_lock_waits=args.max_lock_waits,
+                        check_sql=args.throttle_sql)
+    opts = ApplyOptions(args.phase, dry_run=args.dry_run, throttle=throttle, skip_pre_checks=args.skip_pre_checks,
+                        on_progress=_progress_printer())
+    (rollback_phase if rollback else apply_phase)(plan, args.dsn, opts, _log)
+    return EXIT_OK
+
+
+def _progress_printer():  # type: ignore[no-untyped-def]
+    """Rows done, rows/s and ETA (pauses included) after each batch; rewritten in place on a TTY."""
+    from migspec.estimate.throughput import format_duration
+
+    def show(progress, total):  # type: ignore[no-untyped-def]
+        eta = progress.eta(max(total - progress.rows_done, 0)) if total else None
+        line = (f"{progress.rows_done:,}" + (f"/{total:,}" if total else "") + f" rows, {progress.rate:,.0f} rows/s"
+                + (f", ETA {format_duration(eta)}" if eta is not None else ""))
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\r{line}   ")
+        elif progress.batches % 20 == 1:
+            _log(line)
+    return show
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    return _run_phase(args, rollback=False)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    return _run_phase(args, rollback=True)
+
+
 def cmd_rules(args: argparse.Namespace) -> int:
     from migspec.rules import all_rules
 
@@ -177,16 +277,29 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"lint": cmd_lint, "plan": cmd_plan, "rules": cmd_rules}
+COMMANDS = {"lint": cmd_lint, "plan": cmd_plan, "approve": cmd_approve, "apply": cmd_apply,
+            "rollback": cmd_rollback, "rules": cmd_rules}
+
+
+def _interrupted() -> type[Exception]:
+    from migspec.execute.backfill import Interrupted
+
+    return Interrupted
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help and --version print, then stop
+            return exc.code if isinstance(exc.code, int) else EXIT_OK
         return COMMANDS[args.command](args)
     except MigspecError as exc:
         sys.stderr.write(f"migspec: {exc}\n")
         return exc.exit_code
+    except _interrupted() as exc:
+        sys.stderr.write(f"migspec: {exc}\n")
+        return 130
     except KeyboardInterrupt:
         sys.stderr.write("migspec: interrupted\n")
         return 130

@@ -1,0 +1,1 @@
+"""Carrying out an approved plan: guarded DDL, the resumable backfill runner, the state table."""

@@ -1,0 +1,177 @@
+"""Apply or roll back one phase of an approved plan.
+
+Order of work for ``apply``: approval and confirmations are checked before any connection is
+made; then an advisory lock keyed by the plan's hash (two applies of one plan cannot overlap);
+the runbook pre-checks; each step not yet done (the state table says which), guarded or batched;
+each step's post-check; the phase is done when every step is. ``rollback`` runs the DOWN of every
+step of the phase that was applied, last first. ``dry_run`` walks the same path with a sink that
+prints instead of executing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+
+from migspec.errors import InputError, RefusedError
+from migspec.execute import state
+from migspec.execute.backfill import Progress, Throttle, run_backfill
+from migspec.execute.guard import Log, RetryPolicy, StepFailed, run_statements
+from migspec.execute.planfile import PHASES, LoadedPlan, check_approval
+from migspec.plan.builder import normalize_target
+from migspec.plan.model import Step
+
+
+@dataclass
+class ApplyOptions:
+    phase: str
+    dry_run: bool = False
+    retry: RetryPolicy = RetryPolicy()
+    throttle: Throttle | None = None
+    skip_pre_checks: bool = False
+    on_progress: Callable[[Progress, int], None] | None = None
+
+
+def _advisory_key(plan: LoadedPlan) -> int:
+    return int.from_bytes(hashlib.sha256(plan.sha256.encode()).digest()[:8], "big", signed=True)
+
+
+def _check(conn: psycopg.Connection, text: str) -> tuple[bool, str]:
+    # Runbook entries read "<what it proves>: SELECT ..."; post-checks are bare SQL.
+    at = text.find(": SELECT")
+    sql = text[at + 2:] if at >= 0 else text
+    row = conn.execute(sql).fetchone()
+    return bool(row and row[0]), sql
+
+
+def _connect(dsn: str) -> psycopg.Connection:
+    try:
+        return psycopg.connect(dsn, autocommit=True, application_name="migspec apply", connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "connection failed"
+        raise InputError(f"cannot connect: {_redact(first)}") from None
+
+
+def _redact(text: str) -> str:
+    import re
+
+    return re.sub(r"password=\S+", "password=***", text)
+
+
+def apply_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: Log) -> int:
+    """Run the phase's UP. Returns the number of steps run now (0: already done)."""
+    if opts.phase not in PHASES:
+        raise InputError(f"--phase must be one of {', '.join(PHASES)}")
+    approval = check_approval(plan)
+    steps = plan.phase(opts.phase)
+    confirmed = set(approval.get("confirmed", []))
+    missing = [s.requires_confirmation for s in steps
+               if s.requires_confirmation and normalize_target(s.requires_confirmation) not in confirmed]
+    if missing:
+        raise RefusedError(f"the {opts.phase} phase has destructive steps the approval did not confirm: "
+                           + ", ".join(dict.fromkeys(m for m in missing if m))
+                           + f". Approve again with --confirm TARGET once confirmed.")
+    if not steps:
+        log(f"{opts.phase}: the plan has no steps in this phase")
+        return 0
+    if opts.dry_run:
+        for i, step in enumerate(steps, 1):
+            _print_step(log, opts.phase, i, step, "up")
+        return 0
+    assert dsn is not None
+    conn = _connect(dsn)
+    try:
+        state.ensure(conn)
+        if not conn.execute("SELECT pg_try_advisory_lock(%s)", (_advisory_key(plan),)).fetchone()[0]:
+            raise RefusedError("another 'migspec apply' of this plan is running (advisory lock held)")
+        if not opts.skip_pre_checks:
+            for text in plan.pre_checks:
+                ok, _ = _check(conn, text)
+                if not ok:
+                    raise RefusedError(f"pre-check failed, nothing was changed: {text}")
+                log(f"pre-check ok: {text.split(':')[0]}")
+        ran = 0
+        for i, step in enumerate(steps, 1):
+            st = state.status(conn, plan.sha256, opts.phase, i, "up")
+            if st and st[0] == "done":
+                log(f"{opts.phase} step {i} already done: {step.description}")
+                continue
+            ran += 1
+            if step.manual:
+                log(f"{opts.phase} step {i} is manual - make sure it is done: {step.description}")
+                with conn.transaction():
+                    state.start(conn, plan.sha256, opts.phase, i, "up", step.description)
+                    state.finish(conn, plan.sha256, opts.phase, i, "up")
+                continue
+            log(f"{opts.phase} step {i}: {step.description}")
+            with conn.transaction():
+                state.start(conn, plan.sha256, opts.phase, i, "up", step.description)
+            if step.backfill is not None:
+                progress = run_backfill(conn, step.backfill, plan=plan.sha256, phase=opts.phase, step=i, log=log,
+                                        throttle=opts.throttle, on_progress=opts.on_progress,
+                                        lock_timeout_s=step.lock_timeout_s or 2.0)
+                log(f"{opts.phase} step {i}: {progress.rows_done:,} rows in {progress.batches} batches")
+            else:
+                run_statements(conn, step, step.up, log, opts.retry, str(step.table) if step.table else None)
+            if step.post_check:
+                ok, sql = _check(conn, step.post_check)
+                if not ok:
+                    raise StepFailed(f"post-check of '{step.description}' failed: {sql}; the step stays "
+                                     "unfinished - investigate, then re-run or roll back")
+            with conn.transaction():
+                state.finish(conn, plan.sha256, opts.phase, i, "up")
+        log(f"{opts.phase}: done ({ran} step(s) run now)")
+        return ran
+    finally:
+        conn.close()
+
+
+def rollback_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: Log) -> int:
+    """Run the DOWN of every applied (or partly applied) step of the phase, last first."""
+    if opts.phase not in PHASES:
+        raise InputError(f"--phase must be one of {', '.join(PHASES)}")
+    check_approval(plan)
+    steps = plan.phase(opts.phase)
+    if opts.dry_run:
+        for i in range(len(steps), 0, -1):
+            _print_step(log, opts.phase, i, steps[i - 1], "down")
+        return 0
+    assert dsn is not None
+    conn = _connect(dsn)
+    try:
+        state.ensure(conn)
+        if not conn.execute("SELECT pg_try_advisory_lock(%s)", (_advisory_key(plan),)).fetchone()[0]:
+            raise RefusedError("another 'migspec apply' of this plan is running (advisory lock held)")
+        ran = 0
+        for i in range(len(steps), 0, -1):
+            step = steps[i - 1]
+            st = state.status(conn, plan.sha256, opts.phase, i, "up")
+            if st is None:
+                continue  # never started (or already rolled back)
+            ran += 1
+            log(f"{opts.phase} rollback of step {i}: {step.description}")
+            if step.down:
+                run_statements(conn, step, step.down, log, opts.retry, str(step.table) if step.table else None)
+            elif not step.reversible:
+                log(f"  not reversible: {step.down_note}")
+            with conn.transaction():
+                state.start(conn, plan.sha256, opts.phase, i, "down", step.description)
+                state.finish(conn, plan.sha256, opts.phase, i, "down")
+        log(f"{opts.phase}: rolled back ({ran} step(s))")
+        return ran
+    finally:
+        conn.close()
+
+
+def _print_step(log: Log, phase: str, i: int, step: Step, direction: str) -> None:
+    statements = step.up if direction == "up" else step.down
+    mode = "manual" if step.manual else ("batched" if step.backfill and direction == "up" else
+                                         "in one guarded transaction" if step.transactional else "outside a transaction")
+    log(f"[dry-run] {phase} step {i} {direction.upper()} ({mode}): {step.description}")
+    if step.transactional and step.lock_timeout_s and not step.manual:
+        log(f"    SET LOCAL lock_timeout = '{int(step.lock_timeout_s * 1000)}ms'; retry: {step.retry}")
+    for s in statements:
+        log("    " + " ".join(s.split())[:200])

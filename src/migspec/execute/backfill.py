@@ -1,0 +1,189 @@
+"""The backfill runner: keyset batches on the primary key, each batch and its checkpoint in one
+transaction, adaptive batch size, pauses and throttles, and a bound that guarantees it finishes.
+
+- Keyset, never OFFSET: each batch reads the next N keys after the cursor (composite keys use a
+  row comparison), so the cost of a batch does not grow with progress (executors.md).
+- Exactly once: the batch's UPDATE/DELETE (and the backup copy for the DOWN) and the cursor
+  checkpoint commit together; a SIGKILL loses at most the uncommitted batch, which the re-run redoes.
+  The predicate is idempotent, so a batch redone after a commit changes nothing.
+- Finishes under endless inserts: the walk stops at the largest key present when the backfill
+  started (the snapshot bound). Rows inserted later get their value from the column DEFAULT or the
+  sync trigger the plan installs first; the post-check proves it.
+- Adapts: the batch size moves toward ``target_batch_s`` (pt-online-schema-change: 0.5 s) from an
+  exponentially weighted rows/s, never above 4x nor below 1/4 of the planned size; the pause is
+  the planned one. Throttles: replication lag, lock waits on the table, a user SQL check.
+- SIGINT/SIGTERM: the current batch finishes and commits, then the runner stops, resumable.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from migspec.execute import state
+from migspec.execute.guard import Log, set_local_timeouts
+from migspec.plan.model import Backfill
+from migspec.plan.sql import cols, q
+
+
+@dataclass
+class Throttle:
+    max_replication_lag_s: float = 5.0
+    max_lock_waits: int = 0  # sessions waiting for locks on the table; 0 disables
+    check_sql: str | None = None  # returns one boolean: true = go
+    poll_s: float = 1.0
+
+
+@dataclass
+class Progress:
+    rows_done: int = 0
+    batches: int = 0
+    started: float = field(default_factory=time.monotonic)
+    rate: float = 0.0  # rows/s, exponentially weighted, pauses included
+
+    def eta(self, remaining: int) -> float | None:
+        return remaining / self.rate if self.rate > 0 else None
+
+
+class Interrupted(Exception):
+    """SIGINT/SIGTERM arrived; the last batch committed; re-run to continue."""
+
+
+def _e(fragment: str) -> str:
+    """Escape a SQL fragment for a statement that also carries %s placeholders: the user's own
+    ``%`` (modulo, LIKE patterns, names) must not be read as one."""
+    return fragment.replace("%", "%%")
+
+
+def _key_cond(b: Backfill, op: str, n: int) -> str:
+    return f"({_e(cols(b.key))}) {op} ({', '.join(['%s'] * n)})"
+
+
+def batch_statements(b: Backfill, lower: bool) -> list[str]:
+    """The batch's statements; parameters: [lower key..., ] upper key..., bound key..."""
+    conds = [_key_cond(b, "<=", len(b.key))]
+    if lower:
+        conds.insert(0, _key_cond(b, ">", len(b.key)))
+    if b.where:
+        conds.append(f"({_e(b.where)})")
+    conds.append(f"({_e(b.predicate)})")
+    where = " AND ".join(conds)
+    table = _e(b.table.sql)
+    out = []
+    if b.backup is not None:
+        picked = "*" if b.delete else _e(cols(b.key + b.backup_columns))
+        out.append(f"INSERT INTO {_e(b.backup.sql)} SELECT {picked} FROM {table} WHERE {where} ON CONFLICT DO NOTHING")
+    if b.delete:
+        out.append(f"DELETE FROM {table} WHERE {where}")
+    else:
+        sets = ", ".join(f"{_e(q(c))} = {_e(e)}" for c, e in b.assignments)
+        out.append(f"UPDATE {table} SET {sets} WHERE {where}")
+    return out
+
+
+def run_backfill(conn: psycopg.Connection, b: Backfill, *, plan: str, phase: str, step: int, log: Log,
+                 throttle: Throttle | None = None, target_batch_s: float = 0.5,
+                 on_progress: Callable[[Progress, int], None] | None = None,
+                 lock_timeout_s: float | None = 2.0, statement_timeout_s: float | None = 60.0) -> Progress:
+    throttle = throttle or Throttle()
+    row = state.status(conn, plan, phase, step, "up")
+    cursor: list[Any] | None = row[1] if row and row[1] is not None else None
+    if isinstance(cursor, str):
+        cursor = json.loads(cursor)
+    progress = Progress(rows_done=row[2] if row else 0)
+    keys = cols(b.key)
+    desc = ", ".join(f"{q(k)} DESC" for k in b.key)
+    bound = conn.execute(f"SELECT {keys} FROM {b.table.sql} ORDER BY {desc} LIMIT 1").fetchone()
+    if bound is None:
+        return progress
+    total = conn.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
+                         (b.table.sql,)).fetchone()
+    estimate_total = max(int(total[0]) if total and total[0] and total[0] > 0 else 0, progress.rows_done)
+    if cursor is not None:
+        log(f"resuming {b.table} after key {cursor} ({progress.rows_done:,} rows already done)")
+    size, planned = b.batch_size, b.batch_size
+    stop = {"now": False}
+
+    def _stop(signum: int, _frame: Any) -> None:
+        stop["now"] = True
+        log(f"signal {signum}: finishing the current batch, then stopping (re-run to continue)")
+
+    old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)} if _main_thread() else {}
+    try:
+        while True:
+            _wait_for_throttle(conn, b, throttle, log)
+            t0 = time.monotonic()
+            lower = cursor is not None
+            with conn.transaction():
+                set_local_timeouts(conn, lock_timeout_s, statement_timeout_s)
+                where = (_key_cond(b, ">", len(b.key)) + " AND ") if lower else ""
+                hi = conn.execute(
+                    f"SELECT {_e(keys)} FROM (SELECT {_e(keys)} FROM {_e(b.table.sql)} WHERE {where}"
+                    f"{_key_cond(b, '<=', len(b.key))} ORDER BY {_e(keys)} LIMIT %s) s ORDER BY {_e(desc)} LIMIT 1",
+                    [*(cursor or []), *bound, size]).fetchone()
+                if hi is None:
+                    break
+                params = [*(cursor or []), *hi]
+                changed = 0
+                for sql in batch_statements(b, lower):
+                    changed = conn.execute(sql, params).rowcount
+                state.checkpoint(conn, plan, phase, step, [_jsonable(v) for v in hi], max(changed, 0))
+            cursor = [_jsonable(v) for v in hi]
+            elapsed = time.monotonic() - t0
+            progress.rows_done += max(changed, 0)
+            progress.batches += 1
+            per_s = size / max(elapsed + b.pause_seconds, 1e-6)
+            progress.rate = per_s if progress.rate == 0 else 0.7 * progress.rate + 0.3 * per_s
+            if elapsed > 0:
+                wanted = int(size * target_batch_s / elapsed)
+                size = max(planned // 4, min(planned * 4, int(0.8 * size + 0.2 * wanted))) or 1
+            if on_progress:
+                on_progress(progress, estimate_total)
+            if stop["now"]:
+                raise Interrupted(f"stopped after {progress.batches} batches at key {cursor}; re-run to continue")
+            time.sleep(b.pause_seconds)
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+    return progress
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _jsonable(v: Any) -> Any:
+    return v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
+
+
+def _wait_for_throttle(conn: psycopg.Connection, b: Backfill, t: Throttle, log: Log) -> None:
+    while True:
+        reason = _throttle_reason(conn, b, t)
+        if reason is None:
+            return
+        log(f"throttled: {reason}; waiting {t.poll_s:g} s")
+        time.sleep(t.poll_s)
+
+
+def _throttle_reason(conn: psycopg.Connection, b: Backfill, t: Throttle) -> str | None:
+    lag = conn.execute("SELECT coalesce(max(extract(epoch FROM replay_lag)), 0) FROM pg_stat_replication").fetchone()
+    if lag and lag[0] is not None and float(lag[0]) > t.max_replication_lag_s:
+        return f"replication lag {float(lag[0]):.1f} s > {t.max_replication_lag_s:g} s"
+    if t.max_lock_waits:
+        waits = conn.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = to_regclass(%s)",
+                             (b.table.sql,)).fetchone()
+        if waits and waits[0] > t.max_lock_waits:
+            return f"{waits[0]} sessions wait for locks on {b.table}"
+    if t.check_sql:
+        ok = conn.execute(t.check_sql).fetchone()
+        if not ok or not ok[0]:
+            return f"throttle check returned false: {t.check_sql}"
+    return None
