@@ -89,13 +89,17 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
                                          f"(see 'migspec rules')")
 
     rules = [cls() for cls in all_rules()]
+    by_type: dict[type, list] = {}
     ctx = RuleContext(version, stats.pg_version_full if pg_version in (None, stats.pg_version) else None,
                       schema=None, thresholds=thresholds)  # type: ignore[arg-type]
     collected: list[tuple[Analyzed, list[tuple[str, Hit]]]] = []
     touched: dict[QualifiedName, None] = {}
     for item, schema in analyze(migration, version=version, stats=stats, transaction_per_file=transaction_per_file):
         ctx.schema = schema
-        hits = [(rule.name, hit) for rule in rules if rule.applies(item) for hit in rule.check(item, ctx)]
+        op_type = type(item.op)
+        if op_type not in by_type:  # rules that look at this operation class, found once per class
+            by_type[op_type] = [r for r in rules if not r.operations or issubclass(op_type, r.operations)]
+        hits = [(rule.name, hit) for rule in by_type[op_type] if rule.applies(item) for hit in rule.check(item, ctx)]
         collected.append((item, hits))
         ctx.history.append(item)
         if not item.new_table:

@@ -91,11 +91,15 @@ def read_text(path: Path) -> str:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if b"\x00" in data:
         raise InputError(f"{path}:1:1: not a text file (it contains NUL bytes)")
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark is not part of the text
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError(f"{path}:{line}:1: not UTF-8 text ({exc.reason})") from None
+        # Line and column of the first bad byte, the column in characters like every other location.
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        col = len(before[before.rfind(b"\n") + 1:].decode("utf-8")) + 1
+        raise InputError(f"{path}:{line}:{col}: not UTF-8 text ({exc.reason})") from None
 
 
 def line_col(text: str, offset: int) -> tuple[int, int]:
@@ -104,6 +108,26 @@ def line_col(text: str, offset: int) -> tuple[int, int]:
     line = text.count("\n", 0, offset) + 1
     start = text.rfind("\n", 0, offset) + 1
     return line, offset - start + 1
+
+
+class LineIndex:
+    """Line starts of one text, so that locating 10,000 statements is not 10,000 scans of the file
+    (line_col on each was quadratic: 1.1 s of a 10k-statement file's 3.4 s)."""
+
+    def __init__(self, text: str) -> None:
+        self.starts = [0]
+        pos = text.find("\n")
+        while pos != -1:
+            self.starts.append(pos + 1)
+            pos = text.find("\n", pos + 1)
+        self.length = len(text)
+
+    def __call__(self, offset: int) -> tuple[int, int]:
+        import bisect
+
+        offset = max(0, min(offset, self.length))
+        line = bisect.bisect_right(self.starts, offset)
+        return line, offset - self.starts[line - 1] + 1
 
 
 def _skip_space_and_comments(text: str, pos: int, end: int) -> int:
@@ -129,10 +153,12 @@ def _skip_space_and_comments(text: str, pos: int, end: int) -> int:
     return pos
 
 
-def parse_directives(text: str, file: str, base: int, full_text: str) -> list[Directive]:
+def parse_directives(text: str, file: str, base: int, full_text: str,
+                     locate: LineIndex | None = None) -> list[Directive]:
     found: list[Directive] = []
+    locate = locate or LineIndex(full_text)
     for match in _DIRECTIVE.finditer(text):
-        line, col = line_col(full_text, base + match.start())
+        line, col = locate(base + match.start())
         where = Location(file, line, col)
         body = _BODY.match(match.group("body").strip())
         if not body:
@@ -153,23 +179,27 @@ def parse_text(text: str, file: str, *, file_index: int = 0, first_index: int = 
     try:
         raw = parse_sql(text)
     except ParseError as exc:
-        message, offset = exc.args[0], exc.args[1] if len(exc.args) > 1 else 0
+        message, offset = exc.args[0], exc.args[1] if len(exc.args) > 1 else None
+        if offset is None:  # "syntax error at end of input" carries no offset: point past the last token
+            offset = len(text.rstrip())
         line, col = line_col(text, offset)
         raise InputError(f"{file}:{line}:{col}: {message}") from None
     statements: list[Statement] = []
+    locate = LineIndex(text)
     prev_end = 0
     for i, rs in enumerate(raw):
         loc = rs.stmt_location or 0
         end = loc + rs.stmt_len if rs.stmt_len else len(text)
         start = _skip_space_and_comments(text, loc, end)
-        directives = parse_directives(text[prev_end:start], file, prev_end, text)
-        line, col = line_col(text, start)
+        directives = parse_directives(text[prev_end:start], file, prev_end, text, locate) \
+            if "migspec" in text[prev_end:start] else []
+        line, col = locate(start)
         sql = text[start:end].strip().rstrip(";").rstrip()
         statements.append(
             Statement(sql, Location(file, line, col), rs.stmt, first_index + i, file_index, tuple(directives))
         )
         prev_end = end
-    trailing = parse_directives(text[prev_end:], file, prev_end, text)
+    trailing = parse_directives(text[prev_end:], file, prev_end, text, locate)
     if trailing:
         raise InputError(f"{trailing[0].location}: migspec directive is not followed by a statement")
     return statements
