@@ -82,6 +82,8 @@ class _Session:
     next_tx: int = 0
     session_settings: dict[str, float | None] = field(default_factory=dict)
     local_settings: dict[str, float | None] = field(default_factory=dict)
+    #: Session settings as the transaction found them: a ROLLBACK undoes a plain SET too.
+    settings_at_begin: dict[str, float | None] = field(default_factory=dict)
     held: list[HeldLock] = field(default_factory=list)
 
     def begin(self, explicit: bool) -> None:
@@ -90,6 +92,7 @@ class _Session:
             self.explicit = explicit
             self.held = []
             self.local_settings = {}
+            self.settings_at_begin = dict(self.session_settings)
 
     def end(self) -> None:
         self.tx_id, self.explicit, self.held, self.local_settings = None, False, [], {}
@@ -130,6 +133,7 @@ def analyze(migration: Migration, *, version: int, stats: Stats, transaction_per
                 session.end()
             current_file = stmt.file_index
             if transaction_per_file:
+                session.wrapped = True  # a COMMIT in the previous file ended only that file's wrapper
                 session.begin(explicit=False)
         ops = build_operations(stmt)
         autocommit = session.tx_id is None
@@ -163,6 +167,10 @@ def _transaction(session: _Session, op: TransactionControl, wrapped: bool) -> No
         session.begin(explicit=True)
         session.explicit = True
     elif op.action in ("commit", "rollback"):
+        if op.action == "rollback" and session.tx_id is not None:
+            # "If SET is issued within a transaction that is later aborted, the effects of the SET
+            # command disappear" (PostgreSQL docs, SET).
+            session.session_settings = dict(session.settings_at_begin)
         session.end()
         if wrapped:  # the runner's transaction ended early; later statements run in autocommit
             session.wrapped = False

@@ -9,9 +9,10 @@ from pglast.keywords import UNRESERVED_KEYWORDS
 
 from pglast import keywords as _kw
 
-# PostgreSQL's quote_ident() leaves an identifier bare only when it is lower case, starts with a
-# letter or underscore, and is not a keyword other than an unreserved one (ruleutils.c).
-_SAFE = re.compile(r"^[a-z_][a-z0-9_$]*$")
+# PostgreSQL's quote_ident() leaves an identifier bare only when it starts with a-z or _, holds
+# only a-z, 0-9 and _ (not $, not upper case, not non-ASCII), and is not a keyword other than an
+# unreserved one (ruleutils.c, quote_identifier).  fullmatch: "$" would also match before a "\n".
+_SAFE = re.compile(r"[a-z_][a-z0-9_]*")
 _NEEDS_QUOTES = (
     set(_kw.RESERVED_KEYWORDS) | set(_kw.TYPE_FUNC_NAME_KEYWORDS) | set(_kw.COL_NAME_KEYWORDS)
 ) - set(UNRESERVED_KEYWORDS)
@@ -19,7 +20,7 @@ _NEEDS_QUOTES = (
 
 def quote_ident(name: str) -> str:
     """Quote ``name`` exactly when PostgreSQL's own quote_ident() would."""
-    if _SAFE.match(name) and name not in _NEEDS_QUOTES:
+    if _SAFE.fullmatch(name) and name not in _NEEDS_QUOTES:
         return name
     return '"' + name.replace('"', '""') + '"'
 
@@ -62,33 +63,47 @@ class QualifiedName:
 
 
 def split_name(text: str) -> list[str]:
-    """``a."B c".d`` -> ``['a', 'B c', 'd']``: dots inside double quotes do not split; unquoted parts
-    fold to lower case, as PostgreSQL folds them."""
+    """``a."B c".d`` -> ``['a', 'B c', 'd']``, as PostgreSQL's parse_ident() splits it: dots inside
+    double quotes do not split, unquoted parts must be identifiers and fold to lower case (ASCII
+    letters only, as in a UTF-8 database), blanks around the parts are ignored."""
     parts: list[str] = []
-    buf: list[str] = []
-    quoted = was_quoted = False
-    i, text = 0, text.strip()
-    while i < len(text):
-        ch = text[i]
-        if quoted:
-            if ch == '"' and i + 1 < len(text) and text[i + 1] == '"':
-                buf.append('"')
-                i += 1
-            elif ch == '"':
-                quoted = False
-            else:
-                buf.append(ch)
-        elif ch == '"':
-            quoted = was_quoted = True
-        elif ch == ".":
-            parts.append("".join(buf) if was_quoted else "".join(buf).strip().lower())
-            buf, was_quoted = [], False
+    i, n = 0, len(text)
+    while True:
+        while i < n and text[i] in _BLANKS:
+            i += 1
+        if i < n and text[i] == '"':
+            buf: list[str] = []
+            j = i + 1
+            while True:
+                k = text.find('"', j)
+                if k == -1:
+                    raise ValueError(f"unterminated quoted name: {text!r}")
+                buf.append(text[j:k])
+                if text.startswith('""', k):
+                    buf.append('"')
+                    j = k + 2
+                    continue
+                i = k + 1
+                break
+            part = "".join(buf)
         else:
-            buf.append(ch)
+            m = _UNQUOTED.match(text, i)
+            part = m.group().translate(_ASCII_LOWER) if m else ""
+            i = m.end() if m else i
+        if not part:
+            raise ValueError(f"not a name: {text!r}")
+        parts.append(part)
+        while i < n and text[i] in _BLANKS:
+            i += 1
+        if i == n:
+            return parts
+        if text[i] != ".":
+            raise ValueError(f"not a name: {text!r}")
         i += 1
-    if quoted:
-        raise ValueError(f"unterminated quoted name: {text!r}")
-    parts.append("".join(buf) if was_quoted else "".join(buf).strip().lower())
-    if not all(parts):
-        raise ValueError(f"not a name: {text!r}")
-    return parts
+
+
+# The scanner's identifier (scan.l: ident_start, ident_cont; bytes >= 0x80 count as letters) and
+# the blanks parse_ident() skips (scansup.c: scanner_isspace).
+_UNQUOTED = re.compile(r"[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_$\x80-\U0010ffff]*")
+_BLANKS = " \t\n\r\v\f"
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")

@@ -31,6 +31,37 @@ class LockContention:
 
 
 @dataclass(frozen=True)
+class SchemaColumn:
+    """One column as the catalog describes it: ``format_type`` and ``pg_get_expr`` spellings."""
+
+    name: str
+    type: str
+    not_null: bool = False
+    default: str | None = None
+    identity: str | None = None  # "always" | "by default" (GENERATED ... AS IDENTITY)
+    generated: str | None = None  # expression of a GENERATED ALWAYS AS (...) STORED column
+
+
+IDENTITY_KINDS = ("always", "by default")
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """The per-table ``schema`` section: what a DOWN needs to put a table back as it was.
+
+    Definitions are PostgreSQL's own deparsings (pg_get_constraintdef, pg_get_indexdef,
+    pg_get_triggerdef), so they can be replayed as written.
+    """
+
+    columns: tuple[SchemaColumn, ...] = ()
+    primary_key: tuple[str, ...] = ()
+    constraints: Mapping[str, str] = field(default_factory=dict)  # name -> definition (CHECK (...), ...)
+    indexes: Mapping[str, str] = field(default_factory=dict)  # name -> CREATE INDEX statement
+    invalid_indexes: tuple[str, ...] = ()  # names in ``indexes`` whose build failed (indisvalid false)
+    triggers: Mapping[str, str] = field(default_factory=dict)  # name -> CREATE TRIGGER statement
+
+
+@dataclass(frozen=True)
 class TableStats:
     name: QualifiedName
     rows: int | None = None
@@ -38,6 +69,7 @@ class TableStats:
     lock_contention: LockContention | None = None
     size_bytes: int | None = None
     columns: Mapping[str, str] = field(default_factory=dict)  # column -> SQL type, for DOWNs and coercions
+    schema: TableSchema | None = None  # what a DOWN needs; written by 'migspec measure'
 
     def missing(self) -> list[str]:
         return [key for key in REQUIRED if getattr(self, key) is None]
@@ -123,6 +155,8 @@ def parse_stats(data: Any, origin: str) -> Stats:
             name = QualifiedName.parse(str(key))
         except ValueError as exc:
             raise _fail(origin, f"tables.{key}", str(exc)) from None
+        if name in tables:  # 'orders' and 'public.orders' (or 'ORDERS') are one table: which figures hold?
+            raise _fail(origin, f"tables.{key}", f"names the same table as another key ({name})")
         tables[name] = _table(name, raw, origin, f"tables.{key}")
     thresholds_raw = data.get("thresholds") or {}
     if not isinstance(thresholds_raw, dict):
@@ -164,6 +198,7 @@ def _table(name: QualifiedName, raw: Any, origin: str, where: str) -> TableStats
     columns = raw.get("columns") or {}
     if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
         raise _fail(origin, f"{where}.columns", "must map column names to SQL types")
+    schema = raw.get("schema")
     return TableStats(
         name,
         rows=None if rows is None else int(_number(rows, origin, f"{where}.rows", integer=True)),
@@ -171,6 +206,93 @@ def _table(name: QualifiedName, raw: Any, origin: str, where: str) -> TableStats
         lock_contention=lc,
         size_bytes=None if size is None else int(_number(size, origin, f"{where}.size_bytes", integer=True)),
         columns={str(k).lower(): v for k, v in columns.items()},
+        schema=None if schema is None else _schema(schema, origin, f"{where}.schema"),
+    )
+
+
+_SCHEMA_KEYS = ("columns", "primary_key", "constraints", "indexes", "invalid_indexes", "triggers")
+_COLUMN_KEYS = ("name", "type", "not_null", "default", "identity", "generated")
+
+
+def _text(value: Any, origin: str, where: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        raise _fail(origin, where, f"must be a non-empty string, not {value!r}")
+    return value
+
+
+def _names(value: Any, origin: str, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _fail(origin, where, f"must be a list of names, not {value!r}")
+    return tuple(str(_text(v, origin, f"{where}[{i}]")) for i, v in enumerate(value))
+
+
+def _definitions(value: Any, origin: str, where: str, what: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _fail(origin, where, f"must map names to {what}, not {value!r}")
+    if any(k is None or k == "" or isinstance(k, (bool, dict, list)) for k in value):
+        raise _fail(origin, where, "every name must be a non-empty string")
+    return {str(k): str(_text(v, origin, f"{where}.{k}")) for k, v in value.items()}
+
+
+def _schema(raw: Any, origin: str, where: str) -> TableSchema:
+    """Validate the ``schema`` section (the shape ``migspec measure`` writes)."""
+    if not isinstance(raw, dict):
+        raise _fail(origin, where, f"must be a mapping with keys {', '.join(_SCHEMA_KEYS)}")
+    unknown = sorted(set(raw) - set(_SCHEMA_KEYS))
+    if unknown:
+        raise _fail(origin, f"{where}.{unknown[0]}", f"unknown key (expected one of {', '.join(_SCHEMA_KEYS)})")
+    columns_raw = raw.get("columns") or []
+    if not isinstance(columns_raw, list):
+        raise _fail(origin, f"{where}.columns", "must be a list of {name, type, not_null, default}")
+    columns: list[SchemaColumn] = []
+    for i, col in enumerate(columns_raw):
+        at = f"{where}.columns[{i}]"
+        if not isinstance(col, dict):
+            raise _fail(origin, at, "must be a mapping {name, type, not_null, default}")
+        extra = sorted(set(col) - set(_COLUMN_KEYS))
+        if extra:
+            raise _fail(origin, f"{at}.{extra[0]}", f"unknown key (expected one of {', '.join(_COLUMN_KEYS)})")
+        not_null = col.get("not_null", False)
+        if not isinstance(not_null, bool):
+            raise _fail(origin, f"{at}.not_null", f"must be true or false, not {not_null!r}")
+        identity = _text(col.get("identity"), origin, f"{at}.identity", optional=True)
+        if identity is not None and identity not in IDENTITY_KINDS:
+            raise _fail(origin, f"{at}.identity", f"must be one of {', '.join(IDENTITY_KINDS)}, not {identity!r}")
+        columns.append(SchemaColumn(
+            name=str(_text(col.get("name"), origin, f"{at}.name")),
+            type=str(_text(col.get("type"), origin, f"{at}.type")),
+            not_null=not_null,
+            default=_text(col.get("default"), origin, f"{at}.default", optional=True),
+            identity=identity,
+            generated=_text(col.get("generated"), origin, f"{at}.generated", optional=True),
+        ))
+    names = [c.name for c in columns]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate is not None:
+        raise _fail(origin, f"{where}.columns", f"column {duplicate!r} is listed twice")
+    primary_key = _names(raw.get("primary_key"), origin, f"{where}.primary_key")
+    if columns:
+        stray = next((k for k in primary_key if k not in names), None)
+        if stray is not None:
+            raise _fail(origin, f"{where}.primary_key", f"names {stray!r}, which is not in {where}.columns")
+    indexes = _definitions(raw.get("indexes"), origin, f"{where}.indexes", "CREATE INDEX statements")
+    invalid = _names(raw.get("invalid_indexes"), origin, f"{where}.invalid_indexes")
+    stray = next((n for n in invalid if n not in indexes), None)
+    if stray is not None:
+        raise _fail(origin, f"{where}.invalid_indexes", f"names {stray!r}, which is not in {where}.indexes")
+    return TableSchema(
+        columns=tuple(columns),
+        primary_key=primary_key,
+        constraints=_definitions(raw.get("constraints"), origin, f"{where}.constraints", "constraint definitions"),
+        indexes=indexes,
+        invalid_indexes=invalid,
+        triggers=_definitions(raw.get("triggers"), origin, f"{where}.triggers", "CREATE TRIGGER statements"),
     )
 
 
@@ -178,7 +300,7 @@ def load_stats(path: str | Path) -> Stats:
     """Read a YAML or JSON stats file (JSON is YAML, but a .json file gets JSON's error messages)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # a byte order mark is not part of the document
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{p}: cannot read stats file: {getattr(exc, 'strerror', None) or exc}") from None
     try:
@@ -190,6 +312,8 @@ def load_stats(path: str | Path) -> Stats:
         where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
         problem = getattr(exc, "problem", None) or "malformed YAML"
         raise InputError(f"{where}: malformed YAML: {problem}") from None
+    except RecursionError:  # both decoders recurse per nesting level
+        raise InputError(f"{p}: malformed stats file: nested too deeply") from None
     return parse_stats(data, str(p))
 
 

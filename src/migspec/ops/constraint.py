@@ -68,6 +68,12 @@ class AddConstraint(Operation):
         if self.constraint == "primary_key":
             state.not_null_columns.update(self.columns)
 
+    @property
+    def tables(self) -> tuple[QualifiedName, ...]:
+        # The referenced table is locked too (SHARE ROW EXCLUSIVE, seen in pg_locks on PG15: its
+        # writes wait), so its traffic matters as much as CreateTable's references do.
+        return tuple(t for t in (self.table, self.references) if t)
+
     def describe(self) -> str:
         label = self.constraint.replace("_", " ").upper()
         return f"add {label} constraint {self.name or ''} on {self.table}".replace("  ", " ")

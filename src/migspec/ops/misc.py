@@ -55,6 +55,11 @@ class RewriteTable(Operation):
     kind: ClassVar[str] = "rewrite_table"
     lock = AEL
 
+    @property
+    def no_transaction(self) -> bool:  # type: ignore[override]
+        # PG15 server: "VACUUM cannot run inside a transaction block" (CLUSTER of one table can).
+        return self.command.startswith("VACUUM")
+
     def effect(self, schema: SchemaState, version: int) -> Effect:
         assert self.table
         return Effect((RelationLock(self.table, AEL),), Work.REWRITE,
@@ -71,6 +76,11 @@ class Maintenance(Operation):
     command: str = "VACUUM"
     kind: ClassVar[str] = "maintenance"
     lock = LockMode.SHARE_UPDATE_EXCLUSIVE
+
+    @property
+    def no_transaction(self) -> bool:  # type: ignore[override]
+        # PG15 server: "VACUUM cannot run inside a transaction block"; ANALYZE alone can.
+        return self.command.startswith("VACUUM")
 
     def describe(self) -> str:
         return f"{self.command} {self.table}"

@@ -174,6 +174,20 @@ def parse_directives(text: str, file: str, base: int, full_text: str,
     return found
 
 
+def _refuse_inner_directive(text: str, start: int, end: int, file: str, locate: LineIndex) -> None:
+    """A directive comment inside a statement applies to nothing and would be silently ignored (the
+    finding it meant to allow would still fail the build): say so instead. Comments are found with
+    PostgreSQL's own scanner, so a string literal that happens to read '-- migspec:' is not one."""
+    from pglast.parser import scan
+
+    for token in scan(text[start:end]):  # offsets in characters, ``end`` inclusive
+        if token.name in ("SQL_COMMENT", "C_COMMENT") and \
+                _DIRECTIVE.search(text, start + token.start, start + token.end + 1):
+            line, col = locate(start + token.start)
+            raise InputError(f"{file}:{line}:{col}: migspec directive inside a statement applies to nothing: "
+                             "put it on its own line before the statement")
+
+
 def parse_text(text: str, file: str, *, file_index: int = 0, first_index: int = 0) -> list[Statement]:
     """Parse one file's text into statements; a syntax error becomes ``file:line:col: message``."""
     try:
@@ -194,6 +208,8 @@ def parse_text(text: str, file: str, *, file_index: int = 0, first_index: int = 
         directives = parse_directives(text[prev_end:start], file, prev_end, text, locate) \
             if "migspec" in text[prev_end:start] else []
         line, col = locate(start)
+        if "migspec" in text[start:end]:
+            _refuse_inner_directive(text, start, end, file, locate)
         sql = text[start:end].strip().rstrip(";").rstrip()
         statements.append(
             Statement(sql, Location(file, line, col), rs.stmt, first_index + i, file_index, tuple(directives))

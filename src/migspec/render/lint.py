@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
+from urllib.parse import quote
 
 from migspec import __version__
 from migspec.estimate.throughput import format_duration
@@ -63,11 +65,16 @@ def render_text(report: Report) -> str:
     return "\n".join(out) + "\n"
 
 
+def _seconds(value: float) -> float | None:
+    """Seconds for JSON: an unknown duration (infinite) is null, since JSON has no Infinity."""
+    return round(value, 3) if math.isfinite(value) else None
+
+
 def finding_dict(f: Finding) -> dict[str, Any]:
     return {"rule": f.rule, "location": str(f.location), "statement": f.statement, "kind": f.operation,
             "table": f.table, "risk": str(f.risk), "lock": f.lock.sql_name if f.lock else None,
             "rewrites_table": f.rewrites_table, "scans_table": f.scans_table, "message": f.message,
-            "alternative": f.alternative, "estimate_seconds": round(f.estimate_seconds, 3),
+            "alternative": f.alternative, "estimate_seconds": _seconds(f.estimate_seconds),
             "suppressed": f.suppressed}
 
 
@@ -82,8 +89,8 @@ def report_dict(report: Report) -> dict[str, Any]:
             "locks": [{"relation": str(lk.relation), "mode": lk.mode.sql_name, "role": lk.role}
                       for lk in item.effect.locks],
             "rewrites_table": item.effect.rewrites_table, "scans_table": item.effect.scans_table,
-            "estimate_seconds": None if r.assessment.hold.seconds == float("inf") else round(r.assessment.hold.seconds, 3),
-            "stall_seconds": None if r.assessment.stall_seconds == float("inf") else round(r.assessment.stall_seconds, 3),
+            "estimate_seconds": _seconds(r.assessment.hold.seconds),
+            "stall_seconds": _seconds(r.assessment.stall_seconds),
             "rules": [f.rule for f in r.findings],
             "message": "; ".join(f.message for f in r.findings) or "; ".join(r.assessment.reasons),
         })
@@ -134,11 +141,11 @@ def render_sarif(report: Report) -> str:
         result: dict[str, Any] = {
             "ruleId": f.rule, "level": _SARIF_LEVEL[f.risk],
             "message": {"text": f"{f.message} Instead: {f.alternative}"},
-            "locations": [{"physicalLocation": {"artifactLocation": {"uri": f.location.file},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": quote(f.location.file)},
                                                 "region": {"startLine": f.location.line,
                                                            "startColumn": f.location.col}}}],
             "properties": {"risk": str(f.risk), "lock": f.lock.sql_name if f.lock else None,
-                           "rewrites_table": f.rewrites_table, "estimate_seconds": round(f.estimate_seconds, 3)},
+                           "rewrites_table": f.rewrites_table, "estimate_seconds": _seconds(f.estimate_seconds)},
         }
         if f.suppressed:
             result["suppressions"] = [{"kind": "inSource", "justification": f.suppressed}]

@@ -2,8 +2,9 @@
 
 What it flags:
     ``CREATE INDEX CONCURRENTLY``, ``DROP INDEX CONCURRENTLY``, ``REINDEX ... CONCURRENTLY`` and
-    ``DETACH PARTITION ... CONCURRENTLY`` after BEGIN, or in a file that the runner wraps in a
-    transaction (``--transaction-per-file``: Alembic, Django, Flyway by default).
+    ``DETACH PARTITION ... CONCURRENTLY`` (and ``VACUUM``, which has the same restriction) after
+    BEGIN, or in a file that the runner wraps in a transaction (``--transaction-per-file``:
+    Alembic, Django, Flyway by default).
 
 Why:
     PostgreSQL raises "cannot run inside a transaction block": the deploy fails at this
@@ -42,6 +43,7 @@ class RunningConcurrentlyInTransaction(Rule):
             return
         where = "inside BEGIN ... COMMIT" if item.tx.explicit else "in a file the runner wraps in a transaction"
         if item.op.no_transaction:
-            yield Hit(f"{item.op.describe()} with CONCURRENTLY cannot run {where}: the statement fails",
+            how = " with CONCURRENTLY" if getattr(item.op, "concurrent", False) else ""
+            yield Hit(f"{item.op.describe()}{how} cannot run {where}: the statement fails",
                       "run it alone, outside any transaction (disable the runner's transaction for this file)",
                       fixed=Risk.RED)

@@ -1,0 +1,85 @@
+"""Every rule documents itself in its module docstring, in fixed sections, and is named after the
+anti-pattern it flags. The Example section is SQL that PostgreSQL's own grammar (pglast) accepts."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+from pglast import parse_sql
+
+from migspec.rules import all_rules
+from migspec.rules.base import DOC_SECTIONS, Rule
+
+RULES = all_rules()
+IDS = [r.name for r in RULES]
+
+#: Names that prescribe instead of describing what is wrong (ruff's convention, style.md).
+PRESCRIPTIVE = ("ban-", "use-", "require-", "disallow-", "prefer-", "avoid-", "no-", "forbid-", "enforce-")
+
+
+def test_rules_exist() -> None:
+    assert len(RULES) >= 30
+
+
+def test_names_are_unique() -> None:
+    assert len(set(IDS)) == len(IDS)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=IDS)
+def test_name_is_kebab_case_and_names_the_anti_pattern(rule: type[Rule]) -> None:
+    assert re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)+", rule.name), rule.name
+    assert not rule.name.startswith(PRESCRIPTIVE)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=IDS)
+def test_module_is_named_after_the_rule(rule: type[Rule]) -> None:
+    assert rule.__module__.rsplit(".", 1)[1] == rule.name.replace("-", "_")
+
+
+@pytest.mark.parametrize("rule", RULES, ids=IDS)
+def test_docstring_has_every_section_in_order(rule: type[Rule]) -> None:
+    doc = sys.modules[rule.__module__].__doc__ or ""
+    lines = doc.strip().splitlines()
+    assert lines and lines[0].strip(), "the first line is the one-line summary"
+    headers = [line.rstrip()[:-1] for line in lines[1:] if line and not line[0].isspace() and line.rstrip().endswith(":")]
+    assert headers == list(DOC_SECTIONS)
+    for title in DOC_SECTIONS:
+        assert rule.section(title).strip(), f"section {title!r} is empty"
+    assert rule.summary() == lines[0]
+
+
+def _strip_comment(line: str) -> str:
+    quoted = False
+    for i, ch in enumerate(line):
+        if ch == "'":
+            quoted = not quoted
+        elif not quoted and line.startswith("--", i):
+            return line[:i]
+    return line
+
+
+def _example_sql(rule: type[Rule]) -> str:
+    """The Example section as SQL: ``--`` comments dropped, ``$last``-style placeholders filled
+    (``$$`` dollar quotes are kept)."""
+    text = "\n".join(_strip_comment(line) for line in rule.section("Example").splitlines())
+    return re.sub(r"(?<!\$)\$(?!\$)[A-Za-z_]\w*", "placeholder", text)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=IDS)
+def test_example_parses(rule: type[Rule]) -> None:
+    statements = parse_sql(_example_sql(rule))
+    assert statements, "the Example section holds at least one statement"
+
+
+def test_example_placeholder_helper() -> None:
+    class Fake(Rule):
+        name = "fake-rule"
+
+        @classmethod
+        def section(cls, title: str) -> str:
+            return "ALTER TABLE t ADD COLUMN x int; -- it's a comment\nSELECT '--', $last;\nDO $$ BEGIN END $$;"
+
+    assert _example_sql(Fake) == "ALTER TABLE t ADD COLUMN x int; \nSELECT '--', placeholder;\nDO $$ BEGIN END $$;"
+    assert len(parse_sql(_example_sql(Fake))) == 3
