@@ -217,3 +217,28 @@ def test_context_matches_a_real_server(pg: psycopg.Connection, files: list[str],
     statements = [s.sql for text in files for s in parse_text(text, "f.sql")]
     for sql, mine, theirs in zip(statements, ours, server):
         assert mine == theirs, f"after {sql!r}"
+
+
+def _items(sql: str, stats: Stats | None = None) -> list[Analyzed]:
+    migration = Migration("m", ("m.sql",), tuple(parse_text(sql, "m.sql")))
+    return [item for item, _ in analyze(migration, version=16, stats=stats or Stats())]
+
+
+def test_set_to_zero_disables_and_reset_all_clears_timeouts() -> None:
+    items = _items("SET lock_timeout = '2s'; SET statement_timeout = 0; ALTER TABLE t ADD COLUMN a int; "
+                   "RESET ALL; ALTER TABLE t ADD COLUMN b int;")
+    alters = [i for i in items if i.op.kind == "add_column"]
+    assert alters[0].tx.lock_timeout_s == 2.0 and alters[0].tx.statement_timeout_s is None
+    assert alters[1].tx.lock_timeout_s is None
+
+
+def test_create_table_if_not_exists_on_a_measured_table_is_not_new() -> None:
+    from migspec.stats import parse_stats
+
+    stats = parse_stats({"tables": {"orders": {"rows": 10, "write_qps": 1, "lock_contention": {
+        "longest_transaction_seconds": 0, "lock_waits_per_minute": 0}}}}, "s")
+    items = _items("CREATE TABLE IF NOT EXISTS orders (id int); ALTER TABLE orders ALTER COLUMN id SET NOT NULL;",
+                   stats)
+    assert not items[1].new_table, "an existing table must keep its size and traffic"
+    fresh = _items("CREATE TABLE IF NOT EXISTS widgets (id int); ALTER TABLE widgets ALTER COLUMN id SET NOT NULL;")
+    assert fresh[1].new_table

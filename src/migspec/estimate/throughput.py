@@ -8,6 +8,7 @@ them, e.g. the one ``migspec verify --calibration`` writes from a run on product
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -63,10 +64,14 @@ class Calibration:
             if key not in self.rates or not isinstance(value, Mapping):
                 raise ValueError(f"{origin}: unknown rate {key!r} (expected one of {', '.join(self.rates)})")
             base = self.rates[key]
-            rows = float(value.get("rows_per_s", base.rows_per_s))
-            bps = value.get("bytes_per_s", base.bytes_per_s)
-            if rows <= 0 or (bps is not None and float(bps) <= 0):
-                raise ValueError(f"{origin}: rate {key!r} must be positive")
+            try:
+                rows = float(value.get("rows_per_s", base.rows_per_s))
+                bps = value.get("bytes_per_s", base.bytes_per_s)
+                bps = None if bps is None else float(bps)
+            except (TypeError, ValueError):
+                raise ValueError(f"{origin}: rate {key!r} must be numbers") from None
+            if not (math.isfinite(rows) and rows > 0) or (bps is not None and not (math.isfinite(bps) and bps > 0)):
+                raise ValueError(f"{origin}: rate {key!r} must be a positive finite number")
             self.rates[key] = replace(base, rows_per_s=rows, bytes_per_s=None if bps is None else float(bps),
                                       source=origin)
 

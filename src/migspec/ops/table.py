@@ -24,6 +24,7 @@ AEL = LockMode.ACCESS_EXCLUSIVE
 class CreateTable(Operation):
     columns: tuple[tuple[str, ColumnType, bool], ...] = ()  # (name, type, not null)
     references: tuple[QualifiedName, ...] = ()
+    if_not_exists: bool = False
     kind: ClassVar[str] = "create_table"
 
     def effect(self, schema: SchemaState, version: int) -> Effect:
@@ -33,6 +34,10 @@ class CreateTable(Operation):
 
     def apply(self, schema: SchemaState) -> None:
         assert self.table
+        if self.if_not_exists and self.table in schema.tables and not schema.tables[self.table].created_here:
+            # The table is known to exist already (measured, or met earlier): IF NOT EXISTS makes
+            # this a no-op, and the table keeps its rows and traffic.
+            return
         schema.dropped.discard(self.table)
         state = schema.table(self.table)
         state.created_here = True

@@ -135,7 +135,7 @@ def _create_table(stmt: Statement, node: ast.CreateStmt) -> list[Operation]:
         elif isinstance(elt, ast.Constraint) and elt.contype == CT.CONSTR_FOREIGN and elt.pktable:
             refs.append(relation_name(elt.pktable))
     tbl = relation_name(node.relation)
-    return [table.CreateTable(stmt=stmt, table=tbl, columns=tuple(columns),
+    return [table.CreateTable(stmt=stmt, table=tbl, columns=tuple(columns), if_not_exists=bool(node.if_not_exists),
                               references=tuple(r for r in dict.fromkeys(refs) if r != tbl))]
 
 
@@ -203,9 +203,15 @@ def _vacuum(stmt: Statement, node: ast.VacuumStmt) -> list[Operation]:
 def _set(stmt: Statement, node: ast.VariableSetStmt) -> list[Operation]:
     value: str | None = None
     if node.kind == enums.VariableSetKind.VAR_SET_VALUE and node.args:
-        arg = node.args[0]
-        v = getattr(arg, "val", None)
-        value = str(getattr(v, "sval", None) or getattr(v, "ival", None) or getattr(v, "fval", None))
+        v = getattr(node.args[0], "val", None)
+        for attr in ("sval", "ival", "fval"):  # 0 is a value (it disables the timeout), not a missing one
+            if getattr(v, attr, None) is not None:
+                value = str(getattr(v, attr))
+                break
+    if node.kind == enums.VariableSetKind.VAR_RESET_ALL:
+        # RESET ALL resets every setting, both timeouts included.
+        return [session.SetSetting(stmt=stmt, name=n, value=None, local=False)
+                for n in ("lock_timeout", "statement_timeout")]
     return [session.SetSetting(stmt=stmt, name=(node.name or "").lower(), value=value, local=bool(node.is_local))]
 
 
