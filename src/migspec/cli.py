@@ -103,6 +103,48 @@ def build_parser() -> argparse.ArgumentParser:
                        help="pause backfill batches while more than N sessions wait for locks on the table")
         p.add_argument("--throttle-sql", metavar="SQL", help="pause backfill batches while this query returns false")
 
+    measure = sub.add_parser("measure", help="read-only production measurements -> the stats file lint and plan read")
+    measure.add_argument("--dsn", required=True, metavar="DSN",
+                         help="libpq connection string or URI of the production database; keep the password in "
+                              "~/.pgpass or PGPASSWORD (a DSN on the command line shows in ps)")
+    measure.add_argument("--migration", action="extend", nargs="+", default=[], metavar="PATH",
+                         help="measure the pre-existing tables this migration touches (files or directories)")
+    measure.add_argument("--tables", action="append", default=[], metavar="T1,T2",
+                         help="tables to measure: schema.table or a bare name (public); repeatable")
+    measure.add_argument("--sample-seconds", type=float, default=60.0, metavar="N",
+                         help="how long to watch writes and locks (default 60)")
+    measure.add_argument("--poll-interval", type=float, default=0.25, metavar="SECONDS", help=argparse.SUPPRESS)
+    measure.add_argument("--exact-rows", action="store_true",
+                         help="count(*) each table instead of the planner's estimate (a full scan; needs SELECT)")
+    measure.add_argument("--statement-timeout", type=float, default=10.0, metavar="SECONDS",
+                         help="bound on every query, count(*) included (default 10)")
+    measure.add_argument("--source", default="production", help="what the figures describe (default: production)")
+    measure.add_argument("--maintenance-window", metavar="TEXT", help="e.g. 'Sun 02:00-04:00 UTC' (default: none)")
+    measure.add_argument("-o", "--output", metavar="FILE",
+                         help="write the stats file here (.json for JSON, else YAML); default: standard output")
+    # An unquoted DSN splits into words ('--dsn host=x password=y'): catch them here, where the
+    # message can leave them out, instead of argparse's 'unrecognized arguments: password=y'.
+    measure.add_argument("stray", nargs="*", help=argparse.SUPPRESS)
+
+    verify = sub.add_parser("verify", help="run a plan on a throwaway PostgreSQL under concurrent writes and check "
+                                           "every lock, rewrite and DOWN it claims")
+    verify.add_argument("paths", nargs="+", metavar="PATH",
+                        help="a JSON plan ('migspec plan --format json'), or a migration to plan first")
+    verify.add_argument("--dsn", help="a scratch database to use instead of the embedded server (refused when it is "
+                                      "production: system_identifier from the stats)")
+    verify.add_argument("--stats", metavar="FILE", help="production measurements: row counts to extrapolate to, "
+                                                        "system_identifier, schema facts; needed to plan a migration")
+    verify.add_argument("--schema", metavar="FILE", help="a pg_dump --schema-only file: the pre-migration schema")
+    verify.add_argument("--rows", type=int, default=20_000, metavar="N", help="synthetic rows per table (default 20000)")
+    verify.add_argument("--writers", type=int, default=4, metavar="K", help="concurrent writer connections (default 4)")
+    verify.add_argument("--max-stall-ms", type=float, metavar="MS",
+                        help="worst writer latency allowed during a step (default: its lock_timeout + 250 ms)")
+    verify.add_argument("--calibration", metavar="FILE", help="write the throughput measured here, for --calibration")
+    verify.add_argument("--format", choices=("text", "json"), default="text")
+    verify.add_argument("--pg-version", type=_pg_version, metavar="N", help="target major version when planning")
+    verify.add_argument("--transaction-per-file", action="store_true", help="as for 'plan', when planning")
+    verify.add_argument("--confirm", action="append", default=[], metavar="TARGET", help="as for 'plan', when planning")
+
     rules = sub.add_parser("rules", help="list the rules, or show one rule's documentation")
     rules.add_argument("name", nargs="?")
     return parser
@@ -110,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_inputs(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """Stats (file + flags) and calibration, shared by the subcommands that read migrations."""
-    from migspec.stats import LockContention, Stats, TableStats, load_stats
+    from migspec.stats import LockContention, Stats, load_stats
 
     stats = load_stats(args.stats) if args.stats else Stats()
     overrides: dict[QualifiedName, dict[str, float]] = {}
@@ -126,10 +168,11 @@ def load_inputs(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         if "longest_transaction" in values or "lock_waits" in values:
             lc = LockContention(values.get("longest_transaction", lc.longest_transaction_seconds if lc else 0.0),
                                 values.get("lock_waits", lc.lock_waits_per_minute if lc else 0.0))
-        stats = stats.with_table(TableStats(
-            name, rows=int(values["rows"]) if "rows" in values else ts.rows,
+        # replace() keeps what the flags do not speak of (columns, the schema section).
+        stats = stats.with_table(replace(
+            ts, name=name, rows=int(values["rows"]) if "rows" in values else ts.rows,
             write_qps=values.get("write_qps", ts.write_qps), lock_contention=lc,
-            size_bytes=int(values["size_bytes"]) if "size_bytes" in values else ts.size_bytes, columns=ts.columns))
+            size_bytes=int(values["size_bytes"]) if "size_bytes" in values else ts.size_bytes))
         if stats.origin == "no stats file":
             stats = replace(stats, origin="command line")
     calibration = _load_calibration(args.calibration) if args.calibration else None
@@ -277,8 +320,68 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"lint": cmd_lint, "plan": cmd_plan, "approve": cmd_approve, "apply": cmd_apply,
-            "rollback": cmd_rollback, "rules": cmd_rules}
+def cmd_measure(args: argparse.Namespace) -> int:
+    from migspec.measure import MeasureOptions, measure, parse_table_list, tables_of_migration
+    from migspec.measure.snapshot import check, format_for, render, summary, to_document, write
+
+    if args.stray:
+        raise InputError(f"measure: {len(args.stray)} unexpected argument(s) (not shown: they may hold a password); "
+                         "quote the whole --dsn value")
+    names = parse_table_list(args.tables)
+    if args.migration:
+        names = list(dict.fromkeys([*names, *tables_of_migration(args.migration)]))
+    if not args.tables and not args.migration:
+        raise InputError("measure: name the tables: --migration PATH or --tables t1,t2")
+    if not names:
+        sys.stderr.write("migspec: the migration touches no pre-existing table; recording server facts only\n")
+    options = MeasureOptions(dsn=args.dsn, tables=tuple(names), sample_seconds=args.sample_seconds,
+                             poll_interval=args.poll_interval, exact_rows=args.exact_rows,
+                             statement_timeout=args.statement_timeout, source=args.source,
+                             maintenance_window=args.maintenance_window)
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("sampling {task.description}"), BarColumn(), TimeRemainingColumn(),
+                      console=Console(stderr=True), transient=True) as progress:
+            task = progress.add_task(f"{len(names)} table(s)", total=args.sample_seconds)
+            result = measure(options, on_progress=lambda done, total: progress.update(task, completed=done))
+    else:
+        result = measure(options)
+    doc = to_document(result)
+    check(doc, args.output or "<stdout>")
+    text = render(doc, fmt=format_for(args.output))
+    for warning in result.warnings:
+        sys.stderr.write(f"migspec: warning: {warning}\n")
+    if args.output and args.output != "-":
+        write(text, args.output)
+        sys.stdout.write(summary(result) + f"wrote {args.output}\n")
+    else:
+        sys.stdout.write(text)
+        sys.stderr.write(summary(result))
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from migspec.verify import RENDERERS, VerifyOptions, calibration_yaml, prepare, verify
+
+    if args.rows < 1 or args.writers < 0 or (args.max_stall_ms is not None and args.max_stall_ms <= 0):
+        raise InputError("verify: --rows must be at least 1, --writers at least 0, --max-stall-ms positive")
+    inp = prepare(args.paths, stats_path=args.stats, schema_path=args.schema, pg_version=args.pg_version,
+                  transaction_per_file=args.transaction_per_file, confirm=tuple(args.confirm))
+    result = verify(inp, VerifyOptions(rows=args.rows, writers=args.writers, max_stall_ms=args.max_stall_ms),
+                    dsn=args.dsn, log=_log)
+    sys.stdout.write(RENDERERS[args.format](result))
+    if args.calibration:
+        try:
+            Path(args.calibration).write_text(calibration_yaml(result), encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"{args.calibration}: cannot write calibration: {exc.strerror or exc}") from None
+    return EXIT_OK if result.ok else EXIT_FINDINGS
+
+
+COMMANDS = {"lint": cmd_lint, "measure": cmd_measure, "plan": cmd_plan, "approve": cmd_approve, "apply": cmd_apply,
+            "rollback": cmd_rollback, "rules": cmd_rules, "verify": cmd_verify}
 
 
 def _interrupted() -> type[Exception]:
