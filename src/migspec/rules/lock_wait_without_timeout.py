@@ -40,16 +40,20 @@ class LockWaitWithoutTimeout(Rule):
     name = "lock-wait-without-timeout"
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
-        lock = item.effect.strongest
+        # Only a lock on a relation others can already use can queue them: the strongest such lock
+        # is not always on op.table (ATTACH PARTITION: SHARE UPDATE EXCLUSIVE on the parent, ACCESS
+        # EXCLUSIVE on the partition - pg_locks on PG15, tests/rules/attaching-partition-with-scan.yml).
+        locks = [lk for lk in item.effect.locks if not ctx.schema.is_new(lk.relation)
+                 and not ctx.schema.is_new(ctx.schema.indexes.get(lk.relation))]
+        lock = max((lk.mode for lk in locks), default=None)
         if lock is None or not lock.blocks_writes:
             return
         if item.op.table is None and getattr(item.op, "concurrent", False):
             return  # DROP INDEX CONCURRENTLY: its table gets only SHARE UPDATE EXCLUSIVE
+        relation = next(lk.relation for lk in locks if lk.mode == lock)
         # DROP INDEX / REINDEX INDEX name only the index, yet queue for ACCESS EXCLUSIVE / SHARE on
         # its table (pg_locks on PG15: tests/rules/dropping-index-non-concurrently.yml trace).
-        where = item.op.table or f"index {item.effect.locks[0].relation} (its table is locked too)"
-        if item.op.table is None and ctx.schema.is_new(ctx.schema.indexes.get(item.effect.locks[0].relation)):
-            return  # an index of a table created earlier in this migration
+        where = relation if item.op.table else f"index {relation} (its table is locked too)"
         limit = ctx.thresholds.recommended_lock_timeout_seconds
         current = item.tx.lock_timeout_s
         if current is not None and current <= limit:
