@@ -61,6 +61,19 @@ def _redact(text: str) -> str:
     return re.sub(r"password=\S+", "password=***", text)
 
 
+def _db_failure(exc: psycopg.Error, conn: psycopg.Connection, what: str, command: str) -> StepFailed:
+    """One line for a database error during ``what``: a lost connection (pg_terminate_backend, a
+    restart, a network cut) or a statement that failed. Committed work is in the state table, so
+    the same command continues where this one stopped."""
+    first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+    if conn.broken or conn.closed:
+        return StepFailed(f"{what}: lost the connection to the server ({_redact(first)}). Work committed so far "
+                          f"is recorded; re-run '{command}' to continue.")
+    code = f" [SQLSTATE {exc.sqlstate}]" if exc.sqlstate else ""
+    return StepFailed(f"{what} failed: {_redact(first)}{code}. Its transaction was rolled back and the step stays "
+                      f"unfinished; fix the cause, then re-run '{command}' (or roll back).")
+
+
 def apply_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: Log) -> int:
     """Run the phase's UP. Returns the number of steps run now (0: already done)."""
     if opts.phase not in PHASES:
@@ -83,12 +96,18 @@ def apply_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: Log)
         return 0
     assert dsn is not None
     conn = _connect(dsn)
+    what = f"apply --phase {opts.phase}"
     try:
         state.ensure(conn)
         if not conn.execute("SELECT pg_try_advisory_lock(%s)", (_advisory_key(plan),)).fetchone()[0]:
             raise RefusedError("another 'migspec apply' of this plan is running (advisory lock held)")
-        if not opts.skip_pre_checks:
+        # Pre-checks guard the steps about to run; a phase already done runs none (and its checks
+        # may name tables that a later phase renamed or dropped).
+        pending = [i for i in range(1, len(steps) + 1)
+                   if (state.status(conn, plan.sha256, opts.phase, i, "up") or ("",))[0] != "done"]
+        if pending and not opts.skip_pre_checks:
             for text in plan.pre_checks:
+                what = f"pre-check '{text.split(':')[0]}'"
                 ok, _ = _check(conn, text)
                 if not ok:
                     raise RefusedError(f"pre-check failed, nothing was changed: {text}")
@@ -100,6 +119,7 @@ def apply_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: Log)
                 log(f"{opts.phase} step {i} already done: {step.description}")
                 continue
             ran += 1
+            what = f"{opts.phase} step {i} ('{step.description}')"
             if step.manual:
                 log(f"{opts.phase} step {i} is manual - make sure it is done: {step.description}")
                 with conn.transaction():
@@ -125,6 +145,8 @@ def apply_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: Log)
                 state.finish(conn, plan.sha256, opts.phase, i, "up")
         log(f"{opts.phase}: done ({ran} step(s) run now)")
         return ran
+    except psycopg.Error as exc:
+        raise _db_failure(exc, conn, what, f"migspec apply --phase {opts.phase}") from None
     finally:
         conn.close()
 
@@ -141,6 +163,7 @@ def rollback_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: L
         return 0
     assert dsn is not None
     conn = _connect(dsn)
+    what = f"rollback --phase {opts.phase}"
     try:
         state.ensure(conn)
         if not conn.execute("SELECT pg_try_advisory_lock(%s)", (_advisory_key(plan),)).fetchone()[0]:
@@ -152,6 +175,7 @@ def rollback_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: L
             if st is None:
                 continue  # never started (or already rolled back)
             ran += 1
+            what = f"{opts.phase} rollback of step {i} ('{step.description}')"
             log(f"{opts.phase} rollback of step {i}: {step.description}")
             if step.down:
                 run_statements(conn, step, step.down, log, opts.retry, str(step.table) if step.table else None)
@@ -162,6 +186,8 @@ def rollback_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: L
                 state.finish(conn, plan.sha256, opts.phase, i, "down")
         log(f"{opts.phase}: rolled back ({ran} step(s))")
         return ran
+    except psycopg.Error as exc:
+        raise _db_failure(exc, conn, what, f"migspec rollback --phase {opts.phase}") from None
     finally:
         conn.close()
 

@@ -66,7 +66,14 @@ def _key_cond(b: Backfill, op: str, n: int) -> str:
 
 
 def batch_statements(b: Backfill, lower: bool) -> list[str]:
-    """The batch's statements; parameters: [lower key..., ] upper key..., bound key..."""
+    """The batch's statements; parameters: [lower key..., ] upper key..., bound key...
+
+    With a backup the batch is ONE statement: the rows it changes and the old values it saves
+    come from the same locked row versions. Two statements (INSERT INTO backup SELECT ..., then
+    UPDATE) each take their own snapshot under READ COMMITTED: a row an application inserted or
+    updated between them was changed without its old value saved (or saved stale), and the DOWN
+    then lost the application's write. The last statement returns the number of rows changed
+    (a row count, or one row with a count)."""
     conds = [_key_cond(b, "<=", len(b.key))]
     if lower:
         conds.insert(0, _key_cond(b, ">", len(b.key)))
@@ -75,16 +82,29 @@ def batch_statements(b: Backfill, lower: bool) -> list[str]:
     conds.append(f"({_e(b.predicate)})")
     where = " AND ".join(conds)
     table = _e(b.table.sql)
-    out = []
-    if b.backup is not None:
-        picked = "*" if b.delete else _e(cols(b.key + b.backup_columns))
-        out.append(f"INSERT INTO {_e(b.backup.sql)} SELECT {picked} FROM {table} WHERE {where} ON CONFLICT DO NOTHING")
-    if b.delete:
-        out.append(f"DELETE FROM {table} WHERE {where}")
-    else:
+    if b.backup is None:
+        if b.delete:
+            return [f"DELETE FROM {table} WHERE {where}"]
         sets = ", ".join(f"{_e(q(c))} = {_e(e)}" for c, e in b.assignments)
-        out.append(f"UPDATE {table} SET {sets} WHERE {where}")
-    return out
+        return [f"UPDATE {table} SET {sets} WHERE {where}"]
+    backup = _e(b.backup.sql)
+    if b.delete:
+        # RETURNING gives exactly the row versions deleted (re-checked after any lock wait).
+        return [f"WITH migspec_gone AS (DELETE FROM {table} WHERE {where} RETURNING *), "
+                f"migspec_saved AS (INSERT INTO {backup} SELECT * FROM migspec_gone ON CONFLICT DO NOTHING) "
+                "SELECT count(*) FROM migspec_gone"]
+    # The old values: the batch's rows locked first (FOR NO KEY UPDATE re-reads a row changed
+    # meanwhile and re-checks the filter), then updated by key and returned with their old values.
+    saved = b.key + b.backup_columns
+    alias = [q(f"migspec_old_{i}") for i in range(len(saved))]
+    picked = ", ".join(f"{_e(q(c))} AS {a}" for c, a in zip(saved, alias))
+    join = " AND ".join(f"{table}.{_e(q(k))} = migspec_old.{a}" for k, a in zip(b.key, alias))
+    sets = ", ".join(f"{_e(q(c))} = {_e(e)}" for c, e in b.assignments)
+    returned = ", ".join(f"migspec_old.{a}" for a in alias)
+    return [f"WITH migspec_old AS (SELECT {picked} FROM {table} WHERE {where} FOR NO KEY UPDATE), "
+            f"migspec_new AS (UPDATE {table} SET {sets} FROM migspec_old WHERE {join} RETURNING {returned}), "
+            f"migspec_saved AS (INSERT INTO {backup} ({_e(cols(saved))}) SELECT * FROM migspec_new "
+            "ON CONFLICT DO NOTHING) SELECT count(*) FROM migspec_new"]
 
 
 def run_backfill(conn: psycopg.Connection, b: Backfill, *, plan: str, phase: str, step: int, log: Log,
@@ -115,9 +135,18 @@ def run_backfill(conn: psycopg.Connection, b: Backfill, *, plan: str, phase: str
         log(f"signal {signum}: finishing the current batch, then stopping (re-run to continue)")
 
     old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)} if _main_thread() else {}
+
+    def _stopped() -> Interrupted:
+        at = f" at key {cursor}" if cursor is not None else ""
+        return Interrupted(f"stopped after {progress.batches} batches{at}; re-run to continue")
+
     try:
         while True:
-            _wait_for_throttle(conn, b, throttle, log)
+            # A signal that came during the pause or a throttle wait stops before the next batch
+            # (a throttle can hold for as long as the replica lags: it must not ignore SIGTERM).
+            _wait_for_throttle(conn, b, throttle, log, lambda: stop["now"])
+            if stop["now"]:
+                raise _stopped()
             t0 = time.monotonic()
             lower = cursor is not None
             with conn.transaction():
@@ -132,7 +161,8 @@ def run_backfill(conn: psycopg.Connection, b: Backfill, *, plan: str, phase: str
                 params = [*(cursor or []), *hi]
                 changed = 0
                 for sql in batch_statements(b, lower):
-                    changed = conn.execute(sql, params).rowcount
+                    cur = conn.execute(sql, params)
+                    changed = cur.fetchone()[0] if cur.description else cur.rowcount
                 state.checkpoint(conn, plan, phase, step, [_jsonable(v) for v in hi], max(changed, 0))
             cursor = [_jsonable(v) for v in hi]
             elapsed = time.monotonic() - t0
@@ -146,7 +176,7 @@ def run_backfill(conn: psycopg.Connection, b: Backfill, *, plan: str, phase: str
             if on_progress:
                 on_progress(progress, estimate_total)
             if stop["now"]:
-                raise Interrupted(f"stopped after {progress.batches} batches at key {cursor}; re-run to continue")
+                raise _stopped()
             time.sleep(b.pause_seconds)
     finally:
         for s, handler in old.items():
@@ -164,13 +194,16 @@ def _jsonable(v: Any) -> Any:
     return v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
 
 
-def _wait_for_throttle(conn: psycopg.Connection, b: Backfill, t: Throttle, log: Log) -> None:
-    while True:
+def _wait_for_throttle(conn: psycopg.Connection, b: Backfill, t: Throttle, log: Log,
+                       stopping: Callable[[], bool] = lambda: False) -> None:
+    while not stopping():
         reason = _throttle_reason(conn, b, t)
         if reason is None:
             return
         log(f"throttled: {reason}; waiting {t.poll_s:g} s")
-        time.sleep(t.poll_s)
+        deadline = time.monotonic() + t.poll_s
+        while not stopping() and time.monotonic() < deadline:
+            time.sleep(min(0.05, t.poll_s))
 
 
 def _throttle_reason(conn: psycopg.Connection, b: Backfill, t: Throttle) -> str | None:

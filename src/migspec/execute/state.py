@@ -30,8 +30,14 @@ DDL = (
 )
 
 
+#: Serializes ``ensure`` across sessions: two CREATE SCHEMA/TABLE IF NOT EXISTS racing on a new
+#: database fail with a unique violation on pg_namespace/pg_type ("IF NOT EXISTS" is not atomic).
+ENSURE_LOCK = 0x6D69677370656300  # "migspec\0"
+
+
 def ensure(conn: psycopg.Connection) -> None:
     with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (ENSURE_LOCK,))
         for sql in DDL:
             conn.execute(sql)
 
