@@ -1,0 +1,94 @@
+"""The pre-migration schema on the scratch database: a ``pg_dump --schema-only`` file run statement
+by statement, or - without one - DDL rebuilt from the schema facts of the stats file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+from pglast import ast, enums
+
+from migspec.errors import InputError, RefusedError
+from migspec.names import quote_ident
+from migspec.parse.source import parse_text, read_text
+from migspec.plan.facts import SchemaFacts
+
+# Ownership and privileges name roles the scratch server does not have; they change nothing
+# migspec verifies (locks, rewrites, catalog shape).
+_SKIPPED = (ast.AlterOwnerStmt, ast.GrantStmt, ast.GrantRoleStmt, ast.AlterDefaultPrivilegesStmt)
+
+
+def _skip(node: object) -> bool:
+    if isinstance(node, _SKIPPED):
+        return True
+    if isinstance(node, ast.AlterTableStmt):
+        return all(c.subtype == enums.AlterTableType.AT_ChangeOwner for c in node.cmds or ())
+    return False
+
+
+def dump_statements(path: str | Path) -> list[tuple[str, str, object]]:
+    """(location, SQL, node) of every statement of a pg_dump file that verify runs."""
+    p = Path(path)
+    text = read_text(p)
+    # psql meta-commands (\connect, \restrict ...) are not SQL; blank them, keeping line numbers.
+    text = "\n".join("" if line.lstrip().startswith("\\") else line for line in text.splitlines())
+    return [(str(s.location), s.sql, s.node) for s in parse_text(text, str(p)) if not _skip(s.node)]
+
+
+def create_from_dump(dsn: str, path: str | Path) -> int:
+    """Run the dump on a connection of its own (pg_dump empties search_path for its session)."""
+    statements = dump_statements(path)
+    if not statements:
+        raise InputError(f"{path}: no SQL statements: give a 'pg_dump --schema-only' file")
+    with psycopg.connect(dsn, autocommit=True, application_name="migspec verify schema") as conn:
+        for location, sql, node in statements:
+            if isinstance(node, ast.CreateSchemaStmt) and conn.execute(
+                    "SELECT 1 FROM pg_namespace WHERE nspname = %s", (node.schemaname,)).fetchone():
+                continue  # "public" exists in every new database
+            try:
+                conn.execute(sql)
+            except psycopg.Error as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise InputError(f"{location}: the schema does not load on the scratch server: {first}") from None
+    return len(statements)
+
+
+def ddl_from_facts(facts: SchemaFacts) -> list[str]:
+    """CREATE TABLE (columns, defaults, NOT NULL, primary key) for every table, then constraints
+    (foreign keys need every table), then indexes. Triggers are left out: their functions are
+    not part of the facts."""
+    tables, later = [], []
+    schemas = sorted({t.schema for t in facts.tables} - {"public"})
+    for name, tf in sorted(facts.tables.items()):
+        if not tf.columns:
+            continue
+        cols = []
+        for col in tf.columns.values():
+            text = f"{quote_ident(col.name)} {col.type}"
+            if col.default:
+                text += f" DEFAULT {col.default}"
+            if col.not_null:
+                text += " NOT NULL"
+            cols.append(text)
+        if tf.primary_key and not any("PRIMARY KEY" in d.upper() for d in tf.constraints.values()):
+            cols.append(f"PRIMARY KEY ({', '.join(quote_ident(c) for c in tf.primary_key)})")
+        tables.append(f"CREATE TABLE {name.sql} ({', '.join(cols)})")
+        later += [f"ALTER TABLE {name.sql} ADD CONSTRAINT {quote_ident(c)} {d}" for c, d in tf.constraints.items()]
+        later += [d for i, d in tf.indexes.items() if i not in tf.constraints]
+    return [f"CREATE SCHEMA IF NOT EXISTS {quote_ident(s)}" for s in schemas] + tables + \
+        sorted(later, key=lambda s: "FOREIGN KEY" in s.upper())
+
+
+def create_from_facts(dsn: str, facts: SchemaFacts) -> int:
+    statements = ddl_from_facts(facts)
+    if not statements:
+        raise RefusedError("verify needs the pre-migration schema: give --schema with a 'pg_dump --schema-only' "
+                           "file (or a stats file whose tables carry a schema section, from 'migspec measure')")
+    with psycopg.connect(dsn, autocommit=True, application_name="migspec verify schema") as conn:
+        for sql in statements:
+            try:
+                conn.execute(sql)
+            except psycopg.Error as exc:
+                first = str(exc).strip().splitlines()[0]
+                raise InputError(f"the schema facts of the stats file do not load: {first}: {sql}") from None
+    return len(statements)
