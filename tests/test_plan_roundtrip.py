@@ -58,13 +58,16 @@ CASES = {
     "rename-table": "ALTER TABLE customers RENAME TO clients;",
     "retype-rewrite": "ALTER TABLE orders ALTER COLUMN amount TYPE bigint;",
     "retype-widen": "ALTER TABLE orders ALTER COLUMN code TYPE varchar(20);",
+    "retype-not-null-no-default": "ALTER TABLE customers ALTER COLUMN name TYPE varchar(40);",
+    "add-column-references": "ALTER TABLE orders ADD COLUMN buyer_id bigint REFERENCES customers (id);",
+    "add-column-unique-check": "ALTER TABLE orders ADD COLUMN ref uuid DEFAULT gen_random_uuid() UNIQUE CHECK (ref IS NOT NULL);",
     "update": "UPDATE orders SET note = 'archived' WHERE amount % 2 = 0;",
     "delete": "DELETE FROM orders WHERE amount > 4000;",
     "drop-column": "ALTER TABLE orders DROP COLUMN note;",
     "drop-table": "DROP TABLE customers CASCADE;",
     "truncate": "TRUNCATE customers CASCADE;",
 }
-CONFIRM = ("public.orders.note", "public.customers", "public.orders.amount")
+CONFIRM = ("public.orders.note", "public.customers", "public.orders.amount", "public.customers.name")
 
 
 def _catalog(conn: psycopg.Connection) -> dict[str, list[tuple]]:

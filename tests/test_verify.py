@@ -317,7 +317,7 @@ def test_a_table_the_step_creates_may_be_locked_harder_than_claimed(tmp_path: Pa
     assert any("the step creates public.items" in n for n in step.notes)
 
 
-# Planner bugs verify found; each test passes once the planner is fixed (strict xfail).
+# Planner bugs verify found, now fixed: each stays as a regression test (the reason says what broke).
 PLANNER_BUGS = {
     "retype-using": ("ALTER TABLE orders ALTER COLUMN code TYPE integer USING length(code);",
                      "planner bug (plan/rewrites.py alter_type, plan/sql.py sync_trigger): the backfill's UPDATE of "
@@ -336,10 +336,9 @@ PLANNER_BUGS = {
 
 
 @pytest.mark.parametrize("case", sorted(PLANNER_BUGS))
-def test_planner_bugs_verify_found(case: str, tmp_path: Path, schema_dump: Path, pg_dsn: str, request) -> None:
+def test_planner_bugs_verify_found(case: str, tmp_path: Path, schema_dump: Path, pg_dsn: str) -> None:
     text, reason = PLANNER_BUGS[case]
-    request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason))
     inp = prepare([str(_migration(tmp_path, case, text))], stats_path=str(_stats(tmp_path)),
                   schema_path=str(schema_dump), confirm=("public.customers.name", "public.orders.code"))
     result = verify(inp, VerifyOptions(rows=5000, writers=4), dsn=pg_dsn)
-    assert result.ok, render_text(result)
+    assert result.ok, f"{reason}\n{render_text(result)}"

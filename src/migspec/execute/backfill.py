@@ -29,7 +29,7 @@ import psycopg
 from migspec.execute import state
 from migspec.execute.guard import Log, set_local_timeouts
 from migspec.plan.model import Backfill
-from migspec.plan.sql import cols, q
+from migspec.plan.sql import batch_statements, escape_percent, key_condition, cols, q
 
 
 @dataclass
@@ -53,58 +53,6 @@ class Progress:
 
 class Interrupted(Exception):
     """SIGINT/SIGTERM arrived; the last batch committed; re-run to continue."""
-
-
-def _e(fragment: str) -> str:
-    """Escape a SQL fragment for a statement that also carries %s placeholders: the user's own
-    ``%`` (modulo, LIKE patterns, names) must not be read as one."""
-    return fragment.replace("%", "%%")
-
-
-def _key_cond(b: Backfill, op: str, n: int) -> str:
-    return f"({_e(cols(b.key))}) {op} ({', '.join(['%s'] * n)})"
-
-
-def batch_statements(b: Backfill, lower: bool) -> list[str]:
-    """The batch's statements; parameters: [lower key..., ] upper key..., bound key...
-
-    With a backup the batch is ONE statement: the rows it changes and the old values it saves
-    come from the same locked row versions. Two statements (INSERT INTO backup SELECT ..., then
-    UPDATE) each take their own snapshot under READ COMMITTED: a row an application inserted or
-    updated between them was changed without its old value saved (or saved stale), and the DOWN
-    then lost the application's write. The last statement returns the number of rows changed
-    (a row count, or one row with a count)."""
-    conds = [_key_cond(b, "<=", len(b.key))]
-    if lower:
-        conds.insert(0, _key_cond(b, ">", len(b.key)))
-    if b.where:
-        conds.append(f"({_e(b.where)})")
-    conds.append(f"({_e(b.predicate)})")
-    where = " AND ".join(conds)
-    table = _e(b.table.sql)
-    if b.backup is None:
-        if b.delete:
-            return [f"DELETE FROM {table} WHERE {where}"]
-        sets = ", ".join(f"{_e(q(c))} = {_e(e)}" for c, e in b.assignments)
-        return [f"UPDATE {table} SET {sets} WHERE {where}"]
-    backup = _e(b.backup.sql)
-    if b.delete:
-        # RETURNING gives exactly the row versions deleted (re-checked after any lock wait).
-        return [f"WITH migspec_gone AS (DELETE FROM {table} WHERE {where} RETURNING *), "
-                f"migspec_saved AS (INSERT INTO {backup} SELECT * FROM migspec_gone ON CONFLICT DO NOTHING) "
-                "SELECT count(*) FROM migspec_gone"]
-    # The old values: the batch's rows locked first (FOR NO KEY UPDATE re-reads a row changed
-    # meanwhile and re-checks the filter), then updated by key and returned with their old values.
-    saved = b.key + b.backup_columns
-    alias = [q(f"migspec_old_{i}") for i in range(len(saved))]
-    picked = ", ".join(f"{_e(q(c))} AS {a}" for c, a in zip(saved, alias))
-    join = " AND ".join(f"{table}.{_e(q(k))} = migspec_old.{a}" for k, a in zip(b.key, alias))
-    sets = ", ".join(f"{_e(q(c))} = {_e(e)}" for c, e in b.assignments)
-    returned = ", ".join(f"migspec_old.{a}" for a in alias)
-    return [f"WITH migspec_old AS (SELECT {picked} FROM {table} WHERE {where} FOR NO KEY UPDATE), "
-            f"migspec_new AS (UPDATE {table} SET {sets} FROM migspec_old WHERE {join} RETURNING {returned}), "
-            f"migspec_saved AS (INSERT INTO {backup} ({_e(cols(saved))}) SELECT * FROM migspec_new "
-            "ON CONFLICT DO NOTHING) SELECT count(*) FROM migspec_new"]
 
 
 def run_backfill(conn: psycopg.Connection, b: Backfill, *, plan: str, phase: str, step: int, log: Log,
@@ -151,10 +99,10 @@ def run_backfill(conn: psycopg.Connection, b: Backfill, *, plan: str, phase: str
             lower = cursor is not None
             with conn.transaction():
                 set_local_timeouts(conn, lock_timeout_s, statement_timeout_s)
-                where = (_key_cond(b, ">", len(b.key)) + " AND ") if lower else ""
+                where = (key_condition(b, ">", len(b.key)) + " AND ") if lower else ""
                 hi = conn.execute(
-                    f"SELECT {_e(keys)} FROM (SELECT {_e(keys)} FROM {_e(b.table.sql)} WHERE {where}"
-                    f"{_key_cond(b, '<=', len(b.key))} ORDER BY {_e(keys)} LIMIT %s) s ORDER BY {_e(desc)} LIMIT 1",
+                    f"SELECT {escape_percent(keys)} FROM (SELECT {escape_percent(keys)} FROM {escape_percent(b.table.sql)} WHERE {where}"
+                    f"{key_condition(b, '<=', len(b.key))} ORDER BY {escape_percent(keys)} LIMIT %s) s ORDER BY {escape_percent(desc)} LIMIT 1",
                     [*(cursor or []), *bound, size]).fetchone()
                 if hi is None:
                     break

@@ -124,7 +124,8 @@ def window_seconds(window: str) -> float | None:
 
 def runbook(phases: tuple[Phase, ...], report: Report, t: Thresholds) -> Runbook:
     tables = list(report.tables)
-    regs = ", ".join(f"{quote_literal(n.sql)}::regclass" for n in tables) or "NULL"
+    # to_regclass: a re-run after a rename or drop must not fail on the old name.
+    regs = ", ".join(f"to_regclass({quote_literal(n.sql)})" for n in tables) or "NULL"
     pre = [
         f"no transaction older than {MAX_TRANSACTION_AGE_S} s: SELECT count(*) = 0 AS ok FROM pg_stat_activity "
         f"WHERE xact_start < now() - interval '{MAX_TRANSACTION_AGE_S} seconds' AND pid <> pg_backend_pid()",

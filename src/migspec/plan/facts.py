@@ -44,6 +44,14 @@ class TableFacts:
 class SchemaFacts:
     tables: dict[QualifiedName, TableFacts] = field(default_factory=dict)
     index_tables: dict[QualifiedName, QualifiedName] = field(default_factory=dict)  # index -> table
+    # view -> (tables it reads, column names it names; None when it selects *)
+    views: dict[QualifiedName, tuple[frozenset[QualifiedName], frozenset[str] | None]] = field(default_factory=dict)
+
+    def views_reading(self, table: QualifiedName, column: str) -> list[QualifiedName]:
+        """Views that may read ``table.column``: they bind the column itself, so a swap or rename
+        leaves them reading the old one, and a drop fails (SQLSTATE 2BP01)."""
+        return sorted(v for v, (tables, columns) in self.views.items()
+                      if table in tables and (columns is None or column in columns))
 
     def table(self, name: QualifiedName) -> TableFacts:
         if name not in self.tables:
@@ -103,10 +111,30 @@ def load_schema_file(path: str | Path, facts: SchemaFacts) -> SchemaFacts:
             tname = QualifiedName(node.relation.schemaname or "public", node.relation.relname)
             facts.table(tname).indexes[node.idxname] = sql_of(node)
             facts.index_tables[tname.sibling(node.idxname)] = tname
+        elif isinstance(node, ast.ViewStmt):
+            _view(facts, node)
         elif isinstance(node, ast.CreateTrigStmt):
             tname = QualifiedName(node.relation.schemaname or "public", node.relation.relname)
             facts.table(tname).triggers[node.trigname] = sql_of(node)
     return facts
+
+
+def _view(facts: SchemaFacts, node: ast.ViewStmt) -> None:
+    from migspec.parse.source import iter_nodes
+
+    tables: set[QualifiedName] = set()
+    columns: set[str] | None = set()
+    for n in iter_nodes(node.query):
+        if isinstance(n, ast.RangeVar):
+            tables.add(QualifiedName(n.schemaname or "public", n.relname))
+        elif isinstance(n, ast.ColumnRef) and columns is not None:
+            last = n.fields[-1]
+            if isinstance(last, ast.A_Star):
+                columns = None
+            elif isinstance(last, ast.String):
+                columns.add(last.sval)
+    name = QualifiedName(node.view.schemaname or "public", node.view.relname)
+    facts.views[name] = (frozenset(tables), None if columns is None else frozenset(columns))
 
 
 def _create(facts: SchemaFacts, node: ast.CreateStmt) -> None:

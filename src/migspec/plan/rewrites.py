@@ -64,6 +64,14 @@ def _column_type(ctx: PlanContext, t: QualifiedName, column: str) -> ColumnFact:
     return col
 
 
+def _refuse_if_views_read(ctx: PlanContext, item: Analyzed, t: QualifiedName, column: str, what: str) -> None:
+    views = ctx.facts.views_reading(t, column)
+    if views:
+        raise RefusedError(f"{item.stmt.location}: cannot plan {what} of {t}.{column}: view(s) "
+                           f"{', '.join(map(str, views))} read it and would keep reading the old column (or block "
+                           "its drop); change the view(s) in the migration first, or plan this by hand")
+
+
 def _confirmation(ctx: PlanContext, t: QualifiedName, column: str | None = None) -> tuple[str, bool]:
     """The canonical target (``schema.table[.column]``, quoted where SQL needs it) and whether the
     user confirmed it (``--confirm`` or an inline directive; the builder normalizes both)."""
@@ -187,6 +195,8 @@ def copy_indexes(ctx: PlanContext, t: QualifiedName, old: str, new: str, rows: i
 def create_index(item: Analyzed, ctx: PlanContext) -> Steps:
     op: index.CreateIndex = item.op
     t = _t(op)
+    if item.new_table:
+        return passthrough(item, ctx)  # an empty table nobody uses yet: the plain build is instant
     node = copy.deepcopy(item.stmt.node)
     node.idxname = op.name or default_index_name(t, op.columns, op.unique)
     node.concurrent = True
@@ -239,15 +249,14 @@ def _parse_one(sql: str) -> Any:
 def add_column(item: Analyzed, ctx: PlanContext) -> Steps:
     op: table.AddColumn = item.op
     t = _t(op)
-    col, typ = q(op.column), str(item.stmt.node.cmds[_cmd_index(item)].def_.typeName and
-                                 sql_of(item.stmt.node.cmds[_cmd_index(item)].def_.typeName))
+    coldef = item.stmt.node.cmds[_cmd_index(item)].def_
+    col, typ = q(op.column), sql_of(coldef.typeName)
     default_sql = sql_of(op.default) if op.default is not None else None
     ctx.facts.table(t).columns[op.column] = ColumnFact(op.column, typ, op.not_null, default_sql)
     drop = [f"ALTER TABLE {t.sql} DROP COLUMN IF EXISTS {col}"]
     rewrite = op.rewrite_reason(ctx.version)
-    simple = not (rewrite or op.inline_check or op.inline_unique or op.references or
-                  (op.not_null and default_sql is None))
-    if item.new_table or simple:
+    inline = op.inline_check or op.inline_unique or op.references is not None
+    if item.new_table or not (rewrite or inline or (op.not_null and default_sql is None)):
         text = f"ALTER TABLE {t.sql} ADD COLUMN {col} {typ}"
         if default_sql is not None:
             text += f" DEFAULT {default_sql}"
@@ -257,43 +266,88 @@ def add_column(item: Analyzed, ctx: PlanContext) -> Steps:
             text = item.stmt.sql
         return [(E, ddl(ctx, f"add column {op.column} to {t}" + (" (catalog only)" if not item.new_table else ""),
                         [text], drop, t, AEL))]
-    if op.type is not None and op.type.is_serial:
-        base = {"int4": "integer", "int8": "bigint", "int2": "smallint"}[
-            __import__("migspec.ops.types", fromlist=["SERIAL_TYPES"]).SERIAL_TYPES[op.type.name]]
-        seq = t.sibling(f"{t.name}_{op.column}_seq"[:63])
-        typ, default_sql = base, f"nextval({quote_literal(seq.sql)}::regclass)"
-        steps: Steps = [(E, ddl(ctx, f"create sequence {seq.name} for {t}.{op.column}",
-                                [f"CREATE SEQUENCE IF NOT EXISTS {seq.sql} AS {base}"],
-                                [f"DROP SEQUENCE IF EXISTS {seq.sql}"], None, None))]
-    elif op.identity or op.generated_stored:
+    if op.identity or op.generated_stored:
         raise RefusedError(f"{item.stmt.location}: migspec cannot yet plan an online "
                            f"{'identity' if op.identity else 'stored generated'} column on an existing table; "
                            "add a plain column with a trigger and a batched backfill by hand")
-    else:
-        steps = []
-    if default_sql is None:
+    if op.not_null and default_sql is None and not (op.type is not None and op.type.is_serial):
         raise RefusedError(f"{item.stmt.location}: {t}.{op.column} is NOT NULL without a DEFAULT: existing rows "
                            "need a value - give a DEFAULT (or add the column nullable and backfill it)")
-    steps.append((E, ddl(ctx, f"add column {op.column} to {t} without default (catalog only)",
+    steps: Steps = []
+    seq = t.sibling(f"{t.name}_{op.column}_seq"[:63])
+    if op.type is not None and op.type.is_serial:
+        typ = str(op.type.stored).replace("int8", "bigint").replace("int4", "integer").replace("int2", "smallint")
+        default_sql = f"nextval({quote_literal(seq.sql)}::regclass)"
+        steps.append((E, ddl(ctx, f"create sequence {seq.name} for {t}.{op.column}",
+                             [f"CREATE SEQUENCE IF NOT EXISTS {seq.sql} AS {typ}"],
+                             [f"DROP SEQUENCE IF EXISTS {seq.sql}"], None, None)))
+    steps.append((E, ddl(ctx, f"add column {op.column} to {t} without default or constraints (catalog only)",
                          [f"ALTER TABLE {t.sql} ADD COLUMN {col} {typ}"], drop, t, AEL)))
     if op.type is not None and op.type.is_serial:
-        seq = t.sibling(f"{t.name}_{op.column}_seq"[:63])
         steps.append((E, ddl(ctx, f"tie sequence {seq.name} to the column",
                              [f"ALTER SEQUENCE {seq.sql} OWNED BY {t.sql}.{col}"],
                              [f"ALTER SEQUENCE {seq.sql} OWNED BY NONE"], None, None)))
-    steps.append((E, ddl(ctx, f"set the default for new rows of {t}.{op.column} (existing rows unchanged)",
-                         [f"ALTER TABLE {t.sql} ALTER COLUMN {col} SET DEFAULT {default_sql}"],
-                         [f"ALTER TABLE {t.sql} ALTER COLUMN {col} DROP DEFAULT"], t, AEL)))
     rows = ctx.rows(item)
-    pk = _pk(ctx, t)
-    steps.append((M, _backfill_step(
-        ctx, f"backfill {t}.{op.column} for existing rows in keyset batches",
-        Backfill(t, pk, ((op.column, default_sql),), f"{col} IS NULL"), rows,
-        down_note="nothing to undo separately: the EXPAND rollback drops the column",
-        post_check=f"SELECT NOT EXISTS (SELECT 1 FROM {t.sql} WHERE {col} IS NULL) AS ok")))
+    if default_sql is not None:
+        steps.append((E, ddl(ctx, f"set the default for new rows of {t}.{op.column} (existing rows unchanged)",
+                             [f"ALTER TABLE {t.sql} ALTER COLUMN {col} SET DEFAULT {default_sql}"],
+                             [f"ALTER TABLE {t.sql} ALTER COLUMN {col} DROP DEFAULT"], t, AEL)))
+        pk = _pk(ctx, t)
+        steps.append((M, _backfill_step(
+            ctx, f"backfill {t}.{op.column} for existing rows in keyset batches",
+            Backfill(t, pk, ((op.column, default_sql),), f"{col} IS NULL"), rows,
+            down_note="nothing to undo separately: the EXPAND rollback drops the column",
+            post_check=f"SELECT NOT EXISTS (SELECT 1 FROM {t.sql} WHERE {col} IS NULL) AS ok")))
     if op.not_null:
         steps += _not_null_steps(ctx, t, op.column, rows)
+    return steps + _inline_constraint_steps(item, ctx, t, coldef)
+
+
+def _inline_constraint_steps(item: Analyzed, ctx: PlanContext, t: QualifiedName, coldef: Any) -> Steps:
+    """CHECK / REFERENCES / UNIQUE / PRIMARY KEY written on a new column, each done online after the
+    column exists and is filled: NOT VALID + VALIDATE, or a unique index CONCURRENTLY + USING INDEX."""
+    from pglast.enums import ConstrType as CT
+
+    column = coldef.colname
+    rows = ctx.rows(item)
+    steps: Steps = []
+    for con in coldef.constraints or ():
+        if con.contype == CT.CONSTR_FOREIGN and con.pktable is not None:
+            ref = QualifiedName(con.pktable.schemaname or "public", con.pktable.relname)
+            name = con.conname or f"{t.name}_{column}_fkey"[:63]
+            target = f" ({cols([a.sval for a in con.pk_attrs])})" if con.pk_attrs else ""
+            steps += _not_valid_then_validate(ctx, t, name, f"FOREIGN KEY ({q(column)}) REFERENCES {ref.sql}{target}",
+                                              SRE, rows)
+        elif con.contype == CT.CONSTR_CHECK and con.raw_expr is not None:
+            name = con.conname or f"{t.name}_{column}_check"[:63]
+            steps += _not_valid_then_validate(ctx, t, name, f"CHECK ({sql_of(con.raw_expr)})", AEL, rows)
+        elif con.contype in (CT.CONSTR_UNIQUE, CT.CONSTR_PRIMARY):
+            kind = "PRIMARY KEY" if con.contype == CT.CONSTR_PRIMARY else "UNIQUE"
+            name = con.conname or (f"{t.name}_pkey" if kind == "PRIMARY KEY" else f"{t.name}_{column}_key")[:63]
+            idx = t.sibling(name)
+            est = ctx.calibration.duration("index_build_concurrent", rows, None)
+            steps.append((M, ddl(ctx, f"build unique index {name} CONCURRENTLY (writes continue)",
+                                 [f"CREATE UNIQUE INDEX CONCURRENTLY {q(name)} ON {t.sql} ({q(column)})"],
+                                 [f"DROP INDEX CONCURRENTLY IF EXISTS {idx.sql}"], t, SUE, estimate=est.seconds,
+                                 basis=est.basis, transactional=False)))
+            steps.append((M, ddl(ctx, f"attach {name} as {kind} (catalog only)",
+                                 [f"ALTER TABLE {t.sql} ADD CONSTRAINT {q(name)} {kind} USING INDEX {q(name)}"],
+                                 [f"ALTER TABLE {t.sql} DROP CONSTRAINT IF EXISTS {q(name)}"], t, AEL,
+                                 down_note="dropping the constraint drops its index too")))
     return steps
+
+
+def _not_valid_then_validate(ctx: PlanContext, t: QualifiedName, name: str, definition: str, lock: LockMode,
+                             rows: int) -> Steps:
+    scan = ctx.calibration.duration("scan", rows, ctx.size(t))
+    return [
+        (E, ddl(ctx, f"add constraint {name} NOT VALID (no scan)",
+                [f"ALTER TABLE {t.sql} ADD CONSTRAINT {q(name)} {definition} NOT VALID"],
+                [f"ALTER TABLE {t.sql} DROP CONSTRAINT IF EXISTS {q(name)}"], t, lock)),
+        (M, ddl(ctx, f"validate {name} (SHARE UPDATE EXCLUSIVE: reads and writes continue)",
+                [f"ALTER TABLE {t.sql} VALIDATE CONSTRAINT {q(name)}"], [], t, SUE, estimate=scan.seconds,
+                basis=scan.basis, down_note="nothing to undo: validation only reads")),
+    ]
 
 
 def _cmd_index(item: Analyzed) -> int:
@@ -323,6 +377,8 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
     new_type = sql_of(cmd.def_.typeName)
     old = _column_type(ctx, t, op.column)
     col = q(op.column)
+    if item.effect.rewrites_table and not item.new_table:
+        _refuse_if_views_read(ctx, item, t, op.column, "a type change")
     if not item.effect.rewrites_table or item.new_table:
         ctx.facts.table(t).columns[op.column] = ColumnFact(op.column, new_type, old.not_null, old.default)
         return [(E, ddl(ctx, f"change {t}.{op.column} to {new_type} (catalog only: no rewrite)",
@@ -332,8 +388,8 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
     tcol = q(tmp)
     to_new = (sql_of(_on_new_row(op.using, op.column)) if op.using is not None
               else f"CAST(NEW.{col} AS {new_type})")
-    to_old = f"CAST(NEW.{tcol} AS {old.type})"
-    fn, trg, drop_trg = sync_trigger(t, op.column, tmp, to_new, to_old, f"retype_{op.column}")
+    # One way: until the swap only the old column is written (and a cast back could be lossy).
+    fn, trg, drop_trg = sync_trigger(t, op.column, tmp, to_new, None, f"retype_{op.column}")
     rows = ctx.rows(item)
     pk = _pk(ctx, t)
     backfill_expr = (sql_of(op.using) if op.using is not None else f"CAST({col} AS {new_type})")
@@ -341,7 +397,7 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
         (E, ddl(ctx, f"add column {tmp} {new_type} beside {t}.{op.column} (catalog only)",
                 [f"ALTER TABLE {t.sql} ADD COLUMN {tcol} {new_type}"],
                 [f"ALTER TABLE {t.sql} DROP COLUMN IF EXISTS {tcol}"], t, AEL)),
-        (E, ddl(ctx, f"install a trigger keeping {op.column} and {tmp} in sync (old and new code both write)",
+        (E, ddl(ctx, f"install a trigger filling {tmp} from {op.column} on every write",
                 [fn, trg], drop_trg.split("; "), t, SRE)),
         (M, _backfill_step(ctx, f"copy {op.column} into {tmp} in keyset batches",
                            Backfill(t, pk, ((tmp, backfill_expr),), f"{tcol} IS DISTINCT FROM {backfill_expr}"), rows,
@@ -351,22 +407,36 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
         steps += _not_null_steps(ctx, t, tmp, rows)
     canonical, confirmed = _confirmation(ctx, t, op.column)
     old_name = q(f"{op.column}__migspec_old"[:63])
+    archive = QualifiedName(BACKUP_SCHEMA, f"{t.schema}_{t.name}_{op.column}_old"[:63])
+    join = " AND ".join(f"t.{q(k)} = a.{q(k)}" for k in pk)
     steps += [
         (C, ddl(ctx, f"swap: {tmp} becomes {op.column}, the old column is kept as {op.column}__migspec_old",
                 [*drop_trg.split("; "), f"ALTER TABLE {t.sql} RENAME COLUMN {col} TO {old_name}",
                  f"ALTER TABLE {t.sql} RENAME COLUMN {tcol} TO {col}"]
-                + ([f"ALTER TABLE {t.sql} ALTER COLUMN {col} SET DEFAULT {old.default}"] if old.default else []),
-                ([f"ALTER TABLE {t.sql} ALTER COLUMN {col} DROP DEFAULT"] if old.default else [])
+                + ([f"ALTER TABLE {t.sql} ALTER COLUMN {col} SET DEFAULT {old.default}"] if old.default else [])
+                # Nothing writes the old column after the swap: its NOT NULL would reject INSERTs.
+                + ([f"ALTER TABLE {t.sql} ALTER COLUMN {old_name} DROP NOT NULL"] if old.not_null else []),
+                ([f"ALTER TABLE {t.sql} ALTER COLUMN {old_name} SET NOT NULL"] if old.not_null else [])
+                + ([f"ALTER TABLE {t.sql} ALTER COLUMN {col} DROP DEFAULT"] if old.default else [])
                 + [f"ALTER TABLE {t.sql} RENAME COLUMN {col} TO {tcol}",
                    f"ALTER TABLE {t.sql} RENAME COLUMN {old_name} TO {col}", fn, trg], t, AEL)),
+        (C, ddl(ctx, f"archive the old values of {op.column} into {archive} (a cast back may lose data)",
+                [f"CREATE SCHEMA IF NOT EXISTS {q(BACKUP_SCHEMA)}",
+                 f"CREATE TABLE {archive.sql} AS SELECT {cols(pk)}, {old_name} FROM {t.sql}"],
+                [f"DROP TABLE IF EXISTS {archive.sql}"], None, None,
+                estimate=ctx.calibration.duration("rewrite", rows, ctx.size(t)).seconds, basis="copy of the column")),
         (C, ddl(ctx, f"drop the old column {op.column}__migspec_old (destructive: needs confirmation)",
                 [f"ALTER TABLE {t.sql} DROP COLUMN {old_name}"],
                 [f"ALTER TABLE {t.sql} ADD COLUMN {old_name} {old.type}",
-                 f"UPDATE {t.sql} SET {old_name} = CAST({col} AS {old.type})"]
-                + ([f"ALTER TABLE {t.sql} ALTER COLUMN {old_name} SET DEFAULT {old.default}"] if old.default else [])
-                + ([f"ALTER TABLE {t.sql} ALTER COLUMN {old_name} SET NOT NULL"] if old.not_null else []), t, AEL,
+                 # Rows that existed at the drop get their exact old value back; rows inserted later
+                 # only exist in the new type and are cast back.
+                 f"UPDATE {t.sql} AS t SET {old_name} = a.{old_name} FROM {archive.sql} AS a WHERE {join}",
+                 f"UPDATE {t.sql} AS t SET {old_name} = CAST(t.{col} AS {old.type}) WHERE NOT EXISTS "
+                 f"(SELECT 1 FROM {archive.sql} AS a WHERE {join})"]
+                + ([f"ALTER TABLE {t.sql} ALTER COLUMN {old_name} SET DEFAULT {old.default}"] if old.default else []),
+                t, AEL,
                 requires_confirmation=canonical,
-                down_note="the DOWN restores the old column from the new one (cast back)")),
+                down_note=f"the DOWN restores the old column from {archive}")),
     ]
     return steps
 
@@ -389,6 +459,7 @@ def rename_column(item: Analyzed, ctx: PlanContext) -> Steps:
         return [(E, ddl(ctx, f"rename {t}.{op.column} (new table: no running code uses it)", [item.stmt.sql],
                         [f"ALTER TABLE {t.sql} RENAME COLUMN {q(op.new_name)} TO {q(op.column)}"], t, AEL))]
     old = _column_type(ctx, t, op.column)
+    _refuse_if_views_read(ctx, item, t, op.column, "a rename")
     o, n = q(op.column), q(op.new_name)
     fn, trg, drop_trg = sync_trigger(t, op.column, op.new_name, f"NEW.{o}", f"NEW.{n}", f"rename_{op.column}")
     rows = ctx.rows(item)
@@ -411,6 +482,13 @@ def rename_column(item: Analyzed, ctx: PlanContext) -> Steps:
     steps.append((M, Step(f"deploy the application reading and writing {op.new_name} instead of {op.column}",
                           (), (), manual=True, down_note="redeploy the previous application version")))
     canonical, _ = _confirmation(ctx, t, op.column)
+    if old.not_null:
+        # The new application no longer writes the old column: once the trigger is gone its
+        # NOT NULL would reject every INSERT.
+        steps.append((C, ddl(ctx, f"drop NOT NULL on the old column {op.column} (nothing writes it any more)",
+                             [f"ALTER TABLE {t.sql} ALTER COLUMN {o} DROP NOT NULL"],
+                             [f"ALTER TABLE {t.sql} ALTER COLUMN {o} SET NOT NULL"], t, AEL,
+                             down_note="the DOWN scans the table under ACCESS EXCLUSIVE")))
     steps += [
         (C, ddl(ctx, "remove the sync trigger", drop_trg.split("; "), [fn, trg], t, AEL)),
         *drop_dependent_indexes(ctx, t, op.column, rows),
@@ -438,7 +516,7 @@ def rename_table(item: Analyzed, ctx: PlanContext) -> Steps:
         (M, Step(f"deploy the application using {new.name}", (), (), manual=True,
                  down_note="redeploy the previous application version")),
         (C, ddl(ctx, f"drop the compatibility view {t}", [f"DROP VIEW IF EXISTS {t.sql}"],
-                [f"CREATE VIEW {t.sql} AS SELECT * FROM {new.sql}"], new, AEL)),
+                [f"CREATE VIEW {t.sql} AS SELECT * FROM {new.sql}"], t, AEL)),  # the lock is on the view
     ]
 
 
@@ -574,6 +652,7 @@ def drop_column(item: Analyzed, ctx: PlanContext) -> Steps:
         return [(E, ddl(ctx, f"drop column {op.column} of new table {t}", [item.stmt.sql], [], t, AEL,
                         down_note="new table: nothing to restore"))]
     col = _column_type(ctx, t, op.column)
+    _refuse_if_views_read(ctx, item, t, op.column, "a drop")
     pk = _pk(ctx, t)
     archive = QualifiedName(BACKUP_SCHEMA, f"{t.schema}_{t.name}_{op.column}"[:63])
     canonical, _ = _confirmation(ctx, t, op.column)
@@ -585,7 +664,19 @@ def drop_column(item: Analyzed, ctx: PlanContext) -> Steps:
     restore.append(f"UPDATE {t.sql} AS t SET {c} = a.{c} FROM {archive.sql} AS a WHERE {join}")
     if col.not_null:
         restore.append(f"ALTER TABLE {t.sql} ALTER COLUMN {c} SET NOT NULL")
+    if col.not_null:
+        restore = [r for r in restore if not r.endswith("SET NOT NULL")]
+    expand: Steps = []
+    if col.not_null and not col.default:
+        # The application must be able to stop writing the column before it is dropped.
+        expand.append((E, ddl(ctx, f"drop NOT NULL on {t}.{op.column} so the application can stop writing it",
+                              [f"ALTER TABLE {t.sql} ALTER COLUMN {c} DROP NOT NULL"],
+                              [f"ALTER TABLE {t.sql} ALTER COLUMN {c} SET NOT NULL"], t, AEL,
+                              down_note="the DOWN fails if rows without a value arrived meanwhile: fill them first")))
+    elif col.not_null:
+        restore.append(f"ALTER TABLE {t.sql} ALTER COLUMN {c} SET NOT NULL")
     return [
+        *expand,
         (C, Step(f"confirm no deployed code reads or writes {t}.{op.column}", (), (), manual=True,
                  requires_confirmation=canonical)),
         *drop_dependent_indexes(ctx, t, op.column, ctx.rows(item)),
@@ -686,6 +777,9 @@ def inverse(item: Analyzed, ctx: PlanContext) -> tuple[list[str], str, bool]:
         definition = facts.constraints.get(op.name) if facts else None
         require(definition, f"the definition of constraint {op.name} on {t} (its DOWN re-adds it)")
         return [f"ALTER TABLE {t.sql} ADD CONSTRAINT {q(op.name)} {definition}"], "", True
+    if isinstance(op, index.CreateIndex) and t:
+        name = op.name or default_index_name(t, op.columns, op.unique)
+        return [f"DROP INDEX IF EXISTS {t.sibling(name).sql}"], "", True
     if isinstance(op, misc.CreateTrigger) and t:
         return [f"DROP TRIGGER IF EXISTS {q(op.name)} ON {t.sql}"], "", True
     if isinstance(op, misc.AddEnumValue):

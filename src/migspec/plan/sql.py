@@ -4,6 +4,8 @@ re-parsed by the tests."""
 
 from __future__ import annotations
 
+import re
+
 from migspec.names import QualifiedName, quote_ident, quote_literal
 from migspec.plan.model import Backfill
 
@@ -33,52 +35,97 @@ def guarded(statements: tuple[str, ...], lock_timeout_s: float | None, statement
     return "BEGIN;\n" + "\n".join(body) + "\nCOMMIT;"
 
 
-def _cmp(key: tuple[str, ...], op: str, rec: str) -> str:
-    left = "(" + cols(key) + ")"
-    right = "(" + ", ".join(f"{rec}.{q(k)}" for k in key) + ")"
-    return f"{left} {op} {right}"
+def escape_percent(fragment: str) -> str:
+    """Escape a SQL fragment for a statement that also carries %s placeholders: the user's own
+    ``%`` (modulo, LIKE patterns, names) must not be read as one."""
+    return fragment.replace("%", "%%")
 
 
-def backfill_batch_sql(b: Backfill, lower: bool, rec_lo: str = "lo", rec_hi: str = "hi") -> str:
-    """The UPDATE/DELETE of one batch between two key records (lower bound exclusive)."""
-    cond = [_cmp(b.key, "<=", rec_hi)]
+def key_condition(b: Backfill, op: str, n: int) -> str:
+    return f"({escape_percent(cols(b.key))}) {op} ({', '.join(['%s'] * n)})"
+
+
+def batch_statements(b: Backfill, lower: bool) -> list[str]:
+    """The batch's statements; parameters: [lower key..., ] upper key..., bound key...
+
+    With a backup the batch is ONE statement: the rows it changes and the old values it saves
+    come from the same locked row versions. Two statements (INSERT INTO backup SELECT ..., then
+    UPDATE) each take their own snapshot under READ COMMITTED: a row an application inserted or
+    updated between them was changed without its old value saved (or saved stale), and the DOWN
+    then lost the application's write. The last statement returns the number of rows changed
+    (a row count, or one row with a count)."""
+    conds = [key_condition(b, "<=", len(b.key))]
     if lower:
-        cond.insert(0, _cmp(b.key, ">", rec_lo))
+        conds.insert(0, key_condition(b, ">", len(b.key)))
     if b.where:
-        cond.append(f"({b.where})")
-    cond.append(f"({b.predicate})")
-    where = " AND ".join(cond)
-    parts = []
-    if b.backup is not None:
-        bcols = cols(b.key + b.backup_columns) if not b.delete else "*"
-        parts.append(f"INSERT INTO {b.backup.sql} SELECT {bcols} FROM {b.table.sql} WHERE {where} "
-                     "ON CONFLICT DO NOTHING")
+        conds.append(f"({escape_percent(b.where)})")
+    conds.append(f"({escape_percent(b.predicate)})")
+    where = " AND ".join(conds)
+    table = escape_percent(b.table.sql)
+    if b.backup is None:
+        if b.delete:
+            return [f"DELETE FROM {table} WHERE {where}"]
+        sets = ", ".join(f"{escape_percent(q(c))} = {escape_percent(e)}" for c, e in b.assignments)
+        return [f"UPDATE {table} SET {sets} WHERE {where}"]
+    backup = escape_percent(b.backup.sql)
     if b.delete:
-        parts.append(f"DELETE FROM {b.table.sql} WHERE {where}")
-    else:
-        sets = ", ".join(f"{q(c)} = {expr}" for c, expr in b.assignments)
-        parts.append(f"UPDATE {b.table.sql} SET {sets} WHERE {where}")
-    return ";\n      ".join(parts)
+        # RETURNING gives exactly the row versions deleted (re-checked after any lock wait).
+        return [f"WITH migspec_gone AS (DELETE FROM {table} WHERE {where} RETURNING *), "
+                f"migspec_saved AS (INSERT INTO {backup} SELECT * FROM migspec_gone ON CONFLICT DO NOTHING) "
+                "SELECT count(*) FROM migspec_gone"]
+    # The old values: the batch's rows locked first (FOR NO KEY UPDATE re-reads a row changed
+    # meanwhile and re-checks the filter), then updated by key and returned with their old values.
+    saved = b.key + b.backup_columns
+    alias = [q(f"migspec_old_{i}") for i in range(len(saved))]
+    picked = ", ".join(f"{escape_percent(q(c))} AS {a}" for c, a in zip(saved, alias))
+    join = " AND ".join(f"{table}.{escape_percent(q(k))} = migspec_old.{a}" for k, a in zip(b.key, alias))
+    sets = ", ".join(f"{escape_percent(q(c))} = {escape_percent(e)}" for c, e in b.assignments)
+    returned = ", ".join(f"migspec_old.{a}" for a in alias)
+    return [f"WITH migspec_old AS (SELECT {picked} FROM {table} WHERE {where} FOR NO KEY UPDATE), "
+            f"migspec_new AS (UPDATE {table} SET {sets} FROM migspec_old WHERE {join} RETURNING {returned}), "
+            f"migspec_saved AS (INSERT INTO {backup} ({escape_percent(cols(saved))}) SELECT * FROM migspec_new "
+            "ON CONFLICT DO NOTHING) SELECT count(*) FROM migspec_new"]
+
+
+
+def _placeholders_to(sql: str, values: list[str]) -> str:
+    """Fill %s placeholders in order with ``values`` and turn %% back into %: the executor's
+    parameterised batch as literal PL/pgSQL."""
+    it = iter(values)
+    return re.sub(r"%%|%s", lambda m: "%" if m.group(0) == "%%" else next(it), sql)
+
+
+def _record_cmp(key: tuple[str, ...], op: str, rec: str) -> str:
+    return f"({cols(key)}) {op} (" + ", ".join(f"{rec}.{q(k)}" for k in key) + ")"
 
 
 def backfill_do_block(b: Backfill) -> str:
     """A psql-runnable loop: keyset batches on the primary key, COMMIT after each (a top-level DO
     block may COMMIT since PostgreSQL 11), a pause between batches. Idempotent: a re-run skips rows
-    the predicate says are done."""
+    the predicate says are done. Each batch is the executor's own statement (batch_statements)
+    with its bounds read from the lo/hi records."""
     key = cols(b.key)
     desc = ", ".join(f"{q(k)} DESC" for k in b.key)
     first = (f"SELECT {key} INTO hi FROM (SELECT {key} FROM {b.table.sql} ORDER BY {key} LIMIT {b.batch_size}) s "
              f"ORDER BY {desc} LIMIT 1")
-    nxt = (f"SELECT {key} INTO hi FROM (SELECT {key} FROM {b.table.sql} WHERE {_cmp(b.key, '>', 'lo')} "
+    nxt = (f"SELECT {key} INTO hi FROM (SELECT {key} FROM {b.table.sql} WHERE {_record_cmp(b.key, '>', 'lo')} "
            f"ORDER BY {key} LIMIT {b.batch_size}) s ORDER BY {desc} LIMIT 1")
+    lo = [f"lo.{q(k)}" for k in b.key]
+    hi = [f"hi.{q(k)}" for k in b.key]
+
+    def batch(lower: bool) -> str:
+        stmts = [_placeholders_to(s, (lo + hi) if lower else hi) for s in batch_statements(b, lower)]
+        # A statement ending in SELECT count(*) needs a destination in PL/pgSQL.
+        return ";\n      ".join(s.replace("SELECT count(*) FROM", "SELECT count(*) INTO n FROM") for s in stmts)
+
     return (
         "DO $migspec$\n"
-        "DECLARE\n  lo record;\n  hi record;\n  started boolean := false;\n"
+        "DECLARE\n  lo record;\n  hi record;\n  n bigint;\n  started boolean := false;\n"
         "BEGIN\n  LOOP\n"
         f"    IF NOT started THEN\n      {first};\n    ELSE\n      {nxt};\n    END IF;\n"
         "    EXIT WHEN NOT FOUND;\n"
-        f"    IF NOT started THEN\n      {backfill_batch_sql(b, lower=False)};\n"
-        f"    ELSE\n      {backfill_batch_sql(b, lower=True)};\n    END IF;\n"
+        f"    IF NOT started THEN\n      {batch(False)};\n"
+        f"    ELSE\n      {batch(True)};\n    END IF;\n"
         "    lo := hi;\n    started := true;\n    COMMIT;\n"
         f"    PERFORM pg_sleep({b.pause_seconds:g});\n"
         "  END LOOP;\nEND\n$migspec$"
@@ -90,13 +137,23 @@ def trigger_function_name(table: QualifiedName, tag: str) -> QualifiedName:
     return table.sibling(f"migspec_{tag}_{table.name}"[:60])
 
 
-def sync_trigger(table: QualifiedName, old: str, new: str, to_new: str, to_old: str, tag: str) -> tuple[str, str, str]:
-    """(CREATE FUNCTION, CREATE TRIGGER, DROP both) keeping ``old`` and ``new`` in step in both
-    directions while old and new application versions write (pgroll's up/down triggers in one):
-    an INSERT that sets only one side fills the other; an UPDATE copies whichever side changed."""
+def sync_trigger(table: QualifiedName, old: str, new: str, to_new: str, to_old: str | None,
+                 tag: str) -> tuple[str, str, str]:
+    """(CREATE FUNCTION, CREATE TRIGGER, DROP both) keeping ``old`` and ``new`` in step.
+
+    Both ways (``to_old`` given: a rename, where old and new application versions write different
+    columns - pgroll's up/down triggers in one): an INSERT that sets only one side fills the
+    other; an UPDATE copies whichever side changed. One way (``to_old`` None: a type change, where
+    only the old column is written until the swap): ``new`` is always computed from ``old``, so
+    a backfill writing ``new`` can never write a lossy cast back into ``old``."""
     fn = trigger_function_name(table, tag)
     trg = q(fn.name)
     o, n = q(old), q(new)
+    create = f"CREATE TRIGGER {trg} BEFORE INSERT OR UPDATE ON {table.sql} FOR EACH ROW EXECUTE FUNCTION {fn.sql}()"
+    drop = f"DROP TRIGGER IF EXISTS {trg} ON {table.sql}; DROP FUNCTION IF EXISTS {fn.sql}()"
+    if to_old is None:
+        return (f"CREATE OR REPLACE FUNCTION {fn.sql}() RETURNS trigger LANGUAGE plpgsql AS $migspec$\n"
+                f"BEGIN\n  NEW.{n} := {to_new};\n  RETURN NEW;\nEND\n$migspec$", create, drop)
     body = (
         f"CREATE OR REPLACE FUNCTION {fn.sql}() RETURNS trigger LANGUAGE plpgsql AS $migspec$\n"
         "BEGIN\n"
@@ -108,8 +165,6 @@ def sync_trigger(table: QualifiedName, old: str, new: str, to_new: str, to_old: 
         "  RETURN NEW;\n"
         "END\n$migspec$"
     )
-    create = f"CREATE TRIGGER {trg} BEFORE INSERT OR UPDATE ON {table.sql} FOR EACH ROW EXECUTE FUNCTION {fn.sql}()"
-    drop = f"DROP TRIGGER IF EXISTS {trg} ON {table.sql}; DROP FUNCTION IF EXISTS {fn.sql}()"
     return body, create, drop
 
 
