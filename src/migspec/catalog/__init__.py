@@ -12,8 +12,6 @@ from __future__ import annotations
 from migspec.catalog.casts import (
     BINARY_COERCIBLE,
     TYPE_ALIASES,
-    canonical_type,
-    is_binary_coercible,
 )
 from migspec.catalog.volatility import MIXED, VOLATILITY, volatility
 
@@ -29,7 +27,5 @@ __all__ = [
     "SOURCE_VERSION_NUM",
     "TYPE_ALIASES",
     "VOLATILITY",
-    "canonical_type",
-    "is_binary_coercible",
     "volatility",
 ]

@@ -14,9 +14,6 @@ typmods themselves.  Note what is absent: ``bpchar`` -> ``text``/``varchar`` goe
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
-
 #: server_version_num of the server this table was read from.
 SOURCE_VERSION_NUM: int = 150018
 
@@ -150,49 +147,3 @@ TYPE_ALIASES: dict[str, str] = {
     'varchar': 'varchar',
     'xml': 'xml',
 }
-
-_TYPMOD = re.compile(r"\([^)]*\)")
-_ARRAY = re.compile(r"(\s*\[\s*\d*\s*\])+$")
-
-
-def canonical_type(name: str | Sequence[str]) -> str:
-    """The pg_type.typname for a type as written in SQL, or as pglast's name list.
-
-    A string is a user spelling: case and typmods are dropped (``VARCHAR(10)`` -> ``varchar``,
-    ``timestamp(3) with time zone`` -> ``timestamptz``), ``pg_catalog.`` is removed, arrays
-    become PostgreSQL's ``_elem`` names, and a quoted ``"char"`` stays the one-byte ``char``
-    type while a bare ``char`` is ``bpchar``.  A sequence is pglast's ``TypeName.names``:
-    pglast already qualifies standard spellings (``['pg_catalog', 'int4']``), and its bare
-    ``['char']`` is the quoted ``"char"`` type.  Unknown names come back normalised, unchanged.
-    """
-    if not isinstance(name, str):
-        parts = [str(p) for p in name]
-        if len(parts) >= 2 and parts[0] == "pg_catalog":
-            return parts[-1]
-        if len(parts) == 1:
-            return parts[0] if parts[0] == "char" else TYPE_ALIASES.get(parts[0], parts[0])
-        return ".".join(parts)
-
-    text = name.strip()
-    array = _ARRAY.search(text)
-    if array:
-        text = text[: array.start()]
-    text = _TYPMOD.sub("", text)
-    if text.startswith('"') and text.endswith('"') and len(text) >= 2:
-        base = text[1:-1]
-    else:
-        base = " ".join(text.lower().split())
-        if base.startswith("pg_catalog."):
-            base = base[len("pg_catalog."):]
-        base = TYPE_ALIASES.get(base, base)
-    return f"_{base}" if array else base
-
-
-def is_binary_coercible(source: str | Sequence[str], target: str | Sequence[str]) -> bool:
-    """True when a value of ``source`` can be relabelled as ``target`` without conversion.
-
-    Identical types count as coercible (as in PostgreSQL's IsBinaryCoercible); typmods are not
-    considered here.
-    """
-    src, dst = canonical_type(source), canonical_type(target)
-    return src == dst or (src, dst) in BINARY_COERCIBLE

@@ -39,6 +39,14 @@ def _advisory_key(plan: LoadedPlan) -> int:
     return int.from_bytes(hashlib.sha256(plan.sha256.encode()).digest()[:8], "big", signed=True)
 
 
+def _take_plan_lock(conn: psycopg.Connection, plan: LoadedPlan) -> None:
+    """The state table exists and no other apply/rollback of this plan runs (session advisory
+    lock, released when the connection closes - also when the process is killed)."""
+    state.ensure(conn)
+    if not conn.execute("SELECT pg_try_advisory_lock(%s)", (_advisory_key(plan),)).fetchone()[0]:
+        raise RefusedError("another 'migspec apply' of this plan is running (advisory lock held)")
+
+
 def _check(conn: psycopg.Connection, text: str) -> tuple[bool, str]:
     # Runbook entries read "<what it proves>: SELECT ..."; post-checks are bare SQL.
     at = text.find(": SELECT")
@@ -98,9 +106,7 @@ def apply_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: Log)
     conn = _connect(dsn)
     what = f"apply --phase {opts.phase}"
     try:
-        state.ensure(conn)
-        if not conn.execute("SELECT pg_try_advisory_lock(%s)", (_advisory_key(plan),)).fetchone()[0]:
-            raise RefusedError("another 'migspec apply' of this plan is running (advisory lock held)")
+        _take_plan_lock(conn, plan)
         # Pre-checks guard the steps about to run; a phase already done runs none (and its checks
         # may name tables that a later phase renamed or dropped).
         pending = [i for i in range(1, len(steps) + 1)
@@ -165,9 +171,7 @@ def rollback_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: L
     conn = _connect(dsn)
     what = f"rollback --phase {opts.phase}"
     try:
-        state.ensure(conn)
-        if not conn.execute("SELECT pg_try_advisory_lock(%s)", (_advisory_key(plan),)).fetchone()[0]:
-            raise RefusedError("another 'migspec apply' of this plan is running (advisory lock held)")
+        _take_plan_lock(conn, plan)
         ran = 0
         for i in range(len(steps), 0, -1):
             step = steps[i - 1]
