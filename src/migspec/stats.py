@@ -304,6 +304,9 @@ def load_stats(path: str | Path) -> Stats:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{p}: cannot read stats file: {getattr(exc, 'strerror', None) or exc}") from None
     try:
+        # Not libyaml's CSafeLoader, although it is 7x faster (BENCHMARKS.md): on a deeply nested
+        # document it overflows the C stack and kills the process (tests/test_stats.py), where the
+        # Python loader raises RecursionError, which becomes a message.
         data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{p}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None

@@ -9,7 +9,8 @@ transaction, adaptive batch size, pauses and throttles, and a bound that guarant
 - Finishes under endless inserts: the walk stops at the largest key present when the backfill
   started (the snapshot bound). Rows inserted later get their value from the column DEFAULT or the
   sync trigger the plan installs first; the post-check proves it.
-- Adapts: the batch size moves toward ``target_batch_s`` (pt-online-schema-change: 0.5 s) from an
+- Adapts: the batch size moves toward the plan's target batch time (from the table's write rate,
+  migspec.plan.context) from an
   exponentially weighted rows/s, never above 4x nor below 1/4 of the planned size; the pause is
   the planned one. Throttles: replication lag, lock waits on the table, a user SQL check.
 - SIGINT/SIGTERM: the current batch finishes and commits, then the runner stops, resumable.
@@ -56,10 +57,11 @@ class Interrupted(Exception):
 
 
 def run_backfill(conn: psycopg.Connection, b: Backfill, *, plan: str, phase: str, step: int, log: Log,
-                 throttle: Throttle | None = None, target_batch_s: float = 0.5,
+                 throttle: Throttle | None = None, target_batch_s: float | None = None,
                  on_progress: Callable[[Progress, int], None] | None = None,
                  lock_timeout_s: float | None = 2.0, statement_timeout_s: float | None = 60.0) -> Progress:
     throttle = throttle or Throttle()
+    target_batch_s = target_batch_s or b.target_seconds
     row = state.status(conn, plan, phase, step, "up")
     cursor: list[Any] | None = row[1] if row and row[1] is not None else None
     if isinstance(cursor, str):

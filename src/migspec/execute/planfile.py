@@ -62,7 +62,8 @@ def step_from_dict(d: dict[str, Any]) -> Step:
         backfill = Backfill(
             QualifiedName.parse(b["table"]), tuple(b["key"]), tuple((a[0], a[1]) for a in b["assignments"]),
             b["predicate"], b.get("where"), int(b["batch_size"]), float(b["pause_seconds"]), bool(b["delete"]),
-            QualifiedName.parse(b["backup"]) if b.get("backup") else None, tuple(b.get("backup_columns", [])))
+            QualifiedName.parse(b["backup"]) if b.get("backup") else None, tuple(b.get("backup_columns", [])),
+            float(b.get("target_seconds", 0.05)))
     lock = d.get("lock")
     return Step(d["description"], tuple(d["up"]), tuple(d["down"]), bool(d["transactional"]),
                 LockMode[lock.replace(" ", "_")] if lock else None, float(d.get("estimate_seconds") or 0),

@@ -33,6 +33,7 @@ class Backfill:
     delete: bool = False  # DELETE in batches instead of UPDATE
     backup: QualifiedName | None = None  # rows' old values are copied here first (for the DOWN)
     backup_columns: tuple[str, ...] = ()
+    target_seconds: float = 0.05  # the runner adapts the batch size toward this batch duration
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ definitions are re-printed by pglast from the parsed tree.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -82,7 +83,8 @@ def _confirmation(ctx: PlanContext, t: QualifiedName, column: str | None = None)
 def _backfill_step(ctx: PlanContext, description: str, b: Backfill, rows: int, down: tuple[str, ...] = (),
                    down_note: str = "", post_check: str | None = None) -> Step:
     size, pause, batch_s = ctx.batch(b.table)
-    b = Backfill(**{**b.__dict__, "batch_size": size, "pause_seconds": pause})
+    b = Backfill(**{**b.__dict__, "batch_size": size, "pause_seconds": pause,
+                    "target_seconds": round(ctx.last_batch_target, 3)})
     est = ctx.calibration.duration("batched_update", rows, None)
     batches = max(1, -(-rows // size)) if rows else 0
     seconds = est.seconds + batches * pause
@@ -238,7 +240,11 @@ def reindex(item: Analyzed, ctx: PlanContext) -> Steps:
                     transactional=False, down_note="nothing to undo: the index is rebuilt, not changed"))]
 
 
+@functools.lru_cache(maxsize=4096)
 def _parse_one(sql: str) -> Any:
+    """A definition from the schema facts, parsed once: indexes_on() asks for every index of a
+    table at each drop or rename (re-parsing made plan time grow quadratically: BENCHMARKS.md).
+    Callers deep-copy before changing the tree."""
     from pglast import parse_sql
 
     return parse_sql(sql)[0].stmt
@@ -540,8 +546,10 @@ def add_constraint(item: Analyzed, ctx: PlanContext) -> Steps:
         steps: Steps = []
         if op.constraint == "foreign_key":
             facts = ctx.facts.known(t)
-            covered = facts is not None and any(_leading(defn) == op.columns[:1] for defn in facts.indexes.values())
-            if facts is not None and facts.indexes and not covered and op.columns:
+            # pg_dump writes a primary key as a constraint, not a CREATE INDEX: it covers too.
+            covered = facts is not None and (facts.primary_key[:1] == op.columns[:1] or any(
+                _leading(defn) == op.columns[:1] for defn in facts.indexes.values()))
+            if facts is not None and (facts.indexes or facts.columns) and not covered and op.columns:
                 idx = t.sibling(default_index_name(t, op.columns))
                 est = ctx.calibration.duration("index_build_concurrent", ctx.rows(item), None)
                 steps.append((E, ddl(ctx, f"index the referencing column(s) {', '.join(op.columns)} CONCURRENTLY "

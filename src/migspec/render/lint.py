@@ -106,7 +106,7 @@ def report_dict(report: Report) -> dict[str, Any]:
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(report_dict(report), indent=2) + "\n"
+    return json.dumps(report_dict(report)) + "\n"  # compact: indent falls back to the slow pure-Python encoder
 
 
 _GH_LEVEL = {Risk.RED: "error", Risk.YELLOW: "warning", Risk.GREEN: "notice"}

@@ -112,7 +112,8 @@ def step_dict(step: Step) -> dict[str, Any]:
             "table": str(step.backfill.table), "key": list(step.backfill.key),
             "assignments": [list(a) for a in step.backfill.assignments], "predicate": step.backfill.predicate,
             "where": step.backfill.where, "batch_size": step.backfill.batch_size,
-            "pause_seconds": step.backfill.pause_seconds, "delete": step.backfill.delete,
+            "pause_seconds": step.backfill.pause_seconds, "target_seconds": step.backfill.target_seconds,
+            "delete": step.backfill.delete,
             "backup": str(step.backfill.backup) if step.backfill.backup else None,
             "backup_columns": list(step.backfill.backup_columns)},
     }
