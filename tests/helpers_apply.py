@@ -21,10 +21,8 @@ from typing import Any
 
 import psycopg
 
-from migspec.lint import lint
 from migspec.parse.source import Migration, parse_text
-from migspec.plan.builder import PlanOptions, build_plan
-from migspec.plan.facts import from_stats, load_schema_file
+from migspec.plan.builder import PlanOptions, plan_migration
 from migspec.render.plan import render_json
 from migspec.stats import parse_stats
 
@@ -84,8 +82,7 @@ def make_plan(sql_text: str, *, server: Any, dsn: str, out: Path, stats_doc: dic
                    check=True, timeout=60)
     st = parse_stats(stats_doc or stats(), "test stats")
     migration = Migration(name, (f"{name}.sql",), tuple(parse_text(sql_text, f"{name}.sql")))
-    report = lint(migration, st, pg_version=15)
-    plan = build_plan(report, facts=load_schema_file(dump, from_stats(st)), options=PlanOptions(confirm))
+    plan, report = plan_migration(migration, st, schema_path=dump, pg_version=15, options=PlanOptions(confirm))
     out.write_text(render_json(plan, report), encoding="utf-8")
     return out
 

@@ -469,3 +469,18 @@ def test_subprocess_success_and_version(work: Path) -> None:
     assert json.loads(proc.stdout)["migration"] == "ok"
     proc = run_migspec(work, "--version")
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"migspec {__version__}\n", "")
+
+
+def test_lint_schema_file_tells_a_widening_from_a_rewrite(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Without the old type migspec must assume a rewrite; a pg_dump schema tells it varchar(10)
+    -> varchar(20) is catalog-only (and lint and plan read the same facts)."""
+    schema = tmp_path / "schema.sql"
+    schema.write_text("CREATE TABLE public.items (id bigint NOT NULL, code character varying(10));\n")
+    mig = tmp_path / "m.sql"
+    mig.write_text("ALTER TABLE items ALTER COLUMN code TYPE varchar(20);\n")
+    flags = ["--rows", "items=1000000", "--write-qps", "items=10", "--longest-transaction", "items=0",
+             "--lock-waits", "items=0", "--format", "json"]
+    rc, out, _ = cli(capsys, "lint", str(mig), *flags)
+    assert json.loads(out)["operations"][0]["rewrites_table"] is True
+    rc, out, _ = cli(capsys, "lint", str(mig), *flags, "--schema", str(schema))
+    assert json.loads(out)["operations"][0]["rewrites_table"] is False

@@ -13,10 +13,8 @@ from pathlib import Path
 import pytest
 from pglast import parse_plpgsql, parse_sql
 
-from migspec.lint import lint
 from migspec.parse.source import Migration, parse_text
-from migspec.plan.builder import PlanOptions, build_plan
-from migspec.plan.facts import from_stats, load_schema_file
+from migspec.plan.builder import PlanOptions, plan_migration
 from migspec.render.plan import RENDERERS
 from migspec.stats import parse_stats
 from test_plan_roundtrip import CASES, CONFIRM, SETUP, STATS
@@ -31,8 +29,7 @@ def _plan(case: str, tmp_path: Path):
     schema.write_text(SETUP, encoding="utf-8")
     stats = parse_stats(STATS, "stats.yaml")
     migration = Migration(case, (f"{case}.sql",), tuple(parse_text(CASES[case], f"{case}.sql")))
-    report = lint(migration, stats, pg_version=15)
-    return build_plan(report, facts=load_schema_file(schema, from_stats(stats)), options=PlanOptions(CONFIRM)), report
+    return plan_migration(migration, stats, schema_path=schema, pg_version=15, options=PlanOptions(CONFIRM))
 
 
 @pytest.mark.parametrize("fmt", sorted(SUFFIX))
@@ -80,12 +77,11 @@ def test_destructive_steps_wait_for_confirmation(tmp_path: Path) -> None:
     schema.write_text(SETUP, encoding="utf-8")
     stats = parse_stats(STATS, "stats.yaml")
     migration = Migration("d", ("d.sql",), tuple(parse_text(CASES["drop-column"], "d.sql")))
-    report = lint(migration, stats, pg_version=15)
-    plan = build_plan(report, facts=load_schema_file(schema, from_stats(stats)))
+    plan, _ = plan_migration(migration, stats, schema_path=schema, pg_version=15)
     assert [c.target for c in plan.confirmations] == ["public.orders.note"]
     assert not plan.confirmations[0].confirmed
     assert "destructive steps stay blocked until confirmed: public.orders.note" in plan.handoff
-    confirmed = build_plan(report, facts=load_schema_file(schema, from_stats(stats)),
-                           options=PlanOptions(("orders.note",)))
+    confirmed, _ = plan_migration(migration, stats, schema_path=schema, pg_version=15,
+                                  options=PlanOptions(("orders.note",)))
     assert confirmed.confirmations[0].confirmed
     assert confirmed.handoff == "ready for user approval before execution."

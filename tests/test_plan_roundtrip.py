@@ -10,10 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from migspec.lint import lint
 from migspec.parse.source import parse_text, Migration
-from migspec.plan.builder import PlanOptions, build_plan
-from migspec.plan.facts import from_stats, load_schema_file
+from migspec.plan.builder import PlanOptions, plan_migration
 from migspec.render.plan import write_files
 from migspec.stats import parse_stats
 
@@ -124,9 +122,7 @@ def test_up_down_up_restores_catalog_and_data(case: str, pg, pg_dsn: str, pg_ser
     subprocess.run([str(pg_dump), "--schema-only", "-d", pg_dsn, "-f", str(dump)], check=True, timeout=60)
     stats = parse_stats(STATS, "test stats")
     migration = Migration(case, (f"{case}.sql",), tuple(parse_text(CASES[case], f"{case}.sql")))
-    report = lint(migration, stats, pg_version=15)
-    facts = load_schema_file(dump, from_stats(stats))
-    plan = build_plan(report, facts=facts, options=PlanOptions(CONFIRM))
+    plan, _ = plan_migration(migration, stats, schema_path=dump, pg_version=15, options=PlanOptions(CONFIRM))
     files = write_files(plan, tmp_path / "out")
     ups = sorted(p for p in files if p.name.endswith(".up.sql"))
     downs = sorted((p for p in files if p.name.endswith(".down.sql")), reverse=True)
@@ -192,9 +188,8 @@ def test_identifiers_that_need_quoting(case: str, pg, pg_dsn: str, pg_server, tm
                    check=True, timeout=60)
     stats = parse_stats({**STATS, "tables": {QUOTED_TABLE: STATS["tables"]["public.orders"]}}, "stats")
     migration = Migration(case, (f"{case}.sql",), tuple(parse_text(QUOTED_CASES[case], f"{case}.sql")))
-    report = lint(migration, stats, pg_version=15)
-    plan = build_plan(report, facts=load_schema_file(dump, from_stats(stats)),
-                      options=PlanOptions(('"Sales Ops"."Order Items"."select"', "Sales Ops.Order Items.select")))
+    plan, _ = plan_migration(migration, stats, schema_path=dump, pg_version=15,
+                             options=PlanOptions(('"Sales Ops"."Order Items"."select"',)))
     files = write_files(plan, tmp_path / "out")
     before = _quoted_catalog(pg)
     rows = pg.execute(QUOTED_ROWS).fetchall()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from migspec import __version__
-from migspec.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, InputError, MigspecError
+from migspec.errors import EXIT_FINDINGS, EXIT_OK, InputError, MigspecError
 from migspec.names import QualifiedName
 from migspec.versions import MAX_VERSION, MIN_VERSION
 
@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     lint = sub.add_parser("lint", help="what every statement locks, for how long, at this table's size and traffic")
     lint.add_argument("paths", nargs="+", metavar="PATH", help="SQL files or directories (files in lexical order)")
     _add_measurement_args(lint)
+    lint.add_argument("--schema", metavar="FILE",
+                      help="a pg_dump --schema-only file: current column types, to judge type changes")
     lint.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text")
     lint.add_argument("--fail-on", choices=("green", "yellow", "red"), default="yellow",
                       help="exit 1 when a finding is at or above this risk (default: yellow)")
@@ -215,6 +217,10 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
     stats, calibration = load_inputs(args)
     migration = load_migration(args.paths)
+    if args.schema:
+        from migspec.plan.facts import from_stats, load_schema_file, with_column_types
+
+        stats = with_column_types(stats, load_schema_file(args.schema, from_stats(stats)))
     report = lint(migration, stats, pg_version=args.pg_version, transaction_per_file=args.transaction_per_file,
                   calibration=calibration)
     sys.stdout.write(RENDERERS[args.format](report))
@@ -224,23 +230,17 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from migspec.lint import lint
     from migspec.parse.source import load_migration
-    from migspec.plan.builder import PlanOptions, build_plan
-    from migspec.plan.facts import from_stats, load_schema_file
+    from migspec.plan.builder import PlanOptions, plan_migration
     from migspec.render.plan import RENDERERS, write_files
 
     stats, calibration = load_inputs(args)
     if args.contract_after_days < 0:
         raise InputError("--contract-after-days must not be negative")
     migration = load_migration(args.paths)
-    report = lint(migration, stats, pg_version=args.pg_version, transaction_per_file=args.transaction_per_file,
-                  calibration=calibration)
-    facts = from_stats(stats)
-    if args.schema:
-        facts = load_schema_file(args.schema, facts)
-    plan = build_plan(report, facts=facts, calibration=calibration,
-                      options=PlanOptions(tuple(args.confirm), args.contract_after_days))
+    plan, report = plan_migration(migration, stats, schema_path=args.schema, pg_version=args.pg_version,
+                                  transaction_per_file=args.transaction_per_file, calibration=calibration,
+                                  options=PlanOptions(tuple(args.confirm), args.contract_after_days))
     if args.out:
         try:
             write_files(plan, Path(args.out))

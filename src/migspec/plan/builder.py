@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from migspec.estimate.throughput import Calibration, format_duration
 from migspec.lint import Report
+from migspec.parse.source import Migration
+from migspec.stats import Stats
 from migspec.names import QualifiedName, quote_literal
 from migspec.plan.context import PlanContext
-from migspec.plan.facts import SchemaFacts, from_stats
+from migspec.plan.facts import SchemaFacts, from_stats, load_schema_file, with_column_types
 from migspec.plan.model import Confirmation, Phase, PhaseName, Plan, Runbook, Step
 from migspec.plan.rewrites import rewrite
 from migspec.risk import Risk, Thresholds, classify_stall
@@ -39,6 +42,23 @@ def normalize_target(target: str) -> str:
     if len(parts) == 1 or (len(parts) == 2 and parts[0] != "public"):
         parts = ["public", *parts]
     return ".".join(quote_ident(p) for p in parts)
+
+
+def plan_migration(migration: Migration, stats: Stats, *, schema_path: str | Path | None = None,
+                   pg_version: int | None = None, transaction_per_file: bool = False,
+                   calibration: Calibration | None = None, options: PlanOptions = PlanOptions()
+                   ) -> tuple[Plan, Report]:
+    """Migration + measurements (+ a pg_dump schema) -> the lint report and the plan: the one
+    path the CLI, verify and the tests take. Schema facts feed both, so lint and the planner
+    agree on the columns' current types."""
+    from migspec.lint import lint
+
+    facts = from_stats(stats)
+    if schema_path:
+        facts = load_schema_file(schema_path, facts)
+    report = lint(migration, with_column_types(stats, facts), pg_version=pg_version,
+                  transaction_per_file=transaction_per_file, calibration=calibration)
+    return build_plan(report, facts=facts, calibration=calibration, options=options), report
 
 
 def build_plan(report: Report, *, facts: SchemaFacts | None = None, calibration: Calibration | None = None,

@@ -168,6 +168,22 @@ def _constraint(tf: TableFacts, con: ast.Constraint) -> None:
         tf.constraints[con.conname] = text[len(prefix):] if text.startswith(prefix) else text
 
 
+def with_column_types(stats: Stats, facts: SchemaFacts) -> Stats:
+    """The stats with every column type the facts know, so that lint judges type changes (a
+    widening is catalog-only) from the same schema the planner writes DOWNs from."""
+    from dataclasses import replace
+
+    from migspec.stats import TableStats
+
+    for name, tf in facts.tables.items():
+        if not tf.columns:
+            continue
+        ts = stats.table(name) if name in stats.tables else TableStats(name)
+        merged = {**{c: f.type for c, f in tf.columns.items()}, **ts.columns}
+        stats = stats.with_table(replace(ts, columns=merged))
+    return stats
+
+
 def require(fact: object, what: str) -> None:
     """Refusal (exit 3) when a DOWN needs a fact nobody gave."""
     from migspec.errors import RefusedError

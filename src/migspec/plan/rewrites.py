@@ -389,7 +389,9 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
         ctx.facts.table(t).columns[op.column] = ColumnFact(op.column, new_type, old.not_null, old.default)
         return [(E, ddl(ctx, f"change {t}.{op.column} to {new_type} (catalog only: no rewrite)",
                         [f"ALTER TABLE {t.sql} ALTER COLUMN {col} TYPE {new_type}"],
-                        [f"ALTER TABLE {t.sql} ALTER COLUMN {col} TYPE {old.type}"], t, AEL))]
+                        [f"ALTER TABLE {t.sql} ALTER COLUMN {col} TYPE {old.type}"], t, AEL,
+                        down_note="the DOWN changes the type back, which may rewrite the table and fails "
+                                  "if values that only fit the new type arrived"))]
     tmp = f"{op.column}__migspec_new"[:63]
     tcol = q(tmp)
     to_new = (sql_of(_on_new_row(op.using, op.column)) if op.using is not None

@@ -119,18 +119,13 @@ def prepare(paths: Sequence[str], *, stats_path: str | None = None, schema_path:
         loaded = load_plan(paths[0])
         doc, source = loaded.doc, f"plan {paths[0]}"
     else:
-        from migspec.lint import lint
         from migspec.parse.source import load_migration
-        from migspec.plan.builder import PlanOptions, build_plan
+        from migspec.plan.builder import PlanOptions, plan_migration
         from migspec.render.plan import plan_dict
 
         migration = load_migration(paths)
-        used = stats or Stats()
-        report = lint(migration, used, pg_version=pg_version, transaction_per_file=transaction_per_file)
-        plan_facts = from_stats(used)
-        if schema_path:
-            plan_facts = load_schema_file(schema_path, plan_facts)
-        plan = build_plan(report, facts=plan_facts, options=PlanOptions(confirm))
+        plan, report = plan_migration(migration, stats or Stats(), schema_path=schema_path, pg_version=pg_version,
+                                      transaction_per_file=transaction_per_file, options=PlanOptions(confirm))
         # Through JSON and back: verify checks exactly what 'plan --format json' hands to apply.
         doc = json.loads(json.dumps(plan_dict(plan, report)))
         source = f"migration {', '.join(paths)}, planned now"
