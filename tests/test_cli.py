@@ -484,3 +484,17 @@ def test_lint_schema_file_tells_a_widening_from_a_rewrite(capsys: pytest.Capture
     assert json.loads(out)["operations"][0]["rewrites_table"] is True
     rc, out, _ = cli(capsys, "lint", str(mig), *flags, "--schema", str(schema))
     assert json.loads(out)["operations"][0]["rewrites_table"] is False
+
+
+@pytest.mark.parametrize("doc, says", [
+    ({"migration": "m", "phases": [{"name": "expand", "steps": [{"x": 1}]}]}, "missing 'description'"),
+    ({"migration": "m", "phases": [{"name": "expand", "steps": [
+        {"description": "d", "up": [], "down": [], "transactional": True, "lock": "NOPE"}]}]}, "unknown lock mode"),
+    ({"migration": "m", "phases": [{"name": "cleanup", "steps": []}]}, "phase name must be one of"),
+])
+def test_damaged_plan_is_a_message(capsys: pytest.CaptureFixture[str], tmp_path: Path, doc: dict, says: str) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(doc))
+    rc, out, err = cli(capsys, "apply", str(plan), "--phase", "expand", "--dry-run")
+    assert rc == 2 and not out and "Traceback" not in err
+    assert err.count("\n") == 1 and says in err

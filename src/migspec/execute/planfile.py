@@ -48,8 +48,21 @@ def load_plan(path: str | Path) -> LoadedPlan:
         doc = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{p}: not a migspec JSON plan ({exc})") from None
-    if not isinstance(doc, dict) or "phases" not in doc or "migration" not in doc:
+    if not isinstance(doc, dict) or not isinstance(doc.get("phases"), list) or "migration" not in doc:
         raise InputError(f"{p}: not a migspec JSON plan (write one with 'migspec plan --format json')")
+    # Read every step now, so a damaged plan is a message before anything runs, not a traceback
+    # halfway through a phase.
+    for n, phase in enumerate(doc["phases"], 1):
+        try:
+            if not isinstance(phase, dict) or phase.get("name") not in PHASES:
+                raise ValueError(f"phase name must be one of {', '.join(PHASES)}")
+            for i, step in enumerate(phase.get("steps", []), 1):
+                try:
+                    step_from_dict(step)
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    raise ValueError(f"step {i}: {'missing ' if isinstance(exc, KeyError) else ''}{exc}") from None
+        except ValueError as exc:
+            raise InputError(f"{p}: phase {n}: {exc} (not a plan 'migspec plan --format json' wrote)") from None
     return LoadedPlan(p, hashlib.sha256(data).hexdigest(), doc)
 
 
@@ -64,9 +77,15 @@ def step_from_dict(d: dict[str, Any]) -> Step:
             b["predicate"], b.get("where"), int(b["batch_size"]), float(b["pause_seconds"]), bool(b["delete"]),
             QualifiedName.parse(b["backup"]) if b.get("backup") else None, tuple(b.get("backup_columns", [])),
             float(b.get("target_seconds", 0.05)))
-    lock = d.get("lock")
+    lock_name = d.get("lock")
+    lock = None
+    if lock_name:
+        try:
+            lock = LockMode[str(lock_name).replace(" ", "_")]
+        except KeyError:
+            raise ValueError(f"unknown lock mode {lock_name!r}") from None
     return Step(d["description"], tuple(d["up"]), tuple(d["down"]), bool(d["transactional"]),
-                LockMode[lock.replace(" ", "_")] if lock else None, float(d.get("estimate_seconds") or 0),
+                lock, float(d.get("estimate_seconds") or 0),
                 d.get("estimate_basis", ""), d.get("batch_size"), d.get("requires_confirmation"),
                 d.get("lock_timeout_seconds"), d.get("statement_timeout_seconds"), backfill,
                 bool(d.get("manual")), d.get("down_note", ""), bool(d.get("reversible", True)), d.get("post_check"),
