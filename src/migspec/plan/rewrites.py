@@ -101,27 +101,14 @@ def _not_null_steps(ctx: PlanContext, t: QualifiedName, column: str, rows: int) 
     """NOT NULL without a long ACCESS EXCLUSIVE scan: CHECK NOT VALID -> VALIDATE (SHARE UPDATE
     EXCLUSIVE) -> SET NOT NULL (PG12+ uses the CHECK, no scan) -> drop the CHECK. PG18: NOT NULL
     NOT VALID -> VALIDATE."""
-    con = q(f"{t.name}_{column}_not_null"[:63])
-    col = q(column)
-    scan = ctx.calibration.duration("scan", rows, ctx.size(t))
+    name = f"{t.name}_{column}_not_null"[:63]
+    con, col = q(name), q(column)
+    no_nulls = f"SELECT NOT EXISTS (SELECT 1 FROM {t.sql} WHERE {col} IS NULL) AS ok"
     if supports("not_null_not_valid", ctx.version):
-        return [
-            (M, ddl(ctx, f"add NOT NULL constraint on {t}.{column} NOT VALID (no scan)",
-                    [f"ALTER TABLE {t.sql} ADD CONSTRAINT {con} NOT NULL {col} NOT VALID"],
-                    [f"ALTER TABLE {t.sql} DROP CONSTRAINT IF EXISTS {con}"], t, AEL)),
-            (M, ddl(ctx, f"validate NOT NULL on {t}.{column} (SHARE UPDATE EXCLUSIVE: reads and writes continue)",
-                    [f"ALTER TABLE {t.sql} VALIDATE CONSTRAINT {con}"], [], t, SUE, estimate=scan.seconds,
-                    basis=scan.basis, down_note="nothing to undo: validation only reads")),
-        ]
+        return _not_valid_then_validate(ctx, t, name, f"NOT NULL {col}", AEL, rows, add_phase=M,
+                                        post_check=no_nulls)
     check = f"CHECK ({col} IS NOT NULL)"
-    return [
-        (M, ddl(ctx, f"add {check} NOT VALID on {t} (catalog only)",
-                [f"ALTER TABLE {t.sql} ADD CONSTRAINT {con} {check} NOT VALID"],
-                [f"ALTER TABLE {t.sql} DROP CONSTRAINT IF EXISTS {con}"], t, AEL)),
-        (M, ddl(ctx, f"validate {check} on {t} (SHARE UPDATE EXCLUSIVE: reads and writes continue)",
-                [f"ALTER TABLE {t.sql} VALIDATE CONSTRAINT {con}"], [], t, SUE, estimate=scan.seconds,
-                basis=scan.basis, down_note="nothing to undo: validation only reads",
-                post_check=f"SELECT NOT EXISTS (SELECT 1 FROM {t.sql} WHERE {col} IS NULL) AS ok")),
+    return _not_valid_then_validate(ctx, t, name, check, AEL, rows, add_phase=M, post_check=no_nulls) + [
         (M, ddl(ctx, f"SET NOT NULL on {t}.{column} (uses the validated CHECK: no scan)",
                 [f"ALTER TABLE {t.sql} ALTER COLUMN {col} SET NOT NULL"],
                 [f"ALTER TABLE {t.sql} ALTER COLUMN {col} DROP NOT NULL"], t, AEL)),
@@ -344,15 +331,17 @@ def _inline_constraint_steps(item: Analyzed, ctx: PlanContext, t: QualifiedName,
 
 
 def _not_valid_then_validate(ctx: PlanContext, t: QualifiedName, name: str, definition: str, lock: LockMode,
-                             rows: int) -> Steps:
+                             rows: int, *, add_phase: PhaseName = E, post_check: str | None = None) -> Steps:
+    """A constraint without the scan under the strong lock: ADD ... NOT VALID (catalog only), then
+    VALIDATE CONSTRAINT in its own transaction (SHARE UPDATE EXCLUSIVE: reads and writes go on)."""
     scan = ctx.calibration.duration("scan", rows, ctx.size(t))
     return [
-        (E, ddl(ctx, f"add constraint {name} NOT VALID (no scan)",
-                [f"ALTER TABLE {t.sql} ADD CONSTRAINT {q(name)} {definition} NOT VALID"],
-                [f"ALTER TABLE {t.sql} DROP CONSTRAINT IF EXISTS {q(name)}"], t, lock)),
+        (add_phase, ddl(ctx, f"add constraint {name} NOT VALID on {t}: {definition} (catalog only, no scan)",
+                        [f"ALTER TABLE {t.sql} ADD CONSTRAINT {q(name)} {definition} NOT VALID"],
+                        [f"ALTER TABLE {t.sql} DROP CONSTRAINT IF EXISTS {q(name)}"], t, lock)),
         (M, ddl(ctx, f"validate {name} (SHARE UPDATE EXCLUSIVE: reads and writes continue)",
                 [f"ALTER TABLE {t.sql} VALIDATE CONSTRAINT {q(name)}"], [], t, SUE, estimate=scan.seconds,
-                basis=scan.basis, down_note="nothing to undo: validation only reads")),
+                basis=scan.basis, down_note="nothing to undo: validation only reads", post_check=post_check)),
     ]
 
 
@@ -544,7 +533,6 @@ def add_constraint(item: Analyzed, ctx: PlanContext) -> Steps:
     if item.new_table:
         return [(E, ddl(ctx, f"add constraint {name} (new table)", [item.stmt.sql], drop, t, op.lock_mode))]
     if op.constraint in ("check", "foreign_key"):
-        node.skip_validation, node.initially_valid = True, False
         steps: Steps = []
         if op.constraint == "foreign_key":
             facts = ctx.facts.known(t)
@@ -560,13 +548,8 @@ def add_constraint(item: Analyzed, ctx: PlanContext) -> Steps:
                                      [f"DROP INDEX CONCURRENTLY IF EXISTS {idx.sql}"], t, SUE, estimate=est.seconds,
                                      basis=est.basis, transactional=False)))
         lock = SRE if op.constraint == "foreign_key" else AEL
-        steps.append((E, ddl(ctx, f"add {op.constraint.replace('_', ' ')} {name} NOT VALID (no scan)",
-                             [f"ALTER TABLE {t.sql} ADD {sql_of(node)}"], drop, t, lock)))
-        scan = ctx.calibration.duration("scan", ctx.rows(item), ctx.size(t))
-        steps.append((M, ddl(ctx, f"validate {name} (SHARE UPDATE EXCLUSIVE: reads and writes continue)",
-                             [f"ALTER TABLE {t.sql} VALIDATE CONSTRAINT {cname}"], [], t, SUE, estimate=scan.seconds,
-                             basis=scan.basis, down_note="nothing to undo: validation only reads")))
-        return steps
+        node.conname, node.skip_validation = None, False  # the definition alone: name and NOT VALID added below
+        return steps + _not_valid_then_validate(ctx, t, name, sql_of(node), lock, ctx.rows(item))
     if op.constraint in ("unique", "primary_key") and not op.using_index:
         idx_name = name if op.name else (f"{t.name}_pkey"[:63] if op.constraint == "primary_key"
                                          else default_index_name(t, op.columns, True))
