@@ -14,8 +14,8 @@ from migspec.catalog import (
     MIXED,
     SOURCE_VERSION_NUM,
     VOLATILITY,
-    volatility,
 )
+from migspec.ops.expressions import volatility
 from migspec.pgserver import Server
 
 # Functions that appear in column defaults and backfills, plus a few with mixed overloads.

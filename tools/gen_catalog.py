@@ -156,19 +156,6 @@ VOLATILITY: dict[str, str] = {{
 #: Names whose overloads have different volatility (VOLATILITY holds the most volatile one).
 MIXED: frozenset[str] = frozenset({{
 {mixed}}})
-
-
-def volatility(name: str) -> str | None:
-    """Volatility (``'i'``, ``'s'`` or ``'v'``) of built-in function ``name``, or None.
-
-    Accepts ``now``, ``NOW`` and ``pg_catalog.now``.  A name qualified with another schema, or
-    one pg_catalog does not have, gives None: it is a user function whose volatility only its
-    own CREATE FUNCTION (or the live database) can tell.
-    """
-    schema, _, base = name.strip().lower().rpartition(".")
-    if schema and schema != "pg_catalog":
-        return None
-    return VOLATILITY.get(base)
 '''
 
 
@@ -218,7 +205,7 @@ from migspec.catalog.casts import (
     BINARY_COERCIBLE,
     TYPE_ALIASES,
 )
-from migspec.catalog.volatility import MIXED, VOLATILITY, volatility
+from migspec.catalog.volatility import MIXED, VOLATILITY
 
 #: server_version_num of the server the catalog was generated from.
 SOURCE_VERSION_NUM: int = {cat.version_num}
@@ -232,7 +219,6 @@ __all__ = [
     "SOURCE_VERSION_NUM",
     "TYPE_ALIASES",
     "VOLATILITY",
-    "volatility",
 ]
 '''
 

@@ -13,7 +13,7 @@ from migspec.catalog.casts import (
     BINARY_COERCIBLE,
     TYPE_ALIASES,
 )
-from migspec.catalog.volatility import MIXED, VOLATILITY, volatility
+from migspec.catalog.volatility import MIXED, VOLATILITY
 
 #: server_version_num of the server the catalog was generated from.
 SOURCE_VERSION_NUM: int = 150018
@@ -27,5 +27,4 @@ __all__ = [
     "SOURCE_VERSION_NUM",
     "TYPE_ALIASES",
     "VOLATILITY",
-    "volatility",
 ]

@@ -2696,16 +2696,3 @@ MIXED: frozenset[str] = frozenset({
     'ts_token_type',
     'websearch_to_tsquery',
 })
-
-
-def volatility(name: str) -> str | None:
-    """Volatility (``'i'``, ``'s'`` or ``'v'``) of built-in function ``name``, or None.
-
-    Accepts ``now``, ``NOW`` and ``pg_catalog.now``.  A name qualified with another schema, or
-    one pg_catalog does not have, gives None: it is a user function whose volatility only its
-    own CREATE FUNCTION (or the live database) can tell.
-    """
-    schema, _, base = name.strip().lower().rpartition(".")
-    if schema and schema != "pg_catalog":
-        return None
-    return VOLATILITY.get(base)

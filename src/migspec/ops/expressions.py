@@ -11,10 +11,22 @@ from typing import Any
 
 from pglast import ast
 
-from migspec.catalog.volatility import volatility
+from migspec.catalog.volatility import VOLATILITY
 from migspec.parse.source import iter_nodes
 
 _RANK = {"i": 0, "s": 1, "v": 2}
+
+
+def volatility(name: str) -> str | None:
+    """Volatility (``'i'``, ``'s'`` or ``'v'``) of built-in function ``name``, or None.
+
+    Accepts ``now``, ``NOW`` and ``pg_catalog.now``. A name qualified with another schema, or one
+    pg_catalog does not have, gives None: a user function whose volatility only its own CREATE
+    FUNCTION (or the live database) can tell; callers treat it as volatile."""
+    schema, _, base = name.strip().lower().rpartition(".")
+    if schema and schema != "pg_catalog":
+        return None
+    return VOLATILITY.get(base)
 _NAMES = {"i": "immutable", "s": "stable", "v": "volatile"}
 
 
