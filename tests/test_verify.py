@@ -275,6 +275,42 @@ def _python_for(user: str) -> list[str] | None:
     return None
 
 
+def _readable_site_packages(dest: Path) -> Path:
+    """Copy the migspec package and the distributions it requires at run time (transitively, as
+    their metadata states) into ``dest``, readable by every user."""
+    import importlib.metadata as md
+    from packaging.requirements import Requirement
+
+    seen: set[str] = set()
+    todo = ["migspec"]
+    while todo:
+        name = todo.pop()
+        key = name.lower().replace("_", "-")
+        if key in seen:
+            continue
+        seen.add(key)
+        dist = md.distribution(name)
+        for req in dist.requires or []:
+            parsed = Requirement(req)
+            if parsed.marker is None or parsed.marker.evaluate({"extra": ""}):
+                todo.append(parsed.name)
+            elif name == "psycopg" and parsed.marker.evaluate({"extra": "binary"}):
+                todo.append(parsed.name)  # migspec asks for psycopg[binary]
+        if key == "migspec":
+            shutil.copytree(REPO / "src" / "migspec", dest / "migspec",
+                            ignore=shutil.ignore_patterns("__pycache__"))
+            continue
+        for f in dist.files or []:
+            src = Path(dist.locate_file(f))
+            if ".." in f.parts or not src.is_file():
+                continue
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / f)
+    for p in [dest, *dest.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644 | (p.stat().st_mode & 0o111))
+    return dest
+
+
 def test_runs_as_a_normal_user(tmp_path: Path, schema_dump: Path) -> None:
     """As root the embedded server runs through runuser; as anyone else it runs as that user."""
     if os.geteuid() != 0:
@@ -285,8 +321,10 @@ def test_runs_as_a_normal_user(tmp_path: Path, schema_dump: Path) -> None:
             pytest.skip("no Python interpreter the postgres user may run (this one lives under /root)")
         work = Path(tempfile.mkdtemp(prefix="migspec-verify-user-"))
         work.chmod(0o755)
-        site = next(p for p in sys.path if p.endswith("site-packages"))
-        prefix = ["runuser", "-u", "postgres", "--", "env", f"PYTHONPATH={REPO / 'src'}:{site}", *python]
+        # The checkout (and its .venv) may live under a 0700 home the postgres user cannot read:
+        # give it a world-readable copy of migspec and of what migspec needs at run time.
+        site = _readable_site_packages(work / "site")
+        prefix = ["runuser", "-u", "postgres", "--", "env", f"PYTHONPATH={site}", *python]
     try:
         migration = _migration(work, "idx", CASES["create-index"])
         stats = _stats(work)
