@@ -137,7 +137,7 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
             findings.append(_finding(item, name, hit, risk, assessment, load, allowed.get(name)))
         results.append(OpResult(item, assessment, tuple(findings)))
 
-    notes = []
+    notes = list(migration.notes)
     if stats.tables and not stats.from_production:
         notes.append(f"measurements are from '{stats.source or 'an unstated source'}', not production: "
                      "risk and estimates may not hold in production")

@@ -5,12 +5,16 @@ dual-write or expand/contract; RED - needs a maintenance window, or a lock that 
 longer than the table tolerates.
 
 How long the application is stalled ("stall") is what decides it:
-  stall = queue wait + hold
+  stall = queue wait + hold, or max(lock_timeout, hold) when the wait would reach the lock_timeout
   hold  = the work done under a lock that blocks writes (scan, rewrite, index build, row locks),
           from the table's rows/bytes and the throughput defaults (migspec.estimate)
   queue = how long the lock request may wait behind the longest running transaction; while it
           waits it blocks every later conflicting request, even plain SELECTs under ACCESS
-          EXCLUSIVE (postgres-locks.md row 24). A lock_timeout in effect caps it.
+          EXCLUSIVE (postgres-locks.md row 24). A lock_timeout in effect caps it - and an attempt
+          that times out never holds the lock: the stall it causes is the timeout, and the attempt
+          that succeeds (a retry) found no long queue. So the two never add up (stall_seconds).
+The lock_timeout migspec recommends (and plans with) is the GREEN stall itself, one value: a
+statement that follows migspec's advice passes migspec's gate.
 Every threshold can be overridden in the stats file's ``thresholds:`` section.
 """
 
@@ -47,13 +51,21 @@ class Thresholds:
     contended_lock_waits_per_minute: float = 10.0
     #: UPDATE/DELETE touching more rows than this in one statement should be batched.
     batch_rows: float = 10_000
-    #: A recommended lock_timeout, in seconds, for statements that take blocking locks.
-    recommended_lock_timeout_seconds: float = 2.0
+
+    @property
+    def recommended_lock_timeout_seconds(self) -> float:
+        """The lock_timeout migspec recommends and plans with: the GREEN stall, so that a lock
+        attempt that times out stalls writers no longer than GREEN allows (one value, not two
+        that can disagree: issue 12, class 12)."""
+        return self.green_stall_seconds
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, float], origin: str = "thresholds") -> Thresholds:
         names = {f.name for f in fields(cls)}
         for key in values:
+            if key == "recommended_lock_timeout_seconds":
+                raise InputError(f"{origin}: thresholds.{key}: the recommended lock_timeout is "
+                                 "green_stall_seconds (one value): set that instead")
             if key not in names:
                 raise InputError(f"{origin}: thresholds.{key}: unknown threshold (expected one of {', '.join(sorted(names))})")
         return replace(cls(), **{k: float(v) for k, v in values.items()})
@@ -99,6 +111,17 @@ def classify_stall(stall: float, qps: float, t: Thresholds) -> tuple[Risk, str]:
     return Risk.GREEN, f"stall at most ~{format_duration(stall)}"
 
 
+def stall_seconds(queue_s: float, hold_s: float, lock_timeout_s: float | None) -> float:
+    """How long writers stall behind one lock request that may wait ``queue_s`` for the lock
+    and then holds it ``hold_s``. When the wait reaches ``lock_timeout_s`` the attempt fails
+    without ever holding the lock (writers stalled for the timeout); the attempt that succeeds
+    waited less than the timeout - with a measured queue that long, a retry at a quieter moment
+    - so the stall is the longer of the two, not their sum."""
+    if lock_timeout_s is not None and queue_s >= lock_timeout_s:
+        return max(lock_timeout_s, hold_s)
+    return queue_s + hold_s
+
+
 def assess(effect: Effect, load: TableLoad | None, *, lock_timeout_s: float | None, calibration: Calibration,
            thresholds: Thresholds, concurrent: bool = False, extra_hold_s: float = 0.0) -> Assessment:
     """Risk of one operation on one table, from its effect and the table's measurements.
@@ -122,9 +145,9 @@ def assess(effect: Effect, load: TableLoad | None, *, lock_timeout_s: float | No
     queue = 0.0
     if lock and lock.blocks_writes and not load.new:
         queue = load.longest_transaction_seconds
-        if lock_timeout_s is not None:
-            queue = min(queue, lock_timeout_s)
-    stall = queue + hold.seconds + extra_hold_s
+    stall = stall_seconds(queue, hold.seconds + extra_hold_s, lock_timeout_s)
+    if lock_timeout_s is not None:
+        queue = min(queue, lock_timeout_s)
     risk, why = classify_stall(stall, load.write_qps, thresholds)
     reasons = [why]
     if queue:

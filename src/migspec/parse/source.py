@@ -54,10 +54,27 @@ class Statement:
 
 
 @dataclass(frozen=True)
+class Placeholder:
+    """The node of a "statement" a framework wrote as a comment because it has no SQL (Django's
+    RunPython in ``sqlmigrate`` output): work migspec cannot see, which must not vanish silently."""
+
+    label: str
+
+
+#: Comments frameworks print in place of an operation that has no SQL, and what they stand for.
+#: Django: django/db/migrations/migration.py (Migration.apply with collect_sql) prints it for every
+#: operation whose ``reduces_to_sql`` is false - RunPython, and any custom Python operation.
+PLACEHOLDERS = {
+    "THIS OPERATION CANNOT BE WRITTEN AS SQL": "Django operation that cannot be written as SQL (RunPython)",
+}
+
+
+@dataclass(frozen=True)
 class Migration:
     name: str
     files: tuple[str, ...]
     statements: tuple[Statement, ...] = field(default=())
+    notes: tuple[str, ...] = field(default=())  # what reading the files noticed (an empty file)
 
 
 _DIRECTIVE = re.compile(r"--\s*migspec:\s*(?P<body>.*)$", re.MULTILINE)
@@ -201,12 +218,19 @@ def parse_text(text: str, file: str, *, file_index: int = 0, first_index: int = 
     statements: list[Statement] = []
     locate = LineIndex(text)
     prev_end = 0
-    for i, rs in enumerate(raw):
+    placeholders = _placeholders(text)
+    i = 0
+    for rs in raw:
         loc = rs.stmt_location or 0
         end = loc + rs.stmt_len if rs.stmt_len else len(text)
         start = _skip_space_and_comments(text, loc, end)
         directives = parse_directives(text[prev_end:start], file, prev_end, text, locate) \
             if "migspec" in text[prev_end:start] else []
+        while placeholders and placeholders[0][0] < start:
+            offset, comment, label = placeholders.pop(0)
+            statements.append(Statement(comment, Location(file, *locate(offset)), Placeholder(label),
+                                        first_index + i, file_index))
+            i += 1
         line, col = locate(start)
         if "migspec" in text[start:end]:
             _refuse_inner_directive(text, start, end, file, locate)
@@ -214,25 +238,56 @@ def parse_text(text: str, file: str, *, file_index: int = 0, first_index: int = 
         statements.append(
             Statement(sql, Location(file, line, col), rs.stmt, first_index + i, file_index, tuple(directives))
         )
+        i += 1
         prev_end = end
+    for offset, comment, label in placeholders:
+        statements.append(Statement(comment, Location(file, *locate(offset)), Placeholder(label),
+                                    first_index + i, file_index))
+        i += 1
     trailing = parse_directives(text[prev_end:], file, prev_end, text, locate)
     if trailing:
         raise InputError(f"{trailing[0].location}: migspec directive is not followed by a statement")
     return statements
 
 
+def _placeholders(text: str) -> list[tuple[int, str, str]]:
+    """(offset, comment text, label) of every framework placeholder comment, in order. Comments are
+    found with PostgreSQL's own scanner, so a string literal holding the phrase is not one."""
+    if not any(marker in text for marker in PLACEHOLDERS):
+        return []
+    from pglast.parser import scan
+
+    found = []
+    for token in scan(text):  # offsets in characters, ``end`` inclusive
+        if token.name in ("SQL_COMMENT", "C_COMMENT"):
+            comment = text[token.start:token.end + 1]
+            for marker, label in PLACEHOLDERS.items():
+                if marker in comment:
+                    found.append((token.start, comment.strip(), label))
+    return found
+
+
 def load_migration(paths: Sequence[str | Path], *, name: str | None = None) -> Migration:
-    """Read and parse every file; the migration's name defaults to the first path's stem."""
+    """Read and parse every file; the migration's name defaults to the first path's stem.
+
+    A file without statements among files that have some is a note, not an error: frameworks
+    write no-op migrations (Django's ``sqlmigrate`` of a state-only change prints only comments),
+    and projects keep placeholder files. Only a migration with no statement at all is refused."""
     files = collect_files(paths)
     statements: list[Statement] = []
+    empty: list[Path] = []
     for file_index, path in enumerate(files):
         text = read_text(path)
         parsed = parse_text(text, str(path), file_index=file_index, first_index=len(statements))
         if not parsed:
-            raise InputError(f"{path}:1:1: no SQL statements in this file")
+            empty.append(path)
         statements.extend(parsed)
+    if not statements:
+        raise InputError(f"{empty[0]}:1:1: no SQL statements in this file")
+    notes = tuple(f"{path}: no SQL statements in this file (a no-op migration?): nothing to judge"
+                  for path in empty)
     first = files[0] if len(files) == 1 else Path(paths[0])
-    return Migration(name or first.stem or first.name, tuple(str(f) for f in files), tuple(statements))
+    return Migration(name or first.stem or first.name, tuple(str(f) for f in files), tuple(statements), notes)
 
 
 def iter_nodes(node: Any) -> Iterable[Any]:

@@ -16,7 +16,7 @@ from migspec.plan.context import PlanContext
 from migspec.plan.facts import SchemaFacts, from_stats, load_schema_file, with_column_types
 from migspec.plan.model import Confirmation, Phase, PhaseName, Plan, Runbook, Step
 from migspec.plan.rewrites import rewrite
-from migspec.risk import Risk, Thresholds, classify_stall
+from migspec.risk import Risk, Thresholds, classify_stall, stall_seconds
 
 ORDER = (PhaseName.EXPAND, PhaseName.MIGRATE, PhaseName.CONTRACT)
 #: Runbook thresholds (documented in README): pre-check and rollback triggers.
@@ -110,9 +110,13 @@ def step_risk(step: Step, phase: Phase, report: Report, t: Thresholds) -> Risk:
         return Risk.GREEN
     if not step.lock.blocks_writes:
         return Risk.GREEN
-    qps = (report.stats.table(step.table).write_qps or 0.0) if step.table else 0.0
-    stall = (step.lock_timeout_s or 0.0) + step.estimate_seconds
-    return classify_stall(stall, qps, t)[0]
+    ts = report.stats.table(step.table) if step.table else None
+    qps = (ts.write_qps or 0.0) if ts else 0.0
+    # The queue a lock attempt may meet: the table's longest transaction, or (unmeasured) the
+    # whole lock_timeout; the step's own lock_timeout then bounds the stall (risk.stall_seconds).
+    queue = ts.lock_contention.longest_transaction_seconds if ts and ts.lock_contention else \
+        (step.lock_timeout_s or 0.0)
+    return classify_stall(stall_seconds(queue, step.estimate_seconds, step.lock_timeout_s), qps, t)[0]
 
 
 def plan_risk(phases: tuple[Phase, ...], report: Report, t: Thresholds) -> tuple[Risk, list[str]]:

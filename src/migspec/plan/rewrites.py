@@ -23,6 +23,7 @@ from migspec.ops.base import Operation
 from migspec.plan.context import PlanContext
 from migspec.plan.facts import ColumnFact, require, sql_of
 from migspec.plan.model import Backfill, PhaseName, Step
+from migspec.parse.source import Placeholder
 from migspec.plan.sql import (BACKUP_SCHEMA, cols, default_index_name, q, sync_trigger)
 from migspec.versions import supports
 
@@ -814,7 +815,16 @@ REWRITES: dict[type[Operation], Callable[[Analyzed, PlanContext], Steps]] = {
 SKIPPED = (session.TransactionControl, session.SetSetting)
 
 
+def framework_placeholder(item: Analyzed) -> Steps:
+    """A framework operation with no SQL (Django RunPython): a human runs it; migspec cannot."""
+    return [(M, Step(f"run by hand: the {item.op.describe()} at {item.stmt.location} - migspec cannot see or "
+                     "run it", (), (), manual=True, reversible=False,
+                     down_note="unknown: the framework operation's own reverse, if it has one"))]
+
+
 def rewrite(item: Analyzed, ctx: PlanContext) -> Steps:
     if isinstance(item.op, SKIPPED):
         return []
+    if isinstance(item.stmt.node, Placeholder):
+        return framework_placeholder(item)
     return REWRITES.get(type(item.op), passthrough)(item, ctx)

@@ -2,8 +2,9 @@
 
 What it flags:
     The fallback: an operation no other rule flagged whose measured stall (queue behind the
-    longest transaction, capped by lock_timeout, plus the work under the lock) exceeds the GREEN
-    threshold - e.g. a brief ACCESS EXCLUSIVE on a table where lock waits are frequent.
+    longest transaction plus the work under the lock; with a lock_timeout the queue reaches,
+    the longer of the timeout and the work - a timed-out attempt never holds the lock) exceeds
+    the GREEN threshold - e.g. a brief ACCESS EXCLUSIVE on a table where lock waits are frequent.
 
 Why:
     What the application feels is the stall, not the statement's shape: with 400 writes/s, a

@@ -1,0 +1,129 @@
+"""What real migration histories exposed (issue 12): each defect class as a small end-to-end
+reproduction through the library entry points and the CLI, next to the rule cases
+(tests/rules/*.yml) and real-server traces (tests/test_trace.py) that pin the individual claims."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from migspec.cli import main
+from migspec.lint import lint
+from migspec.parse.source import Migration, parse_text
+from migspec.plan.builder import plan_migration
+from migspec.risk import Risk
+from migspec.stats import parse_stats
+
+LARGE = {"rows": 20_000_000, "size_bytes": 3_200_000_000, "write_qps": 400,
+         "lock_contention": {"longest_transaction_seconds": 4, "lock_waits_per_minute": 0.5}}
+
+
+def stats(**tables: dict) -> dict:
+    return {"pg_version": 16, "source": "production", "tables": {f"public.{k}": v for k, v in tables.items()}}
+
+
+def migration(*files: str) -> Migration:
+    statements = []
+    for i, text in enumerate(files):
+        statements += parse_text(text, f"{i:04}.sql", file_index=i, first_index=len(statements))
+    return Migration("m", tuple(f"{i:04}.sql" for i in range(len(files))), tuple(statements))
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+# --- class 10: an empty file in a directory is a note -------------------------------------------
+
+def test_empty_file_in_a_directory_is_a_note(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "0001_initial.sql").write_text("CREATE TABLE t (id bigint PRIMARY KEY);\n")
+    (tmp_path / "m" / "0002_noop.sql").write_text("--\n-- Alter field name on t\n--\n-- (no-op)\n")
+    (tmp_path / "m" / "0003_empty.sql").write_text("")
+    rc, out, err = run(capsys, "lint", "m")
+    assert rc == 0, err
+    assert "0002_noop.sql: no SQL statements in this file" in out
+    assert "0003_empty.sql: no SQL statements in this file" in out
+    rc, out, err = run(capsys, "lint", "--format", "json", "m")
+    assert rc == 0 and any("0003_empty.sql" in n for n in json.loads(out)["notes"])
+
+
+def test_a_directory_of_only_empty_files_is_still_bad_input(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "0001.sql").write_text("-- nothing\n")
+    rc, out, err = run(capsys, "lint", "m")
+    assert rc == 2 and err.strip() == "migspec: m/0001.sql:1:1: no SQL statements in this file"
+
+
+# --- class 12: following migspec's advice passes migspec's gate ---------------------------------
+
+def test_recommended_lock_timeout_and_not_valid_constraint_is_green() -> None:
+    m = migration("BEGIN;\nSET LOCAL lock_timeout = '2s';\n"
+                  "ALTER TABLE orders ADD CONSTRAINT orders_qty_check CHECK (qty > 0) NOT VALID;\nCOMMIT;\n")
+    report = lint(m, parse_stats(stats(orders={**LARGE, "columns": {"qty": "integer"}}), "s"))
+    assert report.risk is Risk.GREEN, [f.message for f in report.findings]
+    stall = [r.assessment for r in report.results if r.item.op.kind == "add_constraint"][0]
+    assert stall.stall_seconds <= 2.0
+
+
+def test_recommended_lock_timeout_is_the_green_stall() -> None:
+    from migspec.errors import InputError
+    from migspec.risk import Thresholds
+
+    assert Thresholds.from_mapping({"green_stall_seconds": 3}).recommended_lock_timeout_seconds == 3
+    with pytest.raises(InputError, match="green_stall_seconds"):
+        Thresholds.from_mapping({"recommended_lock_timeout_seconds": 5})
+
+
+# --- class 13: a framework's placeholder for Python code is unknown work ------------------------
+
+DJANGO_RUNPYTHON = """BEGIN;
+--
+-- Add field slug to article
+--
+ALTER TABLE "blog_article" ADD COLUMN "slug" varchar(50) NULL;
+--
+-- Raw Python operation
+--
+-- THIS OPERATION CANNOT BE WRITTEN AS SQL
+COMMIT;
+"""
+
+
+def test_runpython_placeholder_is_unknown_work_and_a_manual_plan_step() -> None:
+    m = migration(DJANGO_RUNPYTHON)
+    placeholder = [s for s in m.statements if "CANNOT BE WRITTEN" in s.sql]
+    assert len(placeholder) == 1 and str(placeholder[0].location) == "0000.sql:9:1"
+    assert [s.index for s in m.statements] == list(range(len(m.statements)))
+    s = parse_stats(stats(blog_article={**LARGE, "columns": {"id": "bigint"},
+                                        "schema": {"primary_key": ["id"], "columns": [
+                                            {"name": "id", "type": "bigint", "not_null": True}]}}), "s")
+    report = lint(m, s)
+    unknown = [f for f in report.findings if f.rule == "unknown-work"]
+    assert unknown and unknown[0].risk is Risk.RED and "RunPython" in unknown[0].message
+    plan, _ = plan_migration(m, s)
+    manual = [st for p in plan.phases for st in p.steps if st.manual and "RunPython" in st.description]
+    assert manual and not manual[0].up and not manual[0].reversible
+
+
+# --- class 13: bookkeeping tables of migration runners need no measurements ----------------------
+
+def test_alembic_version_needs_no_measurements_in_a_plan() -> None:
+    m = migration("BEGIN;\nCREATE TABLE alembic_version (version_num varchar(32) NOT NULL);\nCOMMIT;\n",
+                  "BEGIN;\nCREATE TABLE widgets (id bigint PRIMARY KEY);\n"
+                  "UPDATE alembic_version SET version_num='ae1027a6acf' WHERE alembic_version.version_num = 'x';\n"
+                  "COMMIT;\n")
+    plan, report = plan_migration(m, parse_stats(stats(), "s"))
+    assert report.risk is Risk.GREEN
+    m2 = migration("UPDATE alembic_version SET version_num='b' WHERE alembic_version.version_num = 'a';\n"
+                   "INSERT INTO django_migrations (app, name, applied) VALUES ('a', '0001', now());\n")
+    plan, report = plan_migration(m2, parse_stats(stats(), "s"))
+    assert report.risk is Risk.GREEN and not report.tables == ()  # judged, not refused
