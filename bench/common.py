@@ -253,7 +253,7 @@ class Writers:
         (self.workdir / "update.sql").write_text(UPDATE_SCRIPT)
         (self.workdir / "insert.sql").write_text(INSERT_SCRIPT)
         self.prefix = f"w{int(time.time() * 1000)}"
-        argv = [str(self.server.bindir / "pgbench"), "-n", "-f", "update.sql@4", "-f", "insert.sql@1",
+        argv = [str(self.server.tool("pgbench")), "-n", "-f", "update.sql@4", "-f", "insert.sql@1",
                 "-c", str(self.clients), "-j", str(self.threads), "-T", str(max_seconds), "-l",
                 f"--log-prefix={self.prefix}", "-D", f"rows={self.rows}",
                 "-h", "127.0.0.1", "-p", str(self.server.port), "-U", "postgres", self.db]

@@ -37,7 +37,7 @@ def schema_dump(templates: Templates, rows: int, path: Path) -> Path:
     s = templates.server
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fh:
-        subprocess.run([str(s.bindir / "pg_dump"), "--schema-only", "-h", "127.0.0.1", "-p", str(s.port),
+        subprocess.run([str(s.tool("pg_dump")), "--schema-only", "-h", "127.0.0.1", "-p", str(s.port),
                         "-U", "postgres", "-t", "bench", "-t", "parent", tpl], stdout=fh, check=True)
     return path
 

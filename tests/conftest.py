@@ -3,6 +3,11 @@ per test.
 
 Real-server tests are the project's evidence, so a missing server is a failure, never a skip:
 a CI run that silently skipped them would report green without having checked anything.
+
+Majors: ``--pg-major 13,18`` (repeatable) or ``MIGSPEC_PG_MAJORS=13,18`` runs every test that uses
+the server once per major (ids ``[pg13]``, ``[pg18]``); without either, the tests run on the
+server ``find_bindir()`` finds (Debian's 15 here).  ``python -m migspec.pginstall install 13 18``
+installs the majors first; a selected major that is not installed fails the run.
 """
 
 from __future__ import annotations
@@ -16,7 +21,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from migspec import pginstall
 from migspec.pgserver import PARENT_ENV, Server, ServerError, find_bindir, start_server
+
+#: Environment variable selecting the majors the real-server tests run on ("13,15,18").
+MAJORS_ENV = "MIGSPEC_PG_MAJORS"
 
 #: Free space a tmpfs must have before the test server goes there (test tables are small).
 _TMPFS_MIN_FREE = 2 * 1024**3
@@ -42,9 +51,47 @@ def _test_server_parent() -> Path | None:
     return None
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--pg-major", action="append", default=[], metavar="N[,N...]",
+                     help=f"run the real-server tests on these PostgreSQL majors (also ${MAJORS_ENV})")
+
+
+def selected_majors(config: pytest.Config) -> list[int]:
+    """The majors chosen by ``--pg-major`` or ``$MIGSPEC_PG_MAJORS`` (empty: the default server)."""
+    words = ",".join(config.getoption("--pg-major") or [os.environ.get(MAJORS_ENV, "")])
+    try:
+        majors = sorted({int(w) for w in words.replace(" ", ",").split(",") if w.strip()})
+    except ValueError:
+        raise pytest.UsageError(f"--pg-major / {MAJORS_ENV}: not a list of majors: {words!r}") from None
+    bad = [m for m in majors if m not in pginstall.SUPPORTED_MAJORS]
+    if bad:
+        raise pytest.UsageError(f"--pg-major / {MAJORS_ENV}: unsupported majors {bad}; "
+                                f"supported: {list(pginstall.SUPPORTED_MAJORS)}")
+    return majors
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses the server runs once per selected major (session-scoped, so pytest
+    runs all of one major's tests on one server before starting the next)."""
+    if "pg_major" in metafunc.fixturenames:
+        majors = selected_majors(metafunc.config)
+        if majors:
+            metafunc.parametrize("pg_major", majors, indirect=True, scope="session",
+                                 ids=[f"pg{m}" for m in majors])
+
+
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[Server]:
+def pg_major(request: pytest.FixtureRequest) -> int | None:
+    """The major this test runs on, or None for the default server."""
+    return getattr(request, "param", None)
+
+
+@pytest.fixture(scope="session")
+def pg_server(pg_major: int | None) -> Iterator[Server]:
     """A fast (fsync off) throwaway server shared by the whole session, stopped at the end."""
+    if pg_major is not None and find_bindir(pg_major) is None:
+        pytest.fail(f"PostgreSQL {pg_major} was selected but is not installed: run "
+                    f"`{pginstall.install_hint(pg_major)}` (scripts/test does)", pytrace=False)
     if find_bindir() is None:
         pytest.fail(
             "no PostgreSQL server programs found (postgres, initdb, pg_ctl): real-server tests "
@@ -53,7 +100,7 @@ def pg_server() -> Iterator[Server]:
             pytrace=False,
         )
     try:
-        server = start_server(fast=True, parent=_test_server_parent())
+        server = start_server(fast=True, parent=_test_server_parent(), major=pg_major)
     except ServerError as exc:
         pytest.fail(f"could not start the throwaway PostgreSQL server:\n{exc}", pytrace=False)
     try:

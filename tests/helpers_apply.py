@@ -78,7 +78,7 @@ def make_plan(sql_text: str, *, server: Any, dsn: str, out: Path, stats_doc: dic
     prints (same functions, in-process), facts from a real pg_dump of ``dsn``."""
     out.parent.mkdir(parents=True, exist_ok=True)
     dump = out.with_suffix(".schema.sql")
-    subprocess.run([str(Path(server.bindir) / "pg_dump"), "--schema-only", "-d", dsn, "-f", str(dump)],
+    subprocess.run([str(server.tool("pg_dump")), "--schema-only", "-d", dsn, "-f", str(dump)],
                    check=True, timeout=60)
     st = parse_stats(stats_doc or stats(), "test stats")
     migration = Migration(name, (f"{name}.sql",), tuple(parse_text(sql_text, f"{name}.sql")))

@@ -512,7 +512,7 @@ def standby(pg_server: Server, pg: psycopg.Connection) -> Iterator[str]:
     basedir = pgserver._prepare_basedir(pgserver._os_user(), Path(tempfile.gettempdir()))
     datadir = basedir / "data"
     try:
-        backup = pgserver._run_pg([str(pg_server.bindir / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(pg_server.port),
+        backup = pgserver._run_pg([str(pg_server.tool("pg_basebackup")), "-h", "127.0.0.1", "-p", str(pg_server.port),
                                    "-U", pgserver.DB_USER, "-D", str(datadir), "-R", "-X", "stream", "--no-sync"],
                                   cwd=basedir)
         assert backup.returncode == 0, backup.stderr

@@ -7,13 +7,17 @@ import psycopg
 from migspec.pgserver import Server, server_version_num, start_server
 
 
-def test_server_runs_and_reports_its_version(pg_server: Server, pg: psycopg.Connection) -> None:
+def test_server_runs_and_reports_its_version(pg_server: Server, pg: psycopg.Connection,
+                                             pg_major: int | None) -> None:
     row = pg.execute("SELECT current_setting('server_version_num')::int, current_user").fetchone()
     assert row is not None
     live_version, user = row
     assert live_version == pg_server.version_num == server_version_num(pg_server.bindir)
-    # Debian 12 ships 15 and the pgserver wheel 16: anything older is a wrong binary found.
-    assert pg_server.version_num >= 150000
+    if pg_major is not None:
+        assert pg_server.major == pg_major
+    else:
+        # Debian 12 ships 15 and the pgserver wheel 16: anything older is a wrong binary found.
+        assert pg_server.version_num >= 150000
     assert user == "postgres"
     # fast mode really is on: the tests' speed depends on it.
     assert pg.execute("SHOW fsync").fetchone() == ("off",)

@@ -106,9 +106,7 @@ def _read_rows(conn: psycopg.Connection) -> dict[str, list[tuple]]:
 
 
 def _psql(server, dsn: str, path: Path) -> None:
-    psql = Path(server.bindir) / "psql"
-    if not psql.exists():
-        psql = Path("/usr/bin/psql")
+    psql = server.tool("psql")
     done = subprocess.run([str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", str(path)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"{path.name} failed:\n{path.read_text()}\n{done.stderr}"
@@ -118,11 +116,11 @@ def _psql(server, dsn: str, path: Path) -> None:
 def test_up_down_up_restores_catalog_and_data(case: str, pg, pg_dsn: str, pg_server, tmp_path: Path) -> None:
     pg.execute(SETUP)
     dump = tmp_path / "schema.sql"
-    pg_dump = Path(pg_server.bindir) / "pg_dump"
+    pg_dump = pg_server.tool("pg_dump")
     subprocess.run([str(pg_dump), "--schema-only", "-d", pg_dsn, "-f", str(dump)], check=True, timeout=60)
     stats = parse_stats(STATS, "test stats")
     migration = Migration(case, (f"{case}.sql",), tuple(parse_text(CASES[case], f"{case}.sql")))
-    plan, _ = plan_migration(migration, stats, schema_path=dump, pg_version=15, options=PlanOptions(CONFIRM))
+    plan, _ = plan_migration(migration, stats, schema_path=dump, pg_version=pg_server.major, options=PlanOptions(CONFIRM))
     files = write_files(plan, tmp_path / "out")
     ups = sorted(p for p in files if p.name.endswith(".up.sql"))
     downs = sorted((p for p in files if p.name.endswith(".down.sql")), reverse=True)
@@ -184,11 +182,11 @@ def test_identifiers_that_need_quoting(case: str, pg, pg_dsn: str, pg_server, tm
     """Upper case, spaces, quotes, reserved words and non-ASCII survive every emitted statement."""
     pg.execute(QUOTED_SETUP)
     dump = tmp_path / "schema.sql"
-    subprocess.run([str(Path(pg_server.bindir) / "pg_dump"), "--schema-only", "-d", pg_dsn, "-f", str(dump)],
+    subprocess.run([str(pg_server.tool("pg_dump")), "--schema-only", "-d", pg_dsn, "-f", str(dump)],
                    check=True, timeout=60)
     stats = parse_stats({**STATS, "tables": {QUOTED_TABLE: STATS["tables"]["public.orders"]}}, "stats")
     migration = Migration(case, (f"{case}.sql",), tuple(parse_text(QUOTED_CASES[case], f"{case}.sql")))
-    plan, _ = plan_migration(migration, stats, schema_path=dump, pg_version=15,
+    plan, _ = plan_migration(migration, stats, schema_path=dump, pg_version=pg_server.major,
                              options=PlanOptions(('"Sales Ops"."Order Items"."select"',)))
     files = write_files(plan, tmp_path / "out")
     before = _quoted_catalog(pg)

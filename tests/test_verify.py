@@ -81,7 +81,7 @@ def schema_dump(pg_server, tmp_path_factory) -> Path:
             with psycopg.connect(pg_server.dsn_for(name), autocommit=True) as conn:
                 conn.execute(SCHEMA)
             path = tmp_path_factory.mktemp("verify") / "schema.sql"
-            subprocess.run([str(Path(pg_server.bindir) / "pg_dump"), "--schema-only", "-d", pg_server.dsn_for(name),
+            subprocess.run([str(pg_server.tool("pg_dump")), "--schema-only", "-d", pg_server.dsn_for(name),
                             "-f", str(path)], check=True, timeout=60)
         finally:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="worst writer latency allowed during a step (default: its lock_timeout + 250 ms)")
     verify.add_argument("--calibration", metavar="FILE", help="write the throughput measured here, for --calibration")
     verify.add_argument("--format", choices=("text", "json"), default="text")
-    verify.add_argument("--pg-version", type=_pg_version, metavar="N", help="target major version when planning")
+    verify.add_argument("--pg-version", type=_pg_version, metavar="N",
+                        help="run on a server of this major (and plan for it; default: the stats file's)")
     verify.add_argument("--transaction-per-file", action="store_true", help="as for 'plan', when planning")
     verify.add_argument("--confirm", action="append", default=[], metavar="TARGET", help="as for 'plan', when planning")
 

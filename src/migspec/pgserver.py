@@ -13,6 +13,11 @@ Facts it relies on (checked on Debian 12 with PostgreSQL 15):
 * A unix socket path must stay under ~107 bytes, so the cluster lives in a short ``/tmp`` path.
 * ``fsync=off``, ``synchronous_commit=off`` and ``full_page_writes=off`` make a throwaway server
   several times faster; the data is discarded anyway.
+
+A server of a given major: ``start_server(major=13)``.  Its programs are found on the machine or
+in the cache that ``python -m migspec.pginstall install 13 ...`` fills (``migspec.pginstall``
+says from where); a major that is not there is a :class:`ServerError` naming that command.
+Client programs (psql, pg_dump, pg_basebackup, pgbench) for a server: :meth:`Server.tool`.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["Server", "ServerError", "find_bindir", "start_server", "server_version_num"]
+__all__ = ["Server", "ServerError", "find_bindir", "start_server", "server_version_num", "tool_path"]
 
 #: Environment variable that points at a directory holding ``postgres``, ``initdb`` and ``pg_ctl``.
 BINDIR_ENV = "MIGSPEC_PG_BINDIR"
@@ -101,6 +106,11 @@ class Server:
         finally:
             shutil.rmtree(self.basedir, ignore_errors=True)
 
+    def tool(self, program: str) -> Path:
+        """Path of client ``program`` (psql, pg_dump, pg_basebackup, pgbench ...) usable against
+        this server: see :func:`tool_path`."""
+        return tool_path(program, self.major, prefer=self.bindir)
+
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
         """The last ``lines`` lines of the server log, for error messages."""
         return _tail(self.logfile, lines)
@@ -149,14 +159,45 @@ def _pgserver_wheel_bindir() -> Path | None:
     return None
 
 
-def find_bindir() -> Path | None:
+def tool_path(program: str, major: int, *, prefer: Path | None = None, exact: bool = False) -> Path:
+    """Path of PostgreSQL program ``program`` to use against a server of ``major``.
+
+    ``prefer`` (a server's own bindir) wins when it has the program; otherwise the same major's,
+    else (unless ``exact``: pg_upgrade must be the target major's) the nearest newer major's
+    found by :func:`migspec.pginstall.client_bindir` - the npm server packages have no clients,
+    and a newer psql/pg_dump/pg_basebackup/pgbench works against an older server.
+    Raises :class:`ServerError` naming the install command when none is found.
+    """
+    if prefer is not None and os.access(prefer / program, os.X_OK):
+        return prefer / program
+    from migspec import pginstall
+
+    found = pginstall.client_bindir(major, (program,), exact=exact)
+    if found is None:
+        newest = max(pginstall.SUPPORTED_MAJORS)
+        raise ServerError(
+            f"no {program} for PostgreSQL {major} found"
+            + ("" if exact else " (nor of a newer major)")
+            + f"; install one: {pginstall.install_hint(major if exact else newest)}"
+        )
+    return found / program
+
+
+def find_bindir(major: int | None = None) -> Path | None:
     """Find PostgreSQL's server programs, or return None.
+
+    With ``major``: the programs of that major only (:func:`migspec.pginstall.server_bindir`:
+    ``$MIGSPEC_PG_BINDIR`` or ``$MIGSPEC_PG_BINDIR_<N>``, the machine, then the cache).
 
     Order: ``$MIGSPEC_PG_BINDIR`` (an explicit choice wins), ``pg_config --bindir`` (what the
     system calls its default), the newest ``/usr/lib/postgresql/*/bin`` (Debian's layout, where
     several majors can sit side by side), then the ``pgserver`` wheel (extra ``embedded``).
     A candidate counts only if it holds ``postgres``, ``initdb`` and ``pg_ctl``.
     """
+    if major is not None:
+        from migspec import pginstall
+
+        return pginstall.server_bindir(major)
     env = os.environ.get(BINDIR_ENV)
     if env:
         path = Path(env)
@@ -283,7 +324,8 @@ def _server_settings(*, port: int, socket_dir: Path, fast: bool) -> list[str]:
 
 
 def start_server(
-    *, port: int | None = None, fast: bool = True, parent: Path | None = None
+    *, port: int | None = None, fast: bool = True, parent: Path | None = None,
+    major: int | None = None,
 ) -> Server:
     """Create a new cluster in a temporary directory and start it; return a :class:`Server`.
 
@@ -293,10 +335,19 @@ def start_server(
     short path (the unix socket lives there); a tmpfs such as ``/dev/shm`` makes CREATE DATABASE
     about 10x faster than a disk, but timings taken there say nothing about real servers.
     The server is also stopped at interpreter exit, so a forgotten one does not outlive the
-    process.
+    process.  ``major`` asks for a server of that major (default: whatever :func:`find_bindir`
+    finds first); it is looked for, never downloaded here (``python -m migspec.pginstall
+    install N`` does that).
     Raises :class:`ServerError` (a ``RuntimeError``) with the log tail when anything fails.
     """
-    bindir = find_bindir()
+    bindir = find_bindir(major)
+    if bindir is None and major is not None:
+        from migspec import pginstall
+
+        raise ServerError(
+            f"no PostgreSQL {major} server programs found (postgres, initdb, pg_ctl); install "
+            f"them: {pginstall.install_hint(major)}"
+        )
     if bindir is None and os.environ.get(BINDIR_ENV):
         raise ServerError(
             f"{BINDIR_ENV}={os.environ[BINDIR_ENV]} does not hold the PostgreSQL server programs "

@@ -71,6 +71,8 @@ class VerifyInput:
     facts: SchemaFacts | None = None
     production_rows: dict[str, int] = field(default_factory=dict)  # str(QualifiedName) -> rows
     system_identifier: str | None = None
+    server_major: int | None = None  # major of the embedded server: --pg-version, else the stats file's
+    server_note: str | None = None  # why the embedded server is not of the stats file's major
 
 
 # --- inputs -------------------------------------------------------------------------------------
@@ -138,8 +140,19 @@ def prepare(paths: Sequence[str], *, stats_path: str | None = None, schema_path:
         production.update({str(n): ts.rows for n, ts in stats.tables.items() if ts.rows is not None})
         # Stats does not keep system_identifier (parse_stats accepts and drops it): read it here.
         ident = getattr(stats, "system_identifier", None) or _raw_stats_value(stats_path or "", "system_identifier")
+    # The proof runs on the major production runs: asked for (refused when not installed), else
+    # the one measured (when installed here; otherwise the default server, with a note).
+    server_major, note = pg_version, None
+    if server_major is None and stats is not None and stats.pg_version is not None:
+        from migspec import pginstall
+
+        if pginstall.server_bindir(stats.pg_version) is not None:
+            server_major = stats.pg_version
+        else:
+            note = (f"the stats file says PostgreSQL {stats.pg_version}, which is not installed here "
+                    f"({pginstall.install_hint(stats.pg_version)}): the proof ran on another major")
     return VerifyInput(doc, source, Path(schema_path) if schema_path else None, facts, production,
-                       None if ident is None else str(ident))
+                       None if ident is None else str(ident), server_major, note)
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -472,12 +485,14 @@ def verify(inp: VerifyInput, opts: VerifyOptions = VerifyOptions(), *, dsn: str 
         raise InputError("--writers must not be negative")
     started = time.monotonic()
     doc = inp.doc
-    with scratch(dsn, inp.system_identifier, log) as target:
+    with scratch(dsn, inp.system_identifier, log, major=inp.server_major) as target:
         result = VerifyResult(doc.get("migration", "?"), inp.source, target.description, doc.get("pg_version"),
                               target.server_version, opts.rows, opts.writers)
         if not target.embedded:
             result.notes.append("the scratch database keeps what verify created (schema, rows, the migspec schema "
                                 "and its event trigger): drop it, or give a new one to the next run")
+        if inp.server_note and target.embedded:
+            result.notes.append(inp.server_note)
         plan_major = doc.get("pg_version")
         if isinstance(plan_major, int) and plan_major != target.server_version_num // 10000:
             result.notes.append(f"the plan was written for PostgreSQL {plan_major}; this server is "

@@ -76,20 +76,27 @@ def _version(conn: psycopg.Connection) -> tuple[str, int]:
 
 
 @contextmanager
-def scratch(dsn: str | None, production_id: str | None, log: Callable[[str], None]) -> Iterator[Target]:
-    """The scratch database for one verify run; an embedded server is stopped and removed after."""
+def scratch(dsn: str | None, production_id: str | None, log: Callable[[str], None], *,
+            major: int | None = None) -> Iterator[Target]:
+    """The scratch database for one verify run; an embedded server is stopped and removed after.
+
+    ``major``: the embedded server's major (None: the first server found); with ``dsn`` it is
+    only compared, since the scratch server is the user's.
+    """
     if dsn:
         with _connect(dsn) as conn:
             check_scratch(conn, production_id)
             version, num = _version(conn)
             fsync = conn.execute("SHOW fsync").fetchone()
+        if major is not None and num // 10000 != major:
+            log(f"--dsn is PostgreSQL {version}, not {major}: the proof runs on the --dsn server")
         yield Target(dsn, f"scratch database (PostgreSQL {version}, fsync {fsync[0] if fsync else '?'})",
                      version, num, embedded=False)
         return
     from migspec.pgserver import ServerError, start_server
 
     try:
-        server = start_server(fast=True)
+        server = start_server(fast=True, major=major)
     except ServerError as exc:
         raise RefusedError(f"cannot start the embedded PostgreSQL server: {exc}") from None
     try:
