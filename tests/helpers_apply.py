@@ -73,7 +73,7 @@ def stats(rows: int = 1000, write_qps: float = 50, batch_rows: int = 500) -> dic
 
 
 def make_plan(sql_text: str, *, server: Any, dsn: str, out: Path, stats_doc: dict[str, Any] | None = None,
-              confirm: tuple[str, ...] = (), name: str = "migration") -> Path:
+              confirm: tuple[str, ...] = (), name: str = "migration", after_days: int = 0) -> Path:
     """Write ``out`` with the JSON plan ``migspec plan m.sql --stats S --schema dump --format json``
     prints (same functions, in-process), facts from a real pg_dump of ``dsn``."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +82,7 @@ def make_plan(sql_text: str, *, server: Any, dsn: str, out: Path, stats_doc: dic
                    check=True, timeout=60)
     st = parse_stats(stats_doc or stats(), "test stats")
     migration = Migration(name, (f"{name}.sql",), tuple(parse_text(sql_text, f"{name}.sql")))
-    plan, report = plan_migration(migration, st, schema_path=dump, pg_version=15, options=PlanOptions(confirm))
+    plan, report = plan_migration(migration, st, schema_path=dump, pg_version=15, options=PlanOptions(confirm, after_days))
     out.write_text(render_json(plan, report), encoding="utf-8")
     return out
 
@@ -162,7 +162,7 @@ def step_state(conn: psycopg.Connection, phase: str, step: int) -> tuple[str, An
     if conn.execute("SELECT to_regclass('migspec.steps')").fetchone()[0] is None:
         return None
     row = conn.execute("SELECT status, cursor, rows_done, attempts FROM migspec.steps WHERE phase = %s AND "
-                       "step = %s AND direction = 'up'", (phase, step)).fetchone()
+                       "step = %s AND direction = 'up' AND part = 0", (phase, step)).fetchone()
     return None if row is None else (row[0], row[1], row[2], row[3])
 
 

@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--phase", required=True, choices=("expand", "migrate", "contract"))
         p.add_argument("--dry-run", action="store_true", help="print what would run, through the same code path")
         p.add_argument("--skip-pre-checks", action="store_true", help=argparse.SUPPRESS)
+        if name == "apply":
+            p.add_argument("--skip-wait", metavar="REASON",
+                           help="run CONTRACT before its 'after' period has passed (recorded with who and why)")
         p.add_argument("--max-replication-lag", type=float, default=5.0, metavar="SECONDS",
                        help="pause backfill batches while a replica lags more (default 5)")
         p.add_argument("--max-lock-waits", type=int, default=0, metavar="N",
@@ -255,8 +258,8 @@ def cmd_approve(args: argparse.Namespace) -> int:
     from migspec.execute.planfile import approve, load_plan
 
     plan = load_plan(args.plan)
-    path = approve(plan, by=args.by, confirm=tuple(args.confirm))
-    sys.stdout.write(f"approved {args.plan} (sha256 {plan.sha256[:12]}) by {args.by}: {path}\n")
+    path, what = approve(plan, by=args.by, confirm=tuple(args.confirm))
+    sys.stdout.write(f"{args.plan} (sha256 {plan.sha256[:12]}) {what}: {path}\n")
     return EXIT_OK
 
 
@@ -278,6 +281,7 @@ def _run_phase(args: argparse.Namespace, rollback: bool) -> int:
     throttle = Throttle(max_replication_lag_s=args.max_replication_lag, max_lock_waits=args.max_lock_waits,
                         check_sql=args.throttle_sql)
     opts = ApplyOptions(args.phase, dry_run=args.dry_run, throttle=throttle, skip_pre_checks=args.skip_pre_checks,
+                        skip_wait=getattr(args, "skip_wait", None),
                         on_progress=_progress_printer())
     (rollback_phase if rollback else apply_phase)(plan, args.dsn, opts, _log)
     return EXIT_OK

@@ -11,13 +11,15 @@ prints instead of executing.
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
 
 from migspec.errors import InputError, RefusedError
-from migspec.execute import state
+from migspec.execute import rollout, state
 from migspec.execute.backfill import Progress, Throttle, run_backfill
 from migspec.execute.guard import Log, RetryPolicy, StepFailed, run_statements
 from migspec.execute.planfile import PHASES, LoadedPlan, check_approval
@@ -32,19 +34,29 @@ class ApplyOptions:
     retry: RetryPolicy = RetryPolicy()
     throttle: Throttle | None = None
     skip_pre_checks: bool = False
+    skip_wait: str | None = None  # run CONTRACT before its 'after' period; the reason is recorded
     on_progress: Callable[[Progress, int], None] | None = None
 
 
 def _advisory_key(plan: LoadedPlan) -> int:
-    return int.from_bytes(hashlib.sha256(plan.sha256.encode()).digest()[:8], "big", signed=True)
+    # Keyed by the migration, not the plan file: two plans of one migration must not run at once.
+    return int.from_bytes(hashlib.sha256(plan.migration.encode()).digest()[:8], "big", signed=True)
 
 
 def _take_plan_lock(conn: psycopg.Connection, plan: LoadedPlan) -> None:
-    """The state table exists and no other apply/rollback of this plan runs (session advisory
+    """The state table exists and no other apply/rollback of this migration runs (session advisory
     lock, released when the connection closes - also when the process is killed)."""
     state.ensure(conn)
     if not conn.execute("SELECT pg_try_advisory_lock(%s)", (_advisory_key(plan),)).fetchone()[0]:
-        raise RefusedError("another 'migspec apply' of this plan is running (advisory lock held)")
+        raise RefusedError(f"another 'migspec apply' or 'rollback' of migration '{plan.migration}' is running "
+                           "(advisory lock held)")
+
+
+def _fault_point(phase: str, step: int, direction: str) -> None:
+    """Tests only: MIGSPEC_TEST_KILL_AFTER=phase:step:direction kills this process with SIGKILL
+    right after that step's effect is carried out - the crash the done record must survive."""
+    if os.environ.get("MIGSPEC_TEST_KILL_AFTER") == f"{phase}:{step}:{direction}":
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _check(conn: psycopg.Connection, text: str) -> tuple[bool, str]:
@@ -105,12 +117,14 @@ def apply_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: Log)
     assert dsn is not None
     conn = _connect(dsn)
     what = f"apply --phase {opts.phase}"
+    mig, ids = plan.migration, plan.step_ids(opts.phase)
     try:
         _take_plan_lock(conn, plan)
+        rollout.check_apply(conn, plan, opts.phase, opts.skip_wait)
         # Pre-checks guard the steps about to run; a phase already done runs none (and its checks
         # may name tables that a later phase renamed or dropped).
         pending = [i for i in range(1, len(steps) + 1)
-                   if (state.status(conn, plan.sha256, opts.phase, i, "up") or ("",))[0] != "done"]
+                   if (state.status(conn, mig, opts.phase, i, "up") or ("",))[0] != "done"]
         if pending and not opts.skip_pre_checks:
             for text in plan.pre_checks:
                 what = f"pre-check '{text.split(':')[0]}'"
@@ -120,41 +134,97 @@ def apply_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: Log)
                 log(f"pre-check ok: {text.split(':')[0]}")
         ran = 0
         for i, step in enumerate(steps, 1):
-            st = state.status(conn, plan.sha256, opts.phase, i, "up")
-            if st and st[0] == "done":
+            if i not in pending:
                 log(f"{opts.phase} step {i} already done: {step.description}")
                 continue
             ran += 1
             what = f"{opts.phase} step {i} ('{step.description}')"
-            if step.manual:
-                log(f"{opts.phase} step {i} is manual - make sure it is done: {step.description}")
-                with conn.transaction():
-                    state.start(conn, plan.sha256, opts.phase, i, "up", step.description)
-                    state.finish(conn, plan.sha256, opts.phase, i, "up")
-                continue
-            log(f"{opts.phase} step {i}: {step.description}")
+            key = _Key(mig, opts.phase, i, "up", 0, ids[i - 1], plan.sha256, step.description)
             with conn.transaction():
-                state.start(conn, plan.sha256, opts.phase, i, "up", step.description)
-            if step.backfill is not None:
-                progress = run_backfill(conn, step.backfill, plan=plan.sha256, phase=opts.phase, step=i, log=log,
-                                        throttle=opts.throttle, on_progress=opts.on_progress,
-                                        lock_timeout_s=step.lock_timeout_s or 2.0)
-                log(f"{opts.phase} step {i}: {progress.rows_done:,} rows in {progress.batches} batches")
-            else:
-                run_statements(conn, step, step.up, log, opts.retry, str(step.table) if step.table else None)
-            if step.post_check:
-                ok, sql = _check(conn, step.post_check)
-                if not ok:
-                    raise StepFailed(f"post-check of '{step.description}' failed: {sql}; the step stays "
-                                     "unfinished - investigate, then re-run or roll back")
-            with conn.transaction():
-                state.finish(conn, plan.sha256, opts.phase, i, "up")
+                state.clear_down(conn, mig, opts.phase, i)  # an unfinished earlier rollback no longer applies
+            _run_unit(conn, step, step.up, key, opts, log)
         log(f"{opts.phase}: done ({ran} step(s) run now)")
         return ran
     except psycopg.Error as exc:
         raise _db_failure(exc, conn, what, f"migspec apply --phase {opts.phase}") from None
     finally:
         conn.close()
+
+
+@dataclass(frozen=True)
+class _Key:
+    """Where a unit of work is recorded in the state table."""
+
+    mig: str
+    phase: str
+    step: int
+    direction: str
+    part: int
+    step_sha256: str
+    plan_sha256: str
+    description: str
+
+    def start(self, conn: psycopg.Connection) -> None:
+        state.start(conn, self.mig, self.phase, self.step, self.direction, self.description,
+                    step_sha256=self.step_sha256, plan_sha256=self.plan_sha256, part=self.part)
+
+    def finish(self, conn: psycopg.Connection) -> None:
+        state.finish(conn, self.mig, self.phase, self.step, self.direction, self.part)
+
+    @property
+    def label(self) -> str:
+        return f"{self.phase} step {self.step}" + (" DOWN" if self.direction == "down" else "") + \
+            (f" part {self.part}" if self.part else "")
+
+
+def _run_unit(conn: psycopg.Connection, step: Step, statements: tuple[str, ...], key: _Key, opts: ApplyOptions,
+              log: Log, *, record: Callable[[], None] | None = None) -> None:
+    """Carry out one unit (a step's UP, or one part of a DOWN) and record it done.
+
+    A transactional unit's statements, post-check and done record commit in ONE transaction: a
+    kill at any instant leaves either nothing or the whole step recorded. A non-transactional unit
+    (CONCURRENTLY) is recorded 'running' first; its statements detect work already finished in the
+    catalog (guard.run_statements), so the re-run after a kill between the effect and the record
+    finishes it. A backfill commits each batch with its cursor. ``record`` replaces the default
+    done record (a DOWN forgets the step instead)."""
+    done = record or (lambda: key.finish(conn))
+    if step.manual:
+        log(f"{key.label} is manual - make sure it is done: {step.description}")
+        with conn.transaction():
+            key.start(conn)
+            done()
+        return
+    log(f"{key.label}: {step.description}")
+    if step.backfill is None and step.transactional:
+        def inside() -> None:
+            key.start(conn)
+            _post_check(conn, step)
+            done()
+        run_statements(conn, step, statements, log, opts.retry, str(step.table) if step.table else None,
+                       inside=inside)
+        _fault_point(key.phase, key.step, key.direction)
+        return
+    with conn.transaction():
+        key.start(conn)
+    if step.backfill is not None:
+        progress = run_backfill(conn, step.backfill, plan=key.mig, phase=key.phase, step=key.step, log=log,
+                                throttle=opts.throttle, on_progress=opts.on_progress,
+                                lock_timeout_s=step.lock_timeout_s or 2.0, direction=key.direction, part=key.part)
+        log(f"{key.label}: {progress.rows_done:,} rows in {progress.batches} batches")
+    else:
+        run_statements(conn, step, statements, log, opts.retry, str(step.table) if step.table else None)
+    _fault_point(key.phase, key.step, key.direction)
+    _post_check(conn, step)
+    with conn.transaction():
+        done()
+
+
+def _post_check(conn: psycopg.Connection, step: Step) -> None:
+    if step.post_check:
+        ok, sql = _check(conn, step.post_check)
+        if not ok:
+            raise StepFailed(f"post-check of '{step.description}' failed: {sql}; the step stays "
+                             "unfinished - investigate, then re-run or roll back")
 
 
 def rollback_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: Log) -> int:
@@ -170,30 +240,53 @@ def rollback_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: L
     assert dsn is not None
     conn = _connect(dsn)
     what = f"rollback --phase {opts.phase}"
+    mig, ids = plan.migration, plan.step_ids(opts.phase)
     try:
         _take_plan_lock(conn, plan)
+        rollout.check_rollback(conn, plan, opts.phase)
         ran = 0
         for i in range(len(steps), 0, -1):
             step = steps[i - 1]
-            st = state.status(conn, plan.sha256, opts.phase, i, "up")
-            if st is None:
+            if state.status(conn, mig, opts.phase, i, "up") is None:
                 continue  # never started (or already rolled back)
             ran += 1
             what = f"{opts.phase} rollback of step {i} ('{step.description}')"
-            log(f"{opts.phase} rollback of step {i}: {step.description}")
-            if step.down:
-                run_statements(conn, step, step.down, log, opts.retry, str(step.table) if step.table else None)
-            elif not step.reversible:
-                log(f"  not reversible: {step.down_note}")
-            with conn.transaction():
-                state.start(conn, plan.sha256, opts.phase, i, "down", step.description)
-                state.finish(conn, plan.sha256, opts.phase, i, "down")
+            key = _Key(mig, opts.phase, i, "down", 0, ids[i - 1], plan.sha256, step.description)
+            _rollback_step(conn, step, key, opts, log)
         log(f"{opts.phase}: rolled back ({ran} step(s))")
         return ran
     except psycopg.Error as exc:
         raise _db_failure(exc, conn, what, f"migspec rollback --phase {opts.phase}") from None
     finally:
         conn.close()
+
+
+def _rollback_step(conn: psycopg.Connection, step: Step, key: _Key, opts: ApplyOptions, log: Log) -> None:
+    """The step's DOWN; the step is forgotten (no UP recorded) in the transaction of its last part.
+    A DOWN made of parts (guarded statements, batched restores) records each part as it finishes,
+    so a killed rollback continues at the part it was in."""
+    def forget() -> None:
+        state.forget(conn, key.mig, key.phase, key.step)
+
+    parts = step.down_steps
+    if not parts:
+        if not step.down:
+            if not step.reversible:
+                log(f"{key.label} DOWN: not reversible: {step.down_note}")
+            with conn.transaction():
+                forget()
+            return
+        down = Step(step.description, step.down, (), transactional=step.transactional,
+                    lock_timeout_s=step.lock_timeout_s, statement_timeout_s=step.statement_timeout_s, table=step.table)
+        _run_unit(conn, down, down.up, key, opts, log, record=forget)
+        return
+    for n, part in enumerate(parts, 1):
+        pk = _Key(key.mig, key.phase, key.step, "down", n, key.step_sha256, key.plan_sha256, part.description)
+        st = state.status(conn, key.mig, key.phase, key.step, "down", n)
+        if st and st[0] == "done":
+            log(f"{pk.label} already done: {part.description}")
+            continue
+        _run_unit(conn, part, part.up, pk, opts, log, record=forget if n == len(parts) else None)
 
 
 def _print_step(log: Log, phase: str, i: int, step: Step, direction: str) -> None:

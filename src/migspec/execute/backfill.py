@@ -59,10 +59,13 @@ class Interrupted(Exception):
 def run_backfill(conn: psycopg.Connection, b: Backfill, *, plan: str, phase: str, step: int, log: Log,
                  throttle: Throttle | None = None, target_batch_s: float | None = None,
                  on_progress: Callable[[Progress, int], None] | None = None,
-                 lock_timeout_s: float | None = 2.0, statement_timeout_s: float | None = 60.0) -> Progress:
+                 lock_timeout_s: float | None = 2.0, statement_timeout_s: float | None = 60.0,
+                 direction: str = "up", part: int = 0) -> Progress:
+    """``plan`` is the migration's identity in the state table; ``direction``/``part`` say whose
+    cursor this is (a DOWN's batched restore has its own)."""
     throttle = throttle or Throttle()
     target_batch_s = target_batch_s or b.target_seconds
-    row = state.status(conn, plan, phase, step, "up")
+    row = state.status(conn, plan, phase, step, direction, part)
     cursor: list[Any] | None = row[1] if row and row[1] is not None else None
     if isinstance(cursor, str):
         cursor = json.loads(cursor)
@@ -113,7 +116,8 @@ def run_backfill(conn: psycopg.Connection, b: Backfill, *, plan: str, phase: str
                 for sql in batch_statements(b, lower):
                     cur = conn.execute(sql, params)
                     changed = cur.fetchone()[0] if cur.description else cur.rowcount
-                state.checkpoint(conn, plan, phase, step, [_jsonable(v) for v in hi], max(changed, 0))
+                state.checkpoint(conn, plan, phase, step, [_jsonable(v) for v in hi], max(changed, 0),
+                                 direction, part)
             cursor = [_jsonable(v) for v in hi]
             elapsed = time.monotonic() - t0
             progress.rows_done += max(changed, 0)

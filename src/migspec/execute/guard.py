@@ -76,9 +76,11 @@ def _concurrent_index_target(sql: str, step: Step) -> str | None:
 
 
 def run_statements(conn: psycopg.Connection, step: Step, statements: tuple[str, ...], log: Log,
-                   retry: RetryPolicy = RetryPolicy(), table: str | None = None) -> None:
+                   retry: RetryPolicy = RetryPolicy(), table: str | None = None,
+                   inside: Callable[[], None] | None = None) -> None:
     """Run a step's statements: in one guarded transaction, or one by one outside any transaction
-    (CONCURRENTLY), retrying lock timeouts."""
+    (CONCURRENTLY), retrying lock timeouts. ``inside`` runs in the step's own transaction after its
+    statements (the done record, so the effect and the record commit together)."""
     for attempt in range(1, retry.attempts + 1):
         try:
             if step.transactional:
@@ -86,6 +88,8 @@ def run_statements(conn: psycopg.Connection, step: Step, statements: tuple[str, 
                     set_local_timeouts(conn, step.lock_timeout_s, step.statement_timeout_s)
                     for s in statements:
                         conn.execute(s)
+                    if inside is not None:
+                        inside()
             else:
                 for s in statements:
                     _run_outside_transaction(conn, s, step, log)

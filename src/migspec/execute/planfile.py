@@ -37,6 +37,42 @@ class LoadedPlan:
     def pre_checks(self) -> list[str]:
         return list(self.doc.get("runbook", {}).get("pre_check", []))
 
+    @property
+    def migration(self) -> str:
+        """The stable identity of the rollout in the state table: the migration's name, the same
+        for every re-plan of it (new stats, a newer migspec), unlike the plan file's hash."""
+        return str(self.doc["migration"])
+
+    @property
+    def phase_names(self) -> list[str]:
+        """Phases with steps, in rollout order."""
+        names = [p.get("name") for p in self.doc.get("phases", []) if p.get("steps")]
+        return [n for n in PHASES if n in names]
+
+    def after(self, name: str) -> str | None:
+        return next((p.get("after") for p in self.doc.get("phases", []) if p.get("name") == name), None)
+
+    def step_ids(self, name: str) -> list[str]:
+        for p in self.doc.get("phases", []):
+            if p.get("name") == name:
+                return [step_identity(s) for s in p.get("steps", [])]
+        return []
+
+
+def step_identity(d: dict[str, Any]) -> str:
+    """What a step does, hashed: its statements (a backfill: table, key, assignments, filter and
+    backup - not its batch size or pause, which a re-plan with new stats changes), or for a manual
+    step its description. Estimates, timeouts and the DOWN are left out."""
+    b = d.get("backfill")
+    if b:
+        what: Any = ["backfill", b.get("table"), b.get("key"), b.get("assignments"), b.get("predicate"),
+                     b.get("where"), bool(b.get("delete")), b.get("backup"), b.get("source")]
+    elif d.get("manual"):
+        what = ["manual", d.get("description")]
+    else:
+        what = ["sql", [" ".join(str(s).split()) for s in d.get("up", [])]]
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+
 
 def load_plan(path: str | Path) -> LoadedPlan:
     p = Path(path)
@@ -96,19 +132,48 @@ def approval_path(plan: LoadedPlan) -> Path:
     return plan.path.with_name(plan.path.name + ".approval")
 
 
-def approve(plan: LoadedPlan, *, by: str, confirm: tuple[str, ...] = ()) -> Path:
+def approve(plan: LoadedPlan, *, by: str, confirm: tuple[str, ...] = ()) -> tuple[Path, str]:
+    """Write the approval record, or add a co-signature to the existing one for the same plan
+    bytes. Returns (path, what happened). An approval of other plan bytes is never replaced: a
+    re-planned plan is written to a new file and approved there (progress is kept: the state
+    table is keyed by the migration, not the file)."""
     if not by.strip():
         raise InputError("--by needs the approver's name")
     from migspec.plan.builder import normalize_target
 
-    confirmed = {normalize_target(c["target"]) for c in plan.doc.get("confirmations_required", []) if c.get("confirmed")}
-    confirmed |= {normalize_target(c) for c in confirm}
-    record = {"plan": plan.path.name, "sha256": plan.sha256, "approved_by": by.strip(),
-              "approved_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-              "confirmed": sorted(confirmed)}
+    required = {normalize_target(str(c.get("target", ""))): c for c in plan.doc.get("confirmations_required", [])
+                if isinstance(c, dict)}
+    unknown = [c for c in confirm if normalize_target(c) not in required]
+    if unknown:
+        listed = ", ".join(sorted(required)) or "none"
+        raise InputError(f"--confirm {unknown[0]}: not a destructive target of {plan.path.name} "
+                         f"(targets needing confirmation: {listed})")
+    confirmed = {t for t, c in required.items() if c.get("confirmed")} | {normalize_target(c) for c in confirm}
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     path = approval_path(plan)
-    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    return path
+    if path.exists():
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(record, dict):
+                raise ValueError("not an object")
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise RefusedError(f"{path}: unreadable approval record ({exc}); move it away to approve again") from None
+        if record.get("sha256") != plan.sha256:
+            raise RefusedError(f"{path} approves other contents of {plan.path.name} (sha256 "
+                               f"{str(record.get('sha256'))[:12]}, by {record.get('approved_by')} at "
+                               f"{record.get('approved_at')}); not replaced: write the new plan to a new file and "
+                               "approve that (recorded progress carries over)")
+        record.setdefault("cosigned", []).append({"by": by.strip(), "at": now, "confirmed": sorted(confirmed)})
+        record["confirmed"] = sorted(set(record.get("confirmed", [])) | confirmed)
+        what = f"co-signed by {by.strip()} (first approved by {record.get('approved_by')})"
+    else:
+        record = {"plan": plan.path.name, "sha256": plan.sha256, "approved_by": by.strip(), "approved_at": now,
+                  "confirmed": sorted(confirmed)}
+        what = f"approved by {by.strip()}"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)  # a crash never leaves half a record
+    return path, what
 
 
 def check_approval(plan: LoadedPlan) -> dict[str, Any]:

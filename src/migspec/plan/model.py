@@ -55,6 +55,9 @@ class Step:
     reversible: bool = True
     post_check: str | None = None  # SQL returning one row with a boolean ``ok``
     table: QualifiedName | None = None  # the table whose traffic the step's lock affects
+    # The DOWN as units the executor runs in order, each like an UP step (guarded statements or a
+    # batched restore); empty: ``down`` runs as one unit. ``down`` then holds their psql text.
+    down_steps: tuple[Step, ...] = ()
 
     @property
     def retry(self) -> str:

@@ -212,7 +212,8 @@ class _Run:
             messages.append(message)
 
         with self.conn.transaction():
-            state.start(self.conn, plan_hash, phase, index, direction, step.description)
+            state.start(self.conn, plan_hash, phase, index, direction, step.description, step_sha256="",
+                        plan_sha256=plan_hash)
         batches = 0
         if direction == "up" and step.backfill is not None:
             progress = run_backfill(self.conn, step.backfill, plan=plan_hash, phase=phase, step=index, log=log,
