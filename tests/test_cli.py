@@ -70,7 +70,7 @@ BAD_INPUT = {
     "unknown flag": ({}, ["lint", "ok.sql", "--bogus"], "unrecognized arguments: --bogus"),
     "unknown subcommand": ({}, ["frobnicate"], "invalid choice: 'frobnicate'"),
     "no subcommand": ({}, [], "the following arguments are required: command"),
-    "lint without paths": ({}, ["lint"], "lint: the following arguments are required: PATH"),
+    "lint without paths": ({}, ["lint"], "lint: name the migration (SQL files or a project directory)"),
     "bad format": ({}, ["lint", "ok.sql", "--format", "xml"], "lint: argument --format: invalid choice"),
     "bad fail-on": ({}, ["lint", "ok.sql", "--fail-on", "purple"], "lint: argument --fail-on: invalid choice"),
     "pg-version 10": ({}, ["lint", "ok.sql", "--pg-version", "10"], "lint: argument --pg-version: must be a "

@@ -60,23 +60,52 @@ def _add_measurement_args(p: argparse.ArgumentParser) -> None:
                    help="lock waits per minute observed on the table")
 
 
+def _add_project_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("framework projects (PATH is a Django or Alembic project directory)")
+    g.add_argument("--django-settings", metavar="MODULE", help="the settings module (default: manage.py's)")
+    g.add_argument("--alembic-config", metavar="FILE", help="the Alembic config (default: PATH/alembic.ini)")
+    g.add_argument("--since", action="append", default=[], metavar="MIGRATION",
+                   help="read the migrations after this one (Django app.name, repeatable; an Alembic revision) "
+                        "instead of those the stats file records as applied")
+    g.add_argument("--project-python", metavar="PYTHON", help="the project's interpreter (default: migspec's)")
+
+
+def _read_migration(args: argparse.Namespace, stats):  # type: ignore[no-untyped-def]
+    from migspec.frameworks import read_migration
+
+    migration, notes = read_migration(args.paths, stats=stats, django_settings=args.django_settings,
+                                      alembic_config=args.alembic_config, since=tuple(args.since),
+                                      python=args.project_python, pg_version=args.pg_version,
+                                      kind=args.project_kind)
+    for note in notes:
+        sys.stderr.write(f"migspec: note: {note}\n")
+    return migration
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="migspec", description="A migration specialist for PostgreSQL.")
     parser.add_argument("--version", action="version", version=f"migspec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     lint = sub.add_parser("lint", help="what every statement locks, for how long, at this table's size and traffic")
-    lint.add_argument("paths", nargs="+", metavar="PATH", help="SQL files or directories (files in lexical order)")
+    lint.add_argument("paths", nargs="*", metavar="PATH",
+                      help="SQL files or directories (files in lexical order), or a Django/Alembic project "
+                           "(default: [tool.migspec] project in pyproject.toml)")
     _add_measurement_args(lint)
+    _add_project_args(lint)
     lint.add_argument("--schema", metavar="FILE",
                       help="a pg_dump --schema-only file: current column types, to judge type changes")
     lint.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text")
-    lint.add_argument("--fail-on", choices=("green", "yellow", "red"), default="yellow",
-                      help="exit 1 when a finding is at or above this risk (default: yellow)")
+    lint.add_argument("--fail-on", choices=("green", "yellow", "red"),
+                      help="exit 1 when a finding is at or above this risk (default: [tool.migspec] fail-on, "
+                           "else yellow)")
 
     plan = sub.add_parser("plan", help="the safe rollout: expand -> migrate -> contract, with DOWN steps and a runbook")
-    plan.add_argument("paths", nargs="+", metavar="PATH", help="SQL files or directories (files in lexical order)")
+    plan.add_argument("paths", nargs="*", metavar="PATH",
+                      help="SQL files or directories (files in lexical order), or a Django/Alembic project "
+                           "(default: [tool.migspec] project in pyproject.toml)")
     _add_measurement_args(plan)
+    _add_project_args(plan)
     plan.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     plan.add_argument("--out", metavar="DIR", help="also write NN_<phase>.up.sql / .down.sql files for psql")
     plan.add_argument("--confirm", action="append", default=[], metavar="TARGET",
@@ -213,35 +242,44 @@ def _load_calibration(path: str):  # type: ignore[no-untyped-def]
         raise InputError(message if message.startswith(f"{path}:") else f"{path}: {message}") from None
 
 
-def cmd_lint(args: argparse.Namespace) -> int:
+def lint_report(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The lint report and its failing findings (shared with the GitHub Action's script)."""
+    from migspec.config import apply_ignores, discover, merge_args
     from migspec.lint import lint
-    from migspec.parse.source import load_migration
-    from migspec.render.lint import RENDERERS
     from migspec.risk import Risk
 
+    config = discover()
+    merge_args(args, config)
     stats, calibration = load_inputs(args)
-    migration = load_migration(args.paths)
+    migration = _read_migration(args, stats)
     if args.schema:
         from migspec.plan.facts import from_stats, load_schema_file, with_column_types
 
         stats = with_column_types(stats, load_schema_file(args.schema, from_stats(stats)))
-    report = lint(migration, stats, pg_version=args.pg_version, transaction_per_file=args.transaction_per_file,
-                  calibration=calibration)
-    sys.stdout.write(RENDERERS[args.format](report))
+    report = apply_ignores(lint(migration, stats, pg_version=args.pg_version,
+                                transaction_per_file=args.transaction_per_file, calibration=calibration), config)
     threshold = Risk[args.fail_on.upper()]
-    failing = [f for f in report.findings if not f.suppressed and f.risk >= threshold]
+    return report, [f for f in report.findings if not f.suppressed and f.risk >= threshold]
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    from migspec.render.lint import RENDERERS
+
+    report, failing = lint_report(args)
+    sys.stdout.write(RENDERERS[args.format](report))
     return EXIT_FINDINGS if failing else EXIT_OK
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from migspec.parse.source import load_migration
     from migspec.plan.builder import PlanOptions, plan_migration
+    from migspec.config import discover, merge_args
     from migspec.render.plan import RENDERERS, write_files
 
+    merge_args(args, discover())
     stats, calibration = load_inputs(args)
     if args.contract_after_days < 0:
         raise InputError("--contract-after-days must not be negative")
-    migration = load_migration(args.paths)
+    migration = _read_migration(args, stats)
     plan, report = plan_migration(migration, stats, schema_path=args.schema, pg_version=args.pg_version,
                                   transaction_per_file=args.transaction_per_file, calibration=calibration,
                                   options=PlanOptions(tuple(args.confirm), args.contract_after_days))

@@ -39,6 +39,7 @@ class Finding:
     alternative: str
     estimate_seconds: float
     suppressed: str | None = None  # the reason given, when an inline directive allows it
+    origin: str = ""  # the framework operation that produced the statement (migspec.frameworks)
 
 
 @dataclass(frozen=True)
@@ -182,4 +183,4 @@ def _finding(item: Analyzed, rule: str, hit: Hit, risk: Risk, a: Assessment, loa
     return Finding(rule, item.stmt.location, item.stmt.sql, item.op.kind,
                    str(item.op.table) if item.op.table else None, item.effect.strongest,
                    item.effect.work is Work.REWRITE, item.effect.scans_table, risk, message,
-                   hit.alternative, a.hold.seconds, suppressed)
+                   hit.alternative, a.hold.seconds, suppressed, item.stmt.origin)

@@ -101,6 +101,8 @@ class Stats:
     tables: Mapping[QualifiedName, TableStats] = field(default_factory=dict)
     thresholds: Mapping[str, float] = field(default_factory=dict)
     origin: str = "no stats file"
+    #: framework ("django", "alembic") -> migrations production recorded as applied ('migspec measure')
+    applied_migrations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def from_production(self) -> bool:
@@ -147,7 +149,7 @@ def parse_stats(data: Any, origin: str) -> Stats:
     if not isinstance(data, dict):
         raise _fail(origin, "top level", "must be a mapping with 'tables' and global keys")
     known = {"pg_version", "source", "collected_at", "maintenance_window", "tables", "thresholds",
-             "host", "system_identifier", "replication_lag_seconds", "schema", "migspec"}
+             "host", "system_identifier", "replication_lag_seconds", "schema", "migspec", "applied_migrations"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise _fail(origin, unknown[0], f"unknown key (expected one of {', '.join(sorted(known))})")
@@ -179,8 +181,12 @@ def parse_stats(data: Any, origin: str) -> Stats:
         raise _fail(origin, "thresholds", "must map threshold names to numbers")
     thresholds = {str(k): _number(v, origin, f"thresholds.{k}") for k, v in thresholds_raw.items()}
     source = data.get("source")
+    applied_raw = data.get("applied_migrations") or {}
+    if not isinstance(applied_raw, dict) or any(k not in ("django", "alembic") for k in applied_raw):
+        raise _fail(origin, "applied_migrations", "must map 'django' and/or 'alembic' to lists of migrations")
+    applied = {str(k): _names(v, origin, f"applied_migrations.{k}") for k, v in applied_raw.items()}
     return Stats(version, full, None if source is None else str(source), None if collected is None else str(collected),
-                 window, tables, thresholds, origin)
+                 window, tables, thresholds, origin, applied)
 
 
 def _table(name: QualifiedName, raw: Any, origin: str, where: str) -> TableStats:

@@ -12,6 +12,7 @@ from migspec.measure import collect
 from migspec.measure.collect import Relation, ServerFacts, Size
 from migspec.measure.connection import (DEFAULT_STATEMENT_TIMEOUT, MeasureError, Target, connect, secrets_in,
                                         target_of, translated)
+from migspec.measure.frameworks import applied_migrations
 from migspec.measure.sample import DEFAULT_POLL_INTERVAL, DEFAULT_SAMPLE_SECONDS, ProgressCallback, TableWindow, Window, \
     sample
 from migspec.names import QualifiedName
@@ -69,6 +70,8 @@ class Measurement:
     source: str
     maintenance_window: str | None
     poll_interval: float
+    #: framework -> migrations recorded as applied (migspec.measure.frameworks)
+    applied_migrations: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def write_qps_error_bound(self) -> float:
@@ -150,9 +153,13 @@ def measure(options: MeasureOptions, *, on_progress: ProgressCallback | None = N
                 sizes[rel.oid] = Size(n, collect.ROWS_EXACT, sizes[rel.oid].size_bytes, sizes[rel.oid].size_source)
         with translated(secrets, "reading the replication lag"):
             lag = collect.replication_lag(conn, server)
+        with translated(secrets, "reading the migration frameworks' records"):
+            applied, applied_warnings = applied_migrations(conn)
+        warnings.extend(applied_warnings)
         target = target_of(conn)
     tables = tuple(TableMeasurement(rel, sizes[rel.oid], window.tables[rel.oid], schemas[rel.oid], options.exact_rows)
                    for rel in relations)
     return Measurement(server=server, target=target, replication_lag_seconds=lag, collected_at=_utc_now(),
                        window=window, tables=tables, warnings=tuple(warnings), source=options.source,
-                       maintenance_window=options.maintenance_window, poll_interval=options.poll_interval)
+                       maintenance_window=options.maintenance_window, poll_interval=options.poll_interval,
+                       applied_migrations=applied)

@@ -96,6 +96,7 @@ def to_document(m: Measurement) -> dict[str, Any]:
         "system_identifier": m.server.system_identifier,
         "replication_lag_seconds": None if m.replication_lag_seconds is None else round(m.replication_lag_seconds, 3),
         "tables": {str(t.name): _table_document(t, m) for t in m.tables},
+        **({"applied_migrations": m.applied_migrations} if m.applied_migrations else {}),
         "migspec": {
             "version": __version__,
             "command": "measure",

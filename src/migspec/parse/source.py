@@ -47,6 +47,10 @@ class Statement:
     index: int  # position in the whole migration, from 0
     file_index: int  # which file of the migration, from 0
     directives: tuple[Directive, ...] = ()
+    #: The framework code that produced this SQL (a Django operation, an Alembic op call), if any.
+    origin: str = ""
+    #: Work migspec cannot see (Python code a migration runs): the statement is that work's label.
+    opaque: str = ""
 
     @property
     def kind(self) -> str:

@@ -52,6 +52,8 @@ def render_text(report: Report) -> str:
         lock = f"{f.lock.sql_name} ({f.lock.blocks})" if f.lock else "no table lock"
         work = ", rewrites table" if f.rewrites_table else (", scans table" if f.scans_table else "")
         est = "" if f.estimate_seconds <= 0.01 else f", est. {format_duration(f.estimate_seconds)}"
+        if f.origin:
+            out.append(f"    in: {f.origin}")
         out.append(f"    lock: {lock}{work}{est}")
         out.append(f"    why: {f.message}")
         out.append(f"    instead: {f.alternative}")
@@ -75,7 +77,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
             "table": f.table, "risk": str(f.risk), "lock": f.lock.sql_name if f.lock else None,
             "rewrites_table": f.rewrites_table, "scans_table": f.scans_table, "message": f.message,
             "alternative": f.alternative, "estimate_seconds": _seconds(f.estimate_seconds),
-            "suppressed": f.suppressed}
+            "suppressed": f.suppressed, **({"origin": f.origin} if f.origin else {})}
 
 
 def report_dict(report: Report) -> dict[str, Any]:
@@ -140,7 +142,7 @@ def render_sarif(report: Report) -> str:
     for f in report.findings:
         result: dict[str, Any] = {
             "ruleId": f.rule, "level": _SARIF_LEVEL[f.risk],
-            "message": {"text": f"{f.message} Instead: {f.alternative}"},
+            "message": {"text": (f"{f.origin}: " if f.origin else "") + f"{f.message} Instead: {f.alternative}"},
             "locations": [{"physicalLocation": {"artifactLocation": {"uri": quote(f.location.file)},
                                                 "region": {"startLine": f.location.line,
                                                            "startColumn": f.location.col}}}],

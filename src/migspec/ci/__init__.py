@@ -1,0 +1,1 @@
+"""CI integration: the GitHub Action's script (``python -m migspec.ci.action``)."""

@@ -1,0 +1,225 @@
+"""Framework projects (Django, Alembic) read as they are: their pending migrations, the SQL the
+framework itself renders for PostgreSQL, and every statement placed at the Python line that makes it.
+
+Data flows one way, as for SQL files: project -> :class:`Project` (framework migrations with the SQL
+of each operation) -> :class:`migspec.parse.source.Migration` (statements located in the ``.py``
+files, ``origin`` naming the operation) -> lint / plan, unchanged.
+
+The framework runs in a subprocess with the project's own interpreter and ``sys.path``
+(``_django_driver.py``, ``_alembic_driver.py``: standard library + the framework only), so the
+project's imports never load into migspec's process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from migspec.errors import EXIT_OK, InputError, MigspecError
+from migspec.parse.source import Location, Migration, Statement, parse_text
+
+if TYPE_CHECKING:
+    from migspec.stats import Stats
+
+#: Tables the frameworks keep for themselves: written at every migration, never a user's concern.
+BOOKKEEPING_TABLES = frozenset({"django_migrations", "alembic_version"})
+
+#: How much of an operation's source a finding quotes.
+ORIGIN_CHARS = 120
+
+
+@dataclass(frozen=True)
+class FrameworkOperation:
+    """One operation of a migration (a Django operation, an Alembic ``op.*`` call, a data change)."""
+
+    file: str  # as findings show it: relative to the project when inside it
+    line: int
+    col: int
+    source: str  # the user's code, on one line
+    sql: tuple[str, ...] = ()
+    opaque: str = ""  # non-empty: work migspec cannot see, and why
+
+
+@dataclass(frozen=True)
+class FrameworkMigration:
+    key: str  # "shop.0002_order_status" (Django) or a revision id (Alembic)
+    file: str
+    line: int
+    atomic: bool  # the framework runs it in one transaction
+    operations: tuple[FrameworkOperation, ...]
+    framework_sql: bool = False  # operations' SQL already holds the framework's BEGIN/COMMIT
+
+
+@dataclass(frozen=True)
+class Project:
+    kind: str  # "django" | "alembic"
+    root: Path
+    migrations: tuple[FrameworkMigration, ...]
+    framework_version: str = ""
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        return f"{self.root.resolve().name} ({self.kind}, {len(self.migrations)} pending migration(s))"
+
+
+@dataclass(frozen=True)
+class ProjectOptions:
+    """What the command line (or ``[tool.migspec]``) says about a project."""
+
+    django_settings: str | None = None
+    alembic_config: str | None = None
+    since: tuple[str, ...] = ()  # Django "app.migration" (repeatable) or an Alembic revision
+    applied: tuple[str, ...] | None = None  # recorded in production (the stats file's 'applied_migrations')
+    python: str | None = None  # the project's interpreter (default: migspec's)
+    pg_version: int = 16
+    kind: str | None = None  # "django" / "alembic" / "sql" when the user says so ([tool.migspec] kind)
+
+
+def detect(path: str | Path, options: ProjectOptions) -> str | None:
+    """``django`` / ``alembic`` when ``path`` is such a project (or the options say so), else None."""
+    p = Path(path)
+    if options.kind:
+        return None if options.kind == "sql" else options.kind
+    if options.alembic_config:
+        return "alembic"
+    if options.django_settings:
+        return "django"
+    if p.is_dir() and (p / "manage.py").is_file():
+        return "django"
+    if p.is_dir() and (p / "alembic.ini").is_file():
+        return "alembic"
+    if p.is_file() and p.name == "alembic.ini":
+        return "alembic"
+    return None
+
+
+def display_path(path: str | None, root: Path) -> str:
+    """A path as findings show it: relative to the working directory when inside it (so CI
+    annotations and SARIF land on the repository's file), else to the project root."""
+    if not path:
+        return str(root)
+    for base in (Path.cwd(), root):
+        try:
+            return str(Path(path).resolve().relative_to(base.resolve()))
+        except ValueError:
+            continue
+    return str(path)
+
+
+def run_driver(driver: str, request: dict, *, python: str | None, cwd: Path, what: str) -> dict:
+    """Run a framework driver in its own interpreter; its JSON answer, or a one-line InputError."""
+    script = Path(__file__).with_name(driver)
+    env = {k: v for k, v in os.environ.items() if k not in ("PGPASSWORD",)}
+    env["PYTHONPATH"] = os.pathsep.join([str(cwd), *filter(None, [env.get("PYTHONPATH")])])
+    try:
+        done = subprocess.run([python or sys.executable, str(script)], input=json.dumps(request), cwd=cwd,
+                              capture_output=True, text=True, env=env, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise InputError(f"{cwd}: cannot run {what}: {exc}") from None
+    try:
+        answer = json.loads(done.stdout) if done.stdout.strip() else None
+    except json.JSONDecodeError:
+        answer = None
+    if not isinstance(answer, dict):
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise InputError(f"{cwd}: {what} failed: {last}")
+    if "error" in answer:
+        raise InputError(f"{cwd}: {answer['error']}")
+    return answer
+
+
+def _statements(op: FrameworkOperation, *, file_index: int, first: int) -> list[Statement]:
+    """The operation's SQL parsed, each statement placed at the operation's line in the .py file."""
+    where = Location(op.file, op.line, op.col)
+    origin = op.source if len(op.source) <= ORIGIN_CHARS else op.source[: ORIGIN_CHARS - 3] + "..."
+    if op.opaque:
+        return [Statement(op.source, where, None, first, file_index, origin=origin, opaque=op.opaque)]
+    out: list[Statement] = []
+    for text in op.sql:
+        try:
+            parsed = parse_text(text, op.file, file_index=file_index, first_index=first + len(out))
+        except InputError as exc:
+            raise InputError(f"{where}: the SQL the framework rendered for {origin} does not parse: {exc}") from None
+        for stmt in parsed:
+            if _bookkeeping(stmt):
+                continue
+            out.append(Statement(stmt.sql, where, stmt.node, first + len(out), file_index, stmt.directives,
+                                 origin=origin))
+    return out
+
+
+def _bookkeeping(stmt: Statement) -> bool:
+    from migspec.parse.source import iter_nodes
+
+    for node in iter_nodes(stmt.node):
+        if type(node).__name__ == "RangeVar" and node.relname in BOOKKEEPING_TABLES:
+            return True
+    return False
+
+
+def to_migration(project: Project) -> Migration:
+    """The project's pending migrations as one migspec migration, in the order the framework runs them."""
+    statements: list[Statement] = []
+
+    def control(sql: str, m: FrameworkMigration, file_index: int) -> Statement:
+        node = parse_text(sql, m.file)[0].node
+        return Statement(sql, Location(m.file, m.line, 1), node, len(statements), file_index,
+                         origin=f"{m.key} (the framework's transaction)")
+
+    for file_index, m in enumerate(project.migrations):
+        wrap = m.atomic and not m.framework_sql
+        if wrap:
+            statements.append(control("BEGIN", m, file_index))
+        for op in m.operations:
+            statements.extend(_statements(op, file_index=file_index, first=len(statements)))
+        if wrap:
+            statements.append(control("COMMIT", m, file_index))
+    files = tuple(dict.fromkeys(m.file for m in project.migrations))
+    return Migration(project.name, files, tuple(statements))
+
+
+def load_project(path: str | Path, options: ProjectOptions) -> Project:
+    kind = detect(path, options)
+    if kind == "django":
+        from migspec.frameworks.django import load_django
+
+        return load_django(Path(path), options)
+    if kind == "alembic":
+        from migspec.frameworks.alembic import load_alembic
+
+        return load_alembic(Path(path), options)
+    raise InputError(f"{path}: not a Django project (no manage.py) nor an Alembic project (no alembic.ini)")
+
+
+def read_migration(paths: list[str], *, stats: "Stats", django_settings: str | None = None,
+                   alembic_config: str | None = None, since: tuple[str, ...] = (), python: str | None = None,
+                   pg_version: int | None = None, kind: str | None = None) -> tuple[Migration, tuple[str, ...]]:
+    """SQL files as they are, or a framework project's pending migrations; and notes for the user."""
+    from migspec.parse.source import load_migration
+
+    options = ProjectOptions(django_settings=django_settings, alembic_config=alembic_config, since=since,
+                             python=python, pg_version=pg_version or stats.pg_version or 16, kind=kind)
+    kind = detect(paths[0], options) if len(paths) == 1 else None
+    if kind is None:
+        if django_settings or alembic_config or since:
+            raise InputError("--django-settings, --alembic-config and --since need one project directory")
+        return load_migration(paths), ()
+    recorded = stats.applied_migrations.get(kind)
+    if recorded is not None and not since:
+        options = replace(options, applied=tuple(recorded))
+    project = load_project(paths[0], options)
+    if not project.migrations:
+        raise NothingPending(f"{paths[0]}: no pending {kind} migrations")
+    return to_migration(project), project.notes
+
+
+class NothingPending(MigspecError):
+    """Every migration of the project is already applied: nothing to lint or plan (exit 0)."""
+
+    exit_code = EXIT_OK
