@@ -29,14 +29,16 @@ def test_orm_bulk_writes_become_sql(tmp_path: Path) -> None:
 def forwards(apps, schema_editor):
     Order = apps.get_model("shop", "Order")
     Order.objects.all().update(note="x", customer=None)
-    Order.objects.filter(note="").delete()
-    qs = Order.objects.exclude(note="")
-    qs.update(note="y")
+    Order.objects.filter(note="", customer__isnull=False).delete()
+    qs = Order.objects.exclude(note__in=["a", "b"])
+    qs.filter(id__gte=-5).update(note=F("note"), customer=compute())
+    Order.objects.filter(Q(note="x"), note__startswith="y").update(note="it's")
 """)
     assert [(a.line, a.sql) for a in actions] == [
-        (4, "UPDATE shop_order SET note = $2, customer_id = $3"),
-        (5, "DELETE FROM shop_order WHERE $1"),
-        (7, "UPDATE shop_order SET note = $2 WHERE $1")]
+        (4, "UPDATE shop_order SET note = 'x', customer_id = NULL"),
+        (5, "DELETE FROM shop_order WHERE (note = '' AND customer_id IS NOT NULL)"),
+        (7, "UPDATE shop_order SET note = note, customer_id = $1 WHERE NOT (note IN ('a', 'b')) AND id >= -5"),
+        (8, "UPDATE shop_order SET note = 'it''s' WHERE ($1 AND $2)")]
 
 
 def test_a_loop_commits_per_batch_only_outside_a_transaction(tmp_path: Path) -> None:
@@ -51,7 +53,7 @@ def forwards(apps, schema_editor):
             cursor.execute("UPDATE shop_order SET note = %s WHERE id IN (SELECT id FROM shop_order LIMIT 1000)", ["x"])
 """
     atomic = _read(tmp_path, code, atomic=True)
-    assert [a.sql for a in atomic] == ["UPDATE shop_order SET note = $2 WHERE $1",
+    assert [a.sql for a in atomic] == ["UPDATE shop_order SET note = $1 WHERE $2",
                                        "UPDATE shop_order SET note = $1 WHERE id IN (SELECT id FROM shop_order LIMIT 1000)"]
     non_atomic = _read(tmp_path, code, atomic=False)
     assert non_atomic == []  # each save() and each batch commits on its own

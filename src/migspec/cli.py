@@ -70,16 +70,16 @@ def _add_project_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--project-python", metavar="PYTHON", help="the project's interpreter (default: migspec's)")
 
 
-def _read_migration(args: argparse.Namespace, stats):  # type: ignore[no-untyped-def]
+def _read_migration(args: argparse.Namespace, stats, *, runnable: bool = False):  # type: ignore[no-untyped-def]
     from migspec.frameworks import read_migration
 
-    migration, notes = read_migration(args.paths, stats=stats, django_settings=args.django_settings,
+    migration, notes, project = read_migration(args.paths, stats=stats, django_settings=args.django_settings,
                                       alembic_config=args.alembic_config, since=tuple(args.since),
                                       python=args.project_python, pg_version=args.pg_version,
-                                      kind=args.project_kind)
+                                      kind=args.project_kind, runnable=runnable)
     for note in notes:
         sys.stderr.write(f"migspec: note: {note}\n")
-    return migration
+    return migration, project
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--schema", metavar="FILE", help="a pg_dump --schema-only file: facts the DOWN steps need")
     plan.add_argument("--contract-after-days", type=int, default=7, metavar="N",
                       help="CONTRACT runs only after N days green (default 7)")
+    plan.add_argument("--emit", choices=("django", "alembic"),
+                      help="write the rollout back as the framework's migrations (replacing the pending one)")
+    plan.add_argument("--into", metavar="DIR", help="where --emit writes (default: beside the migration it replaces)")
 
     approve = sub.add_parser("approve", help="record who approved a JSON plan, when, and its hash")
     approve.add_argument("plan", metavar="PLAN.json")
@@ -251,7 +254,7 @@ def lint_report(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     config = discover()
     merge_args(args, config)
     stats, calibration = load_inputs(args)
-    migration = _read_migration(args, stats)
+    migration, _ = _read_migration(args, stats)
     if args.schema:
         from migspec.plan.facts import from_stats, load_schema_file, with_column_types
 
@@ -279,7 +282,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     stats, calibration = load_inputs(args)
     if args.contract_after_days < 0:
         raise InputError("--contract-after-days must not be negative")
-    migration = _read_migration(args, stats)
+    migration, project = _read_migration(args, stats, runnable=True)
     plan, report = plan_migration(migration, stats, schema_path=args.schema, pg_version=args.pg_version,
                                   transaction_per_file=args.transaction_per_file, calibration=calibration,
                                   options=PlanOptions(tuple(args.confirm), args.contract_after_days))
@@ -288,6 +291,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
             write_files(plan, Path(args.out))
         except OSError as exc:
             raise InputError(f"{args.out}: cannot write plan files: {exc.strerror or exc}") from None
+    if args.emit:
+        from migspec.frameworks.emit import emit
+
+        sys.stderr.write(emit(plan, project, args.emit, Path(args.into) if args.into else None))
     sys.stdout.write(RENDERERS[args.format](plan, report))
     return EXIT_OK
 

@@ -21,13 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migspec.errors import EXIT_OK, InputError, MigspecError
-from migspec.parse.source import Location, Migration, Statement, parse_text
+from migspec.parse.source import Location, Migration, Placeholder, Statement, parse_text
+from migspec.stats import BOOKKEEPING_TABLES
 
 if TYPE_CHECKING:
-    from migspec.stats import Stats
-
-#: Tables the frameworks keep for themselves: written at every migration, never a user's concern.
-BOOKKEEPING_TABLES = frozenset({"django_migrations", "alembic_version"})
+    from migspec.stats import Stats  # noqa: F401
 
 #: How much of an operation's source a finding quotes.
 ORIGIN_CHARS = 120
@@ -53,6 +51,9 @@ class FrameworkMigration:
     atomic: bool  # the framework runs it in one transaction
     operations: tuple[FrameworkOperation, ...]
     framework_sql: bool = False  # operations' SQL already holds the framework's BEGIN/COMMIT
+    #: what it runs after: Django ("app", "name") pairs; Alembic down revisions (one element each)
+    dependencies: tuple[tuple[str, ...], ...] = ()
+    path: str = ""  # the file, absolute
 
 
 @dataclass(frozen=True)
@@ -134,12 +135,19 @@ def run_driver(driver: str, request: dict, *, python: str | None, cwd: Path, wha
     return answer
 
 
-def _statements(op: FrameworkOperation, *, file_index: int, first: int) -> list[Statement]:
+def _has_unknown_values(stmt: Statement) -> bool:
+    """``$n`` parameters: values (or conditions) Python code computes that migspec cannot read."""
+    from migspec.parse.source import iter_nodes
+
+    return any(type(node).__name__ == "ParamRef" for node in iter_nodes(stmt.node))
+
+
+def _statements(op: FrameworkOperation, *, file_index: int, first: int, runnable: bool = False) -> list[Statement]:
     """The operation's SQL parsed, each statement placed at the operation's line in the .py file."""
     where = Location(op.file, op.line, op.col)
     origin = op.source if len(op.source) <= ORIGIN_CHARS else op.source[: ORIGIN_CHARS - 3] + "..."
     if op.opaque:
-        return [Statement(op.source, where, None, first, file_index, origin=origin, opaque=op.opaque)]
+        return [Statement(op.source, where, Placeholder(op.opaque), first, file_index, origin=origin)]
     out: list[Statement] = []
     for text in op.sql:
         try:
@@ -149,12 +157,19 @@ def _statements(op: FrameworkOperation, *, file_index: int, first: int) -> list[
         for stmt in parsed:
             if _bookkeeping(stmt):
                 continue
+            if runnable and _has_unknown_values(stmt):
+                # A plan would run it: a statement with values only the Python code knows is a manual step.
+                out.append(Statement(op.source, where, Placeholder(
+                    f"{origin} (values or conditions computed in Python)"), first + len(out), file_index,
+                    origin=origin))
+                continue
             out.append(Statement(stmt.sql, where, stmt.node, first + len(out), file_index, stmt.directives,
                                  origin=origin))
     return out
 
 
 def _bookkeeping(stmt: Statement) -> bool:
+    """A statement on the framework's own table (Alembic's version UPDATE): not the user's code."""
     from migspec.parse.source import iter_nodes
 
     for node in iter_nodes(stmt.node):
@@ -163,8 +178,11 @@ def _bookkeeping(stmt: Statement) -> bool:
     return False
 
 
-def to_migration(project: Project) -> Migration:
-    """The project's pending migrations as one migspec migration, in the order the framework runs them."""
+def to_migration(project: Project, *, runnable: bool = False) -> Migration:
+    """The project's pending migrations as one migspec migration, in the order the framework runs them.
+
+    ``runnable`` (for plans, which run what they read): statements whose values only the Python code
+    knows become manual steps instead of SQL with ``$n`` parameters."""
     statements: list[Statement] = []
 
     def control(sql: str, m: FrameworkMigration, file_index: int) -> Statement:
@@ -177,7 +195,7 @@ def to_migration(project: Project) -> Migration:
         if wrap:
             statements.append(control("BEGIN", m, file_index))
         for op in m.operations:
-            statements.extend(_statements(op, file_index=file_index, first=len(statements)))
+            statements.extend(_statements(op, file_index=file_index, first=len(statements), runnable=runnable))
         if wrap:
             statements.append(control("COMMIT", m, file_index))
     files = tuple(dict.fromkeys(m.file for m in project.migrations))
@@ -199,8 +217,9 @@ def load_project(path: str | Path, options: ProjectOptions) -> Project:
 
 def read_migration(paths: list[str], *, stats: "Stats", django_settings: str | None = None,
                    alembic_config: str | None = None, since: tuple[str, ...] = (), python: str | None = None,
-                   pg_version: int | None = None, kind: str | None = None) -> tuple[Migration, tuple[str, ...]]:
-    """SQL files as they are, or a framework project's pending migrations; and notes for the user."""
+                   pg_version: int | None = None, kind: str | None = None,
+                   runnable: bool = False) -> tuple[Migration, tuple[str, ...], Project | None]:
+    """SQL files as they are, or a framework project's pending migrations; notes for the user; the project."""
     from migspec.parse.source import load_migration
 
     options = ProjectOptions(django_settings=django_settings, alembic_config=alembic_config, since=since,
@@ -209,14 +228,14 @@ def read_migration(paths: list[str], *, stats: "Stats", django_settings: str | N
     if kind is None:
         if django_settings or alembic_config or since:
             raise InputError("--django-settings, --alembic-config and --since need one project directory")
-        return load_migration(paths), ()
+        return load_migration(paths), (), None
     recorded = stats.applied_migrations.get(kind)
     if recorded is not None and not since:
         options = replace(options, applied=tuple(recorded))
     project = load_project(paths[0], options)
     if not project.migrations:
         raise NothingPending(f"{paths[0]}: no pending {kind} migrations")
-    return to_migration(project), project.notes
+    return to_migration(project, runnable=runnable), project.notes, project
 
 
 class NothingPending(MigspecError):

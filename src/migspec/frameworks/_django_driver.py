@@ -219,6 +219,7 @@ def main() -> None:
             ops.append(entry)
         out.append({"app": migration.app_label, "name": migration.name, "file": path, "line": class_line,
                     "atomic": bool(migration.atomic), "replaces": [list(r) for r in migration.replaces or ()],
+                    "dependencies": [list(d) for d in migration.dependencies],
                     "operations": ops})
     json.dump({"framework": "django", "version": django.get_version(), "migrations": out,
                "applied_known": applied is not None or bool(since)}, sys.stdout)

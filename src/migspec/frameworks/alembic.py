@@ -90,8 +90,11 @@ def load_alembic(path: Path, options: ProjectOptions) -> Project:
                 at = max((i + 1 for i, o in enumerate(listed)
                           if not o.source.startswith("alembic:") and o.line <= a.line), default=min(1, len(listed)))
                 listed.insert(at, FrameworkOperation(a.file, a.line, a.col, a.source, opaque=a.opaque))
+        down = r.get("down_revision")
+        downs = tuple((d,) for d in ([down] if isinstance(down, str) else down or []))
         migrations.append(FrameworkMigration(r["revision"], file, _upgrade_line(r["file"]), True,
-                                             tuple(ops[r["revision"]]), framework_sql=True))
+                                             tuple(ops[r["revision"]]), framework_sql=True, dependencies=downs,
+                                             path=r["file"]))
     return Project("alembic", root, tuple(migrations), answer.get("version", ""), tuple(notes))
 
 

@@ -62,7 +62,9 @@ def load_django(root: Path, options: ProjectOptions) -> Project:
                                                              f"live database ({op['needs_database']})"))
             else:
                 ops.append(FrameworkOperation(**base, sql=tuple(op["sql"])))
-        migrations.append(FrameworkMigration(f"{m['app']}.{m['name']}", file, m["line"], m["atomic"], tuple(ops)))
+        migrations.append(FrameworkMigration(f"{m['app']}.{m['name']}", file, m["line"], m["atomic"], tuple(ops),
+                                             dependencies=tuple(tuple(d) for d in m.get("dependencies", ())),
+                                             path=m["file"]))
     return Project("django", root, tuple(migrations), answer.get("version", ""), tuple(notes))
 
 

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from migspec.names import quote_ident
+from migspec.names import quote_ident, quote_literal
 
 #: Calls whose receiver runs SQL text given as the first argument.
 SQL_RUNNERS = frozenset({"execute", "exec_driver_sql", "executemany"})
@@ -54,7 +54,7 @@ class DataAction:
 @dataclass
 class _Scope:
     models: dict[str, str] = field(default_factory=dict)  # variable -> model label "app.model"
-    querysets: dict[str, tuple[str, bool]] = field(default_factory=dict)  # variable -> (label, filtered)
+    querysets: dict[str, tuple[str, tuple]] = field(default_factory=dict)  # variable -> (label, filter calls)
     instances: dict[str, str] = field(default_factory=dict)  # loop variable -> model label
     tainted: set[str] = field(default_factory=set)  # apps, schema_editor, connections, cursors
 
@@ -92,17 +92,87 @@ def _name(node: ast.expr) -> str:
 
 def _chain(node: ast.expr) -> tuple[ast.expr, list[str]]:
     """``A.objects.filter(x).all()`` -> (A, ['objects', 'filter', 'all'])."""
-    names: list[str] = []
+    root, links = _links(node)
+    return root, [name for name, _ in links]
+
+
+def _links(node: ast.expr) -> tuple[ast.expr, list[tuple[str, ast.Call | None]]]:
+    """``A.objects.filter(x)`` -> (A, [('objects', None), ('filter', <call filter(x)>)])."""
+    links: list[tuple[str, ast.Call | None]] = []
+    call: ast.Call | None = None
     while True:
         if isinstance(node, ast.Call) and _name(node.func) == "get_model":
-            return node, names[::-1]  # apps.get_model(...) is the root: a model
+            return node, links[::-1]  # apps.get_model(...) is the root: a model
         if isinstance(node, ast.Call):
-            node = node.func
+            call, node = node, node.func
         elif isinstance(node, ast.Attribute):
-            names.append(node.attr)
-            node = node.value
+            links.append((node.attr, call))
+            call, node = None, node.value
         else:
-            return node, names[::-1]
+            return node, links[::-1]
+
+
+#: Django lookups with a direct SQL spelling (django/db/models/lookups.py); others stay unknown.
+LOOKUPS = {"exact": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+class _Params:
+    """Numbers the values migspec cannot read: ``$1``, ``$2``, ... (PostgreSQL parses them)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def next(self) -> str:
+        self.n += 1
+        return f"${self.n}"
+
+
+def _value(node: ast.expr, columns: dict[str, str], params: _Params) -> str:
+    """A Python value as SQL: literals as literals, ``F("field")`` as its column, else ``$n``."""
+    if isinstance(node, ast.Constant):
+        v = node.value
+        if v is None:
+            return "NULL"
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, str):
+            return quote_literal(v)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant) \
+            and isinstance(node.operand.value, (int, float)) and not isinstance(node.operand.value, bool):
+        return repr(-node.operand.value)
+    if isinstance(node, ast.Call) and _name(node.func) == "F" and len(node.args) == 1 and \
+            isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+        return quote_ident(columns.get(node.args[0].value, node.args[0].value))
+    return params.next()
+
+
+def _condition(keyword: ast.keyword, columns: dict[str, str], params: _Params) -> str:
+    field, _, lookup = (keyword.arg or "").partition("__")
+    column = quote_ident(columns.get(field, field)) if field else params.next()
+    if lookup in ("", *LOOKUPS) and "__" not in lookup:
+        value = _value(keyword.value, columns, params)
+        if value == "NULL" and lookup in ("", "exact"):
+            return f"{column} IS NULL"
+        return f"{column} {LOOKUPS.get(lookup or 'exact')} {value}"
+    if lookup == "isnull" and isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, bool):
+        return f"{column} IS {'' if keyword.value.value else 'NOT '}NULL"
+    if lookup == "in" and isinstance(keyword.value, (ast.List, ast.Tuple, ast.Set)) and keyword.value.elts:
+        return f"{column} IN ({', '.join(_value(e, columns, params) for e in keyword.value.elts)})"
+    return params.next()  # a lookup or expression migspec does not translate: an unknown condition
+
+
+def _where(filters: tuple[tuple[str, ast.Call], ...], columns: dict[str, str], params: _Params) -> str:
+    parts = []
+    for name, call in filters:
+        terms = [_condition(k, columns, params) for k in call.keywords if k.arg]
+        terms += [params.next() for _ in call.args]  # Q objects: unknown conditions
+        if not terms:
+            continue
+        joined = " AND ".join(terms)
+        parts.append(f"NOT ({joined})" if name == "exclude" else joined if len(terms) == 1 else f"({joined})")
+    return f" WHERE {' AND '.join(parts)}" if parts else ""
 
 
 class _Reader:
@@ -124,24 +194,22 @@ class _Reader:
             return label.lower() if label else None
         return None
 
-    def _queryset(self, node: ast.expr, scope: _Scope) -> tuple[str, bool] | None:
-        """(model label, filtered) when ``node`` is a queryset of a known model."""
-        root, names = _chain(node)
-        if isinstance(root, ast.Name) and root.id in scope.querysets and not names:
-            return scope.querysets[root.id]
+    def _queryset(self, node: ast.expr, scope: _Scope) -> tuple[str, tuple] | None:
+        """(model label, its filter/exclude calls) when ``node`` is a queryset of a known model."""
+        root, links = _links(node)
         if isinstance(root, ast.Name) and root.id in scope.querysets:
-            label, filtered = scope.querysets[root.id]
+            label, filters = scope.querysets[root.id]
         else:
             label = self._model_of(root, scope)
-            if label is None or not names or names[0] not in ("objects", "_default_manager", "_base_manager"):
+            if label is None or not links or links[0][0] not in ("objects", "_default_manager", "_base_manager"):
                 return None
-            names, filtered = names[1:], False
-        for n in names:
-            if n in FILTERS:
-                filtered = True
-            elif n not in PASS_THROUGH:
+            links, filters = links[1:], ()
+        for name, call in links:
+            if name in FILTERS and call is not None:
+                filters = (*filters, (name, call))
+            elif name not in PASS_THROUGH:
                 return None
-        return label, filtered
+        return label, filters
 
     def _table(self, label: str) -> dict | None:
         return self.models.get(label)
@@ -151,16 +219,21 @@ class _Reader:
         self.actions.append(DataAction(self.display, node.lineno, node.col_offset + 1, _one_line(node, self.text),
                                        sql, opaque, via))
 
-    def _update_sql(self, label: str, columns: list[str], filtered: bool, verb: str = "UPDATE") -> str | None:
+    def _update_sql(self, label: str, assignments: list[tuple[str, ast.expr | None]], filters: tuple | None,
+                    verb: str = "UPDATE") -> str | None:
+        """The statement the ORM call runs; ``filters`` None: rows chosen in a way migspec cannot read."""
         facts = self._table(label)
         if facts is None:
             return None
+        columns = facts["columns"]
+        params = _Params()
         table = quote_ident(facts["table"])
-        where = " WHERE $1" if filtered else ""
+        sets = ", ".join(f"{quote_ident(columns.get(c, c))} = "
+                         f"{params.next() if v is None else _value(v, columns, params)}"
+                         for c, v in assignments) or f"{quote_ident(facts.get('pk') or 'id')} = {params.next()}"
+        where = f" WHERE {params.next()}" if filters is None else _where(filters, columns, params)
         if verb == "DELETE":
             return f"DELETE FROM {table}{where}"
-        cols = [facts["columns"].get(c, c) for c in columns] or [facts.get("pk") or "id"]
-        sets = ", ".join(f"{quote_ident(c)} = ${i + 2}" for i, c in enumerate(cols))
         return f"UPDATE {table} SET {sets}{where}"
 
     # -- walking ---------------------------------------------------------------------------------
@@ -194,7 +267,7 @@ class _Reader:
                 scope.instances[stmt.target.id] = qs[0]
                 saved = self._saved_attrs(stmt.body, stmt.target.id)
                 if saved is not None and atomic:
-                    sql = self._update_sql(qs[0], saved, True)
+                    sql = self._update_sql(qs[0], [(c, None) for c in saved], None)
                     if sql:
                         self._emit(stmt, sql=sql)
             self._calls(stmt.iter, scope, in_loop, atomic)
@@ -257,12 +330,13 @@ class _Reader:
                     label = self._model_of(_chain(func.value)[0], scope)
                     fields_arg = call.args[1] if len(call.args) > 1 else next(
                         (k.value for k in call.keywords if k.arg == "fields"), None)
-                    cols = [e.value for e in getattr(fields_arg, "elts", []) if isinstance(e, ast.Constant)]
-                    sql = self._update_sql(label, cols, True) if label else None
+                    cols = [(e.value, None) for e in getattr(fields_arg, "elts", []) if isinstance(e, ast.Constant)]
+                    sql = self._update_sql(label, cols, None) if label else None
                 else:
-                    label, filtered = qs  # type: ignore[misc]
-                    cols = [k.arg for k in call.keywords if k.arg]
-                    sql = self._update_sql(label, cols, filtered, "DELETE" if func.attr == "delete" else "UPDATE")
+                    label, filters = qs  # type: ignore[misc]
+                    assignments = [(k.arg, k.value) for k in call.keywords if k.arg]
+                    sql = self._update_sql(label, assignments, filters,
+                                           "DELETE" if func.attr == "delete" else "UPDATE")
                 if sql:
                     self._emit(call, sql=sql)
                 else:

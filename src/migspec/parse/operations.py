@@ -279,14 +279,10 @@ _HARMLESS = (ast.SelectStmt, ast.CreateFunctionStmt, ast.ViewStmt, ast.CreateSeq
              ast.CreateEnumStmt, ast.CompositeTypeStmt, ast.CreateDomainStmt, ast.CreateSchemaStmt,
              ast.CreateExtensionStmt, ast.CommentStmt, ast.GrantStmt, ast.GrantRoleStmt, ast.CreateRoleStmt,
              ast.AlterRoleStmt, ast.AlterOwnerStmt, ast.ExplainStmt, ast.DefineStmt, ast.CreateRangeStmt,
-             ast.AlterFunctionStmt, ast.AlterObjectSchemaStmt, ast.CreatePolicyStmt, ast.AlterDefaultPrivilegesStmt,
-             # SET CONSTRAINTS: checking mode inside the transaction (Django adds one after each FK)
-             ast.ConstraintsSetStmt)
+             ast.AlterFunctionStmt, ast.AlterObjectSchemaStmt, ast.CreatePolicyStmt, ast.AlterDefaultPrivilegesStmt)
 
 
 def build_operations(stmt: Statement) -> list[Operation]:
-    if stmt.opaque:  # code a framework migration runs that migspec cannot read (migspec.frameworks)
-        return [misc.UnknownWork(stmt=stmt, label=stmt.opaque)]
     node = stmt.node
     builder = _BUILDERS.get(type(node))
     if builder is not None:

@@ -49,8 +49,6 @@ class Statement:
     directives: tuple[Directive, ...] = ()
     #: The framework code that produced this SQL (a Django operation, an Alembic op call), if any.
     origin: str = ""
-    #: Work migspec cannot see (Python code a migration runs): the statement is that work's label.
-    opaque: str = ""
 
     @property
     def kind(self) -> str:

@@ -1,0 +1,195 @@
+"""plan --emit: the rollout written back as Django migrations / Alembic revisions, run by the
+framework itself on a real server phase by phase with application writers, then rolled back."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from migspec.cli import main
+
+HERE = Path(__file__).parent / "frameworks"
+LOAD = {"longest_transaction_seconds": 1, "lock_waits_per_minute": 0}
+ROWS = 3_000
+
+
+class Writers:
+    """Application traffic during the migrations: inserts and updates through the OLD column name
+    until the deploy, then through the new one; every write it made is checked afterwards."""
+
+    def __init__(self, dsn: str, table: str) -> None:
+        self.dsn, self.table, self.column = dsn, table, "total"
+        self.stop = threading.Event()
+        self.inserted: list[tuple[int, int]] = []  # (id, value) the application wrote
+        self.errors: list[str] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            n = 0
+            while not self.stop.is_set():
+                n += 1
+                column = self.column
+                try:
+                    row = conn.execute(f"INSERT INTO {self.table} ({column}, note) VALUES (%s, 'w') RETURNING id",
+                                       (n,)).fetchone()
+                    self.inserted.append((row[0], n))
+                    conn.execute(f"UPDATE {self.table} SET note = 'u' WHERE id = %s", (n % ROWS + 1,))
+                except psycopg.Error as exc:
+                    self.errors.append(f"{column}: {exc}")
+                time.sleep(0.002)
+
+    def __enter__(self) -> "Writers":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+
+def _manage(project: Path, dsn: str, *args: str) -> str:
+    done = subprocess.run([sys.executable, "manage.py", *args], cwd=project, capture_output=True, text=True,
+                          env={**os.environ, "MIGSPEC_TEST_DSN": dsn, "PYTHONPATH": str(project)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def _columns(conn: psycopg.Connection, table: str) -> list[tuple[str, str, str]]:
+    return conn.execute("SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+                        "WHERE table_name = %s ORDER BY column_name", (table,)).fetchall()
+
+
+def test_django_rollout_runs_through_migrate_and_back(pg_dsn: str, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    project = tmp_path / "djemit"
+    shutil.copytree(HERE / "djemit", project)
+    _manage(project, pg_dsn, "migrate", "ledger", "0001_initial")
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f"INSERT INTO ledger_entry (total, note) SELECT g, 'seed' FROM generate_series(1, {ROWS}) g")
+        before = _columns(conn, "ledger_entry")
+    stats = tmp_path / "stats.json"
+    stats.write_text(json.dumps({"source": "production", "applied_migrations": {"django": ["ledger.0001_initial"]},
+                                 "tables": {"ledger_entry": {
+                                     "rows": 2_000_000, "write_qps": 40, "lock_contention": LOAD,
+                                     "columns": {"id": "integer", "total": "integer", "note": "varchar(100)"},
+                                     "schema": {"columns": [
+                                         {"name": "id", "type": "integer", "not_null": True},
+                                         {"name": "total", "type": "integer", "not_null": True},
+                                         {"name": "note", "type": "character varying(100)", "not_null": True}],
+                                         "primary_key": ["id"]}}}}))
+    assert main(["plan", str(project), "--stats", str(stats), "--emit", "django"]) == 0
+    err = capsys.readouterr().err
+    names = sorted(p.stem for p in (project / "ledger/migrations").glob("0002_*.py"))
+    assert names and "0002_rename_total_amount" not in names and "removed" in err
+    # Django's own checks: the model state the emitted migrations build is models.py's.
+    _manage(project, pg_dsn, "makemigrations", "--check", "--dry-run")
+
+    phases = {}
+    for name in names:  # the last migration of each phase: where the runbook stops
+        phases[name.rsplit("_", 1)[1]] = name
+    with Writers(pg_dsn, "ledger_entry") as writers:
+        _manage(project, pg_dsn, "migrate", "ledger", phases["expand"])
+        _manage(project, pg_dsn, "migrate", "ledger", phases["migrate"])
+        with psycopg.connect(pg_dsn) as conn:
+            missing = conn.execute("SELECT count(*) FROM ledger_entry WHERE amount IS DISTINCT FROM total").fetchone()
+            assert missing == (0,)
+            recorded = conn.execute("SELECT name FROM django_migrations WHERE app = 'ledger' ORDER BY id").fetchall()
+            assert [r[0] for r in recorded] == ["0001_initial", *[n for n in names if "contract" not in n]]
+        writers.column = "amount"  # the deploy: the application now writes the new name
+        time.sleep(0.2)
+        _manage(project, pg_dsn, "migrate", "ledger", phases["contract"])
+        time.sleep(0.2)
+    assert not writers.errors, writers.errors[:3]
+    with psycopg.connect(pg_dsn) as conn:
+        assert [c[0] for c in _columns(conn, "ledger_entry")] == ["amount", "id", "note"]
+        values = dict(conn.execute("SELECT id, amount FROM ledger_entry").fetchall())
+    assert all(values[i] == v for i, v in writers.inserted)  # no write lost
+    assert all(values[i] == i for i in range(1, ROWS + 1))
+    # Rolled back by Django: every DOWN, in reverse, and the recorded state follows.
+    with Writers(pg_dsn, "ledger_entry") as writers:
+        writers.column = "amount"
+        _manage(project, pg_dsn, "migrate", "ledger", phases["migrate"])
+        writers.column = "total"  # the previous application version
+        _manage(project, pg_dsn, "migrate", "ledger", "0001_initial")
+    assert not writers.errors, writers.errors[:3]
+    with psycopg.connect(pg_dsn) as conn:
+        assert _columns(conn, "ledger_entry") == before
+        values = dict(conn.execute("SELECT id, total FROM ledger_entry").fetchall())
+        assert conn.execute("SELECT name FROM django_migrations WHERE app = 'ledger'").fetchall() == [("0001_initial",)]
+    assert all(values[i] == i for i in range(1, ROWS + 1))
+    assert all(values[i] == v for i, v in writers.inserted)
+
+
+def _alembic(project: Path, dsn: str, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "alembic", *args], cwd=project, capture_output=True, text=True,
+                          env={**os.environ, "MIGSPEC_TEST_DSN": dsn, "PYTHONPATH": str(project)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_alembic_rollout_runs_through_upgrade_and_downgrade(pg_dsn: str, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    project = tmp_path / "alemit"
+    shutil.copytree(HERE / "alemit", project)
+    _alembic(project, pg_dsn, "upgrade", "e1")
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f"INSERT INTO entry (total, note) SELECT g, 'seed' FROM generate_series(1, {ROWS}) g")
+        before = _columns(conn, "entry")
+    stats = tmp_path / "stats.json"
+    stats.write_text(json.dumps({"source": "production", "applied_migrations": {"alembic": ["e1"]},
+                                 "tables": {"entry": {
+                                     "rows": 2_000_000, "write_qps": 40, "lock_contention": LOAD,
+                                     "columns": {"id": "integer", "total": "integer", "note": "varchar(100)"},
+                                     "schema": {"columns": [
+                                         {"name": "id", "type": "integer", "not_null": True},
+                                         {"name": "total", "type": "integer", "not_null": True},
+                                         {"name": "note", "type": "character varying(100)", "not_null": True}],
+                                         "primary_key": ["id"]}}}}))
+    assert main(["plan", str(project), "--stats", str(stats), "--emit", "alembic"]) == 0
+    assert "removed" in capsys.readouterr().err
+    revisions = sorted(p.stem for p in (project / "migrations/versions").glob("e2_*.py"))
+    assert revisions and not (project / "migrations/versions/e2_rename.py").exists()
+    heads = _alembic(project, pg_dsn, "heads")
+    assert heads.split()[0] == revisions[-1]  # one head: the rollout's last revision
+    # Alembic's offline mode renders the whole rollout (the migrate revisions run migspec's runtime,
+    # which needs a connection: offline renders up to them).
+    assert "ADD COLUMN amount" in _alembic(project, pg_dsn, "upgrade", f"e1:{revisions[0]}", "--sql")
+
+    phases = {r.rsplit("_", 1)[1]: r for r in revisions}
+    with Writers(pg_dsn, "entry") as writers:
+        _alembic(project, pg_dsn, "upgrade", phases["expand"])
+        _alembic(project, pg_dsn, "upgrade", phases["migrate"])
+        with psycopg.connect(pg_dsn) as conn:
+            assert conn.execute("SELECT count(*) FROM entry WHERE amount IS DISTINCT FROM total").fetchone() == (0,)
+            assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(phases["migrate"],)]
+        writers.column = "amount"
+        time.sleep(0.2)
+        _alembic(project, pg_dsn, "upgrade", "head")
+        time.sleep(0.2)
+    assert not writers.errors, writers.errors[:3]
+    with psycopg.connect(pg_dsn) as conn:
+        assert [c[0] for c in _columns(conn, "entry")] == ["amount", "id", "note"]
+        values = dict(conn.execute("SELECT id, amount FROM entry").fetchall())
+    assert all(values[i] == v for i, v in writers.inserted)
+    with Writers(pg_dsn, "entry") as writers:
+        writers.column = "amount"
+        _alembic(project, pg_dsn, "downgrade", phases["migrate"])
+        writers.column = "total"
+        _alembic(project, pg_dsn, "downgrade", "e1")
+    assert not writers.errors, writers.errors[:3]
+    with psycopg.connect(pg_dsn) as conn:
+        assert _columns(conn, "entry") == before
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("e1",)]
+        values = dict(conn.execute("SELECT id, total FROM entry").fetchall())
+    assert all(values[i] == i for i in range(1, ROWS + 1))
+    assert all(values[i] == v for i, v in writers.inserted)
