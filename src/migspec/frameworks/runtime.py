@@ -12,6 +12,8 @@ Only psycopg 3 connections: Django's ``postgresql`` backend on psycopg 3, SQLAlc
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 from typing import Any
 
@@ -45,26 +47,41 @@ def raw_connection(connection: Any) -> psycopg.Connection:
 
 def run_step(connection: Any, step: dict[str, Any], *, plan: str, phase: str, index: int,
              direction: str = "up") -> None:
-    """Run one step's UP (or DOWN) on ``connection``, which must not be inside a transaction."""
+    """Run one step's UP (or DOWN) on ``connection``, which must not be inside a transaction.
+
+    ``plan`` names the rollout in migspec's state table; each step's done record commits with its
+    effect (backfill batches checkpoint their cursor), so a killed ``migrate`` resumes on re-run."""
     conn = raw_connection(connection)
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         raise RuntimeError("migspec: this step runs its own transactions: the migration must not be atomic "
                            "(Django atomic = False; Alembic op.get_context().autocommit_block())")
     s = step_from_dict(step)
+    sha = hashlib.sha256(json.dumps({k: step[k] for k in ("up", "down", "backfill") if k in step},
+                                    sort_keys=True).encode()).hexdigest()
     state.ensure(conn)
-    done = state.status(conn, plan, phase, index, direction)
+    table = str(s.table) if s.table else None
+    if direction == "down":
+        if s.down:
+            run_statements(conn, s, s.down, _log, table=table)
+        with conn.transaction():
+            state.forget(conn, plan, phase, index)
+        return
+    done = state.status(conn, plan, phase, index, "up")
     if done and done[0] == "done":
-        _log(f"{phase} step {index} {direction} already done: {s.description}")
+        _log(f"{phase} step {index} already done: {s.description}")
         return
     with conn.transaction():
-        state.start(conn, plan, phase, index, direction, s.description)
-    if direction == "up" and s.backfill is not None:
+        state.clear_down(conn, plan, phase, index)
+        state.start(conn, plan, phase, index, "up", s.description, step_sha256=sha, plan_sha256=plan)
+    if s.backfill is not None:
         progress = run_backfill(conn, s.backfill, plan=plan, phase=phase, step=index, log=_log,
                                 lock_timeout_s=s.lock_timeout_s or 2.0)
         _log(f"{phase} step {index}: {progress.rows_done:,} rows in {progress.batches} batches")
+        with conn.transaction():
+            state.finish(conn, plan, phase, index, "up")
     else:
-        statements = s.up if direction == "up" else s.down
-        if statements:
-            run_statements(conn, s, statements, _log, table=str(s.table) if s.table else None)
-    with conn.transaction():
-        state.finish(conn, plan, phase, index, direction)
+        run_statements(conn, s, s.up, _log, table=table,
+                       inside=lambda: state.finish(conn, plan, phase, index, "up"))
+        if not s.transactional:  # statements outside a transaction: ``inside`` has nowhere to run
+            with conn.transaction():
+                state.finish(conn, plan, phase, index, "up")
