@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -157,3 +159,57 @@ def test_django_same_hazards_as_sqlmigrate_on_a_real_server(pg_dsn: str, tmp_pat
     assert rules(from_project) == rules(from_sql)
     assert sum(1 for f in from_sql.findings if "CANNOT BE WRITTEN AS SQL" in f.statement and
                f.rule == "unknown-work") == 2
+
+
+def test_django_bigautofield_switch_read_on_a_throwaway_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """The DEFAULT_AUTO_FIELD switch, as Django's own makemigrations writes it: AlterField of a
+    primary key has SQL only against a live schema (the FKs pointing at it are looked up), so migspec
+    runs the applied migrations on a throwaway server and collects the SQL there."""
+    project = tmp_path / "big"
+    shutil.copytree(HERE / "djemit", project)
+    (project / "ledger/migrations/0002_rename_total_amount.py").unlink()
+    (project / "ledger/models.py").write_text(
+        "from django.db import models\n\n\nclass Entry(models.Model):\n    total = models.IntegerField()\n"
+        "    note = models.CharField(max_length=100, default='')\n\n\nclass Line(models.Model):\n"
+        "    entry = models.ForeignKey(Entry, on_delete=models.CASCADE)\n")
+    env = {**os.environ, "PYTHONPATH": str(project)}
+    for name, auto in (("line", "django.db.models.AutoField"), ("bigautofield", "django.db.models.BigAutoField")):
+        subprocess.run([sys.executable, "manage.py", "makemigrations", "ledger", "-n", name], cwd=project, check=True,
+                       env={**env, "MIGSPEC_TEST_AUTO_FIELD": auto}, capture_output=True)
+    stats = tmp_path / "stats.json"
+    stats.write_text(json.dumps({"source": "production", "tables": {
+        t: {"rows": 200_000, "write_qps": 40, "lock_contention": LOAD, "columns": {"id": "integer"}}
+        for t in ("ledger_entry", "ledger_line")},
+        "applied_migrations": {"django": ["ledger.0001_initial", "ledger.0002_line"]}}))
+    monkeypatch.setenv("MIGSPEC_TEST_AUTO_FIELD", "django.db.models.BigAutoField")  # the settings' switch
+    assert main(["lint", str(project), "--stats", str(stats), "--format", "json", "--fail-on", "red"]) == 0
+    captured = capsys.readouterr()
+    assert "DEFAULT_AUTO_FIELD switch: 2 primary key(s)" in captured.err and "throwaway" in captured.err
+    findings = json.loads(captured.out)["findings"]
+    assert not [f for f in findings if f["rule"] == "unknown-work"]
+    retyped = {(f["table"], f["location"].rsplit(":", 2)[0].endswith("0003_bigautofield.py"))
+               for f in findings if f["rule"] == "changing-column-type"}
+    assert retyped == {("public.ledger_entry", True), ("public.ledger_line", True)}
+    assert any(f["rule"] == "dropping-constraint" and f["table"] == "public.ledger_line" for f in findings)
+
+
+def test_alembic_same_hazards_as_its_offline_sql(tmp_path: Path) -> None:
+    """``alembic upgrade --sql`` is the equivalent SQL where Alembic can render it (branch c3); on
+    d4 (a helper reading rows through op.get_bind()) Alembic's own offline mode fails, migspec reads it."""
+    env = {**os.environ, "PYTHONPATH": str(ALEMBIC)}
+    offline = subprocess.run([sys.executable, "-m", "alembic", "upgrade", "a1:c3", "--sql"], cwd=ALEMBIC, env=env,
+                             capture_output=True, text=True, check=True).stdout
+    (tmp_path / "c3.sql").write_text(offline)
+    failed = subprocess.run([sys.executable, "-m", "alembic", "upgrade", "b2:d4", "--sql"], cwd=ALEMBIC, env=env,
+                            capture_output=True, text=True)
+    assert failed.returncode != 0 and "fetchall" in failed.stderr
+    stats = _stats(alembic=["a1"])
+    from_sql = lint(load_migration([tmp_path / "c3.sql"]), stats)
+    project = load_project(ALEMBIC, ProjectOptions(applied=("a1",)))
+    c3_only = replace(project, migrations=tuple(m for m in project.migrations if m.key in ("b2", "c3")))
+    from_project = lint(to_migration(c3_only), stats)
+
+    def rules(report) -> Counter:
+        return Counter((f.rule, f.table) for f in report.findings if f.table != "public.alembic_version")
+    assert rules(from_project) == rules(from_sql)

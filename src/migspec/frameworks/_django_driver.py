@@ -82,6 +82,18 @@ def _model_facts(state, app_label: str) -> dict:  # type: ignore[no-untyped-def]
     return out
 
 
+def _auto_field_widened(operation, old_state, app_label: str) -> str | None:  # type: ignore[no-untyped-def]
+    """``app.model.field`` when an AlterField turns an AutoField primary key into a BigAutoField
+    (the DEFAULT_AUTO_FIELD switch of Django 3.2+ makes one per model)."""
+    if type(operation).__name__ != "AlterField" or type(operation.field).__name__ != "BigAutoField":
+        return None
+    model = old_state.models.get((app_label, operation.model_name_lower))
+    old = model.fields.get(operation.name) if model is not None else None
+    if old is None or type(old).__name__ not in ("AutoField", "SmallAutoField"):
+        return None
+    return f"{app_label}.{operation.model_name_lower}.{operation.name}"
+
+
 def _code_facts(func) -> dict | None:  # type: ignore[no-untyped-def]
     if func is None:
         return None
@@ -117,8 +129,13 @@ def main() -> None:
     # (PostGIS, a zero-downtime backend) is kept because it changes the SQL emitted.
     if "postg" not in engine:
         engine = "django.db.backends.postgresql"
-    settings.DATABASES = {**databases, alias: {"ENGINE": engine, "NAME": "migspec_offline", "HOST": "",
-                                               "OPTIONS": (databases.get(alias) or {}).get("OPTIONS", {})}}
+    live = request.get("server")  # a throwaway server migspec started: {"host", "port", "user", "dbname"}
+    target = {"ENGINE": engine, "NAME": "migspec_offline", "HOST": "",
+              "OPTIONS": (databases.get(alias) or {}).get("OPTIONS", {})}
+    if live:
+        target.update(NAME=live["dbname"], HOST=live["host"], PORT=str(live["port"]), USER=live["user"],
+                      PASSWORD="")
+    settings.DATABASES = {**databases, alias: target}
     django.setup()
 
     from django.db import connections
@@ -129,25 +146,28 @@ def main() -> None:
     from django.db.migrations.recorder import MigrationRecorder
 
     connection = connections[alias]
-    connection.__dict__["pg_version"] = int(request.get("pg_version") or 16) * 10000
+    if not live:
+        connection.__dict__["pg_version"] = int(request.get("pg_version") or 16) * 10000
 
-    def no_connect(*args, **kwargs):  # type: ignore[no-untyped-def]
-        raise NeedsDatabase("this operation reads the live schema")
+        def no_connect(*args, **kwargs):  # type: ignore[no-untyped-def]
+            raise NeedsDatabase("this operation reads the live schema")
 
-    connection.connect = no_connect
+        connection.connect = no_connect
 
-    def compose_sql(sql_text, params):  # type: ignore[no-untyped-def]
-        if isinstance(params, dict):
-            return sql_text % {k: pgsql.quote(v) for k, v in params.items()}
-        return sql_text % tuple(pgsql.quote(v) for v in params or ())
+        def compose_sql(sql_text, params):  # type: ignore[no-untyped-def]
+            if isinstance(params, dict):
+                return sql_text % {k: pgsql.quote(v) for k, v in params.items()}
+            return sql_text % tuple(pgsql.quote(v) for v in params or ())
 
-    connection.ops.compose_sql = compose_sql
+        connection.ops.compose_sql = compose_sql
 
     applied = request.get("applied")
     since = request.get("since")
     # The production record (django_migrations) drives Django's own replacement logic for squashed
     # migrations: Django picks the squashed or the replaced migrations from what is applied.
+    real_applied = MigrationRecorder.applied_migrations
     MigrationRecorder.applied_migrations = lambda self: {tuple(k): None for k in (applied or [])}
+    real_has_table = MigrationRecorder.has_table
     MigrationRecorder.has_table = lambda self: True
     try:
         loader = MigrationLoader(connection, ignore_no_migrations=True)
@@ -170,6 +190,15 @@ def main() -> None:
         executor.loader = loader
         plan = executor.migration_plan(loader.graph.leaf_nodes())
         state = executor._create_project_state(with_applied_migrations=True)
+        if live:
+            # The throwaway database gets the schema production has: the applied migrations, run by
+            # Django itself; then the pending ones' SQL is collected against it (as sqlmigrate does).
+            pending = {m for m, _ in plan}
+            done_plan = [(m, False) for m, _ in executor.migration_plan(loader.graph.leaf_nodes(), clean_start=True)
+                         if m not in pending]
+            MigrationRecorder.applied_migrations, MigrationRecorder.has_table = real_applied, real_has_table
+            real = MigrationExecutor(connection)
+            real.migrate(None, plan=done_plan, state=real._create_project_state())
     except NeedsDatabase:
         _fail("Django needed a database to load the migrations")
     except Exception as exc:
@@ -195,6 +224,9 @@ def main() -> None:
             }
             old_state = state.clone()
             operation.state_forwards(migration.app_label, state)
+            widened = _auto_field_widened(operation, old_state, migration.app_label)
+            if widened:
+                entry["auto_field_widened"] = widened
             if isinstance(operation, RunPython):
                 entry["code"] = _code_facts(operation.code)
                 entry["reverse_code"] = _code_facts(operation.reverse_code)
@@ -202,7 +234,7 @@ def main() -> None:
                 ops.append(entry)
                 continue
             if not operation.reduces_to_sql:
-                entry["needs_database"] = "this operation cannot be written as SQL"
+                entry["needs_database"] = "this operation cannot be written as SQL"  # django.py's _NOT_SQL
                 ops.append(entry)
                 continue
             editor = connection.schema_editor(collect_sql=True, atomic=False)

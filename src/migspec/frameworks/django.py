@@ -46,9 +46,19 @@ def load_django(root: Path, options: ProjectOptions) -> Project:
     answer = run_driver("_django_driver.py", request, python=options.python, cwd=root.resolve(),
                         what="Django's migration loader")
     notes = []
+    if any(op.get("needs_database") for m in answer["migrations"] for op in m["operations"]
+           if op["kind"] != "RunPython" and op.get("needs_database") != _NOT_SQL):
+        answer, note = _with_throwaway_server(request, options, root, answer)
+        notes.append(note)
     if not answer.get("applied_known"):
         notes.append("no record of the migrations applied in production (measure the project's database, or "
                      "give --since): every migration is read")
+    widened = [op["auto_field_widened"] for m in answer["migrations"] for op in m["operations"]
+               if op.get("auto_field_widened")]
+    if widened:
+        notes.append(f"DEFAULT_AUTO_FIELD switch: {len(widened)} primary key(s) AutoField -> BigAutoField "
+                     f"({', '.join(widened[:5])}{', ...' if len(widened) > 5 else ''}): Django rewrites each table "
+                     "and every table whose foreign keys point at it, under ACCESS EXCLUSIVE")
     migrations = []
     for m in answer["migrations"]:
         file = display_path(m["file"], root)
@@ -66,6 +76,33 @@ def load_django(root: Path, options: ProjectOptions) -> Project:
                                              dependencies=tuple(tuple(d) for d in m.get("dependencies", ())),
                                              path=m["file"]))
     return Project("django", root, tuple(migrations), answer.get("version", ""), tuple(notes))
+
+
+_NOT_SQL = "this operation cannot be written as SQL"
+
+
+def _with_throwaway_server(request: dict, options: ProjectOptions, root: Path, offline: dict) -> tuple[dict, str]:
+    """Some operations write their SQL only against a live schema (AlterField of a primary key looks
+    up the foreign keys pointing at it): run the applied migrations on a throwaway server, then
+    collect the pending ones' SQL there, as ``sqlmigrate`` would against production."""
+    import psycopg
+
+    from migspec.pgserver import ServerError, start_server
+
+    try:
+        server = start_server()  # its own temporary directory, removed when it stops
+    except ServerError as exc:
+        first = str(exc).splitlines()[0]
+        return offline, f"no throwaway server for the operations that need a database ({first}): unknown work"
+    with server:
+        with psycopg.connect(server.dsn, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE migspec_django")
+        info = psycopg.conninfo.conninfo_to_dict(server.dsn_for("migspec_django"))
+        live = {"host": info.get("host"), "port": info.get("port"), "user": info.get("user"), "dbname": info["dbname"]}
+        answer = run_driver("_django_driver.py", {**request, "server": live}, python=options.python,
+                            cwd=root.resolve(), what="Django's migration loader on a throwaway server")
+    return answer, (f"some operations' SQL needs the live schema: Django wrote it against a throwaway "
+                    f"PostgreSQL {server.version_num // 10000} migrated to production's applied migrations")
 
 
 def _run_python(op: dict, m: dict, root: Path, base: dict) -> list[FrameworkOperation]:
