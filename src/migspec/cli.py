@@ -157,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="bound on every query, count(*) included (default 10)")
     measure.add_argument("--source", default="production", help="what the figures describe (default: production)")
     measure.add_argument("--maintenance-window", metavar="TEXT", help="e.g. 'Sun 02:00-04:00 UTC' (default: none)")
+    measure.add_argument("--probe", action="store_true",
+                         help="also time a bounded sample scan of each table (read-only, needs SELECT): this "
+                              "server's own speed for the estimates")
+    measure.add_argument("--probe-pages", type=int, default=2048, metavar="N",
+                         help="pages per probe scan (default 2048: 16 MB)")
     measure.add_argument("-o", "--output", metavar="FILE",
                          help="write the stats file here (.json for JSON, else YAML); default: standard output")
     # An unquoted DSN splits into words ('--dsn host=x password=y'): catch them here, where the
@@ -177,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--max-stall-ms", type=float, metavar="MS",
                         help="worst writer latency allowed during a step (default: its lock_timeout + 250 ms)")
     verify.add_argument("--calibration", metavar="FILE", help="write the throughput measured here, for --calibration")
+    verify.add_argument("--estimate-tolerance", type=float, default=2.0, metavar="FACTOR",
+                        help="the plan's estimate may be off by this factor from the throughput measured here "
+                             "(default 2)")
+    verify.add_argument("--estimate-mismatch", choices=("warn", "fail", "off"), default="warn",
+                        help="beyond the tolerance: a note (warn, the default) or a failed step (fail)")
     verify.add_argument("--format", choices=("text", "json"), default="text")
     verify.add_argument("--pg-version", type=_pg_version, metavar="N",
                         help="run on a server of this major (and plan for it; default: the stats file's)")
@@ -334,7 +344,7 @@ def _run_phase(args: argparse.Namespace, rollback: bool) -> int:
 
 def _progress_printer():  # type: ignore[no-untyped-def]
     """Rows done, rows/s and ETA (pauses included) after each batch; rewritten in place on a TTY."""
-    from migspec.estimate.throughput import format_duration
+    from migspec.estimate.model import format_duration
 
     def show(progress, total):  # type: ignore[no-untyped-def]
         eta = progress.eta(max(total - progress.rows_done, 0)) if total else None
@@ -399,9 +409,17 @@ def cmd_measure(args: argparse.Namespace) -> int:
     else:
         result = measure(options)
     doc = to_document(result)
+    warnings = list(result.warnings)
+    if args.probe:
+        from migspec.measure.probes import add_to_document, run_probe
+
+        probed = run_probe(args.dsn, [t.name for t in result.tables], pages=args.probe_pages,
+                           statement_timeout=args.statement_timeout)
+        doc = add_to_document(doc, probed)
+        warnings += probed.warnings
     check(doc, args.output or "<stdout>")
     text = render(doc, fmt=format_for(args.output))
-    for warning in result.warnings:
+    for warning in warnings:
         sys.stderr.write(f"migspec: warning: {warning}\n")
     if args.output and args.output != "-":
         write(text, args.output)
@@ -419,7 +437,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise InputError("verify: --rows must be at least 1, --writers at least 0, --max-stall-ms positive")
     inp = prepare(args.paths, stats_path=args.stats, schema_path=args.schema, pg_version=args.pg_version,
                   transaction_per_file=args.transaction_per_file, confirm=tuple(args.confirm))
-    result = verify(inp, VerifyOptions(rows=args.rows, writers=args.writers, max_stall_ms=args.max_stall_ms),
+    if not args.estimate_tolerance >= 1:
+        raise InputError("--estimate-tolerance must be at least 1")
+    result = verify(inp, VerifyOptions(rows=args.rows, writers=args.writers, max_stall_ms=args.max_stall_ms,
+                                       estimate_tolerance=args.estimate_tolerance,
+                                       estimate_mismatch=args.estimate_mismatch),
                     dsn=args.dsn, log=_log)
     sys.stdout.write(RENDERERS[args.format](result))
     if args.calibration:

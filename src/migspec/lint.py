@@ -40,6 +40,7 @@ class Finding:
     estimate_seconds: float
     suppressed: str | None = None  # the reason given, when an inline directive allows it
     origin: str = ""  # the framework operation that produced the statement (migspec.frameworks)
+    estimate_low_seconds: float | None = None  # the optimistic end (estimate_seconds: the pessimistic)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
          calibration: Calibration | None = None, require_stats: bool = True) -> Report:
     version = target_version(stats, pg_version)
     thresholds = Thresholds.from_mapping(stats.thresholds, f"{stats.origin}")
-    calibration = calibration or Calibration()
+    calibration = (calibration or Calibration()).bound(stats)  # the probed server's speed and load
     known_rules = rule_names()
     for stmt in migration.statements:
         for d in stmt.directives:
@@ -183,4 +184,4 @@ def _finding(item: Analyzed, rule: str, hit: Hit, risk: Risk, a: Assessment, loa
     return Finding(rule, item.stmt.location, item.stmt.sql, item.op.kind,
                    str(item.op.table) if item.op.table else None, item.effect.strongest,
                    item.effect.work is Work.REWRITE, item.effect.scans_table, risk, message,
-                   hit.alternative, a.hold.seconds, suppressed, item.stmt.origin)
+                   hit.alternative, a.hold.seconds, suppressed, item.stmt.origin, a.hold.low)

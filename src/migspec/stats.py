@@ -78,6 +78,29 @@ class TableSchema:
 
 
 @dataclass(frozen=True)
+class TableProbe:
+    """A bounded, read-only sample scan of the table (``migspec measure --probe``), run twice: the
+    first pass reads what is not in shared_buffers, the second finds every page there."""
+
+    rows: int  # rows the sample scan counted
+    pages: int  # pages it covered
+    first_seconds: float
+    warm_seconds: float
+    pages_read: int  # pages the first pass read from outside shared_buffers
+    hit_ratio: float | None = None  # pg_statio_user_tables: heap hits / (hits + reads) since the reset
+    method: str = ""
+
+
+@dataclass(frozen=True)
+class ServerProbe:
+    """Server-wide facts the probe records next to the per-table scans."""
+
+    shared_buffers_bytes: int
+    block_size: int = 8192
+    collected_at: str | None = None
+
+
+@dataclass(frozen=True)
 class TableStats:
     name: QualifiedName
     rows: int | None = None
@@ -86,6 +109,7 @@ class TableStats:
     size_bytes: int | None = None
     columns: Mapping[str, str] = field(default_factory=dict)  # column -> SQL type, for DOWNs and coercions
     schema: TableSchema | None = None  # what a DOWN needs; written by 'migspec measure'
+    probe: TableProbe | None = None  # written by 'migspec measure --probe'
 
     def missing(self) -> list[str]:
         return [key for key in REQUIRED if getattr(self, key) is None]
@@ -103,6 +127,7 @@ class Stats:
     origin: str = "no stats file"
     #: framework ("django", "alembic") -> migrations production recorded as applied ('migspec measure')
     applied_migrations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    probe: ServerProbe | None = None
 
     @property
     def from_production(self) -> bool:
@@ -149,7 +174,7 @@ def parse_stats(data: Any, origin: str) -> Stats:
     if not isinstance(data, dict):
         raise _fail(origin, "top level", "must be a mapping with 'tables' and global keys")
     known = {"pg_version", "source", "collected_at", "maintenance_window", "tables", "thresholds",
-             "host", "system_identifier", "replication_lag_seconds", "schema", "migspec", "applied_migrations"}
+             "host", "system_identifier", "replication_lag_seconds", "schema", "migspec", "applied_migrations", "probe"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise _fail(origin, unknown[0], f"unknown key (expected one of {', '.join(sorted(known))})")
@@ -186,7 +211,48 @@ def parse_stats(data: Any, origin: str) -> Stats:
         raise _fail(origin, "applied_migrations", "must map 'django' and/or 'alembic' to lists of migrations")
     applied = {str(k): _names(v, origin, f"applied_migrations.{k}") for k, v in applied_raw.items()}
     return Stats(version, full, None if source is None else str(source), None if collected is None else str(collected),
-                 window, tables, thresholds, origin, applied)
+                 window, tables, thresholds, origin, applied, _server_probe(data.get("probe"), origin))
+
+
+_TABLE_PROBE_KEYS = ("rows", "pages", "first_seconds", "warm_seconds", "pages_read", "hit_ratio", "method")
+
+
+def _mapping(raw: Any, origin: str, where: str, keys: Iterable[str], required: Iterable[str]) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise _fail(origin, where, f"must be a mapping with keys {', '.join(keys)}")
+    unknown = sorted(set(raw) - set(keys))
+    if unknown:
+        raise _fail(origin, f"{where}.{unknown[0]}", f"unknown key (expected one of {', '.join(keys)})")
+    for key in required:
+        if raw.get(key) is None:
+            raise _fail(origin, f"{where}.{key}", "is missing")
+    return raw
+
+
+def _server_probe(raw: Any, origin: str) -> ServerProbe | None:
+    if raw is None:
+        return None
+    raw = _mapping(raw, origin, "probe", ("shared_buffers_bytes", "block_size", "collected_at"),
+                   ("shared_buffers_bytes",))
+    block = int(_number(raw.get("block_size", 8192), origin, "probe.block_size", integer=True))
+    if block <= 0:
+        raise _fail(origin, "probe.block_size", "must be positive")
+    at = raw.get("collected_at")
+    return ServerProbe(int(_number(raw["shared_buffers_bytes"], origin, "probe.shared_buffers_bytes", integer=True)),
+                       block, None if at is None else str(at))
+
+
+def _table_probe(raw: Any, origin: str, where: str) -> TableProbe | None:
+    if raw is None:
+        return None
+    raw = _mapping(raw, origin, where, _TABLE_PROBE_KEYS, _TABLE_PROBE_KEYS[:5])
+    whole = {k: int(_number(raw[k], origin, f"{where}.{k}", integer=True)) for k in ("rows", "pages", "pages_read")}
+    hit = raw.get("hit_ratio")
+    if hit is not None and _number(hit, origin, f"{where}.hit_ratio") > 1:
+        raise _fail(origin, f"{where}.hit_ratio", f"must be between 0 and 1 (got {hit})")
+    return TableProbe(whole["rows"], whole["pages"], _number(raw["first_seconds"], origin, f"{where}.first_seconds"),
+                      _number(raw["warm_seconds"], origin, f"{where}.warm_seconds"), whole["pages_read"],
+                      None if hit is None else float(hit), str(raw.get("method") or ""))
 
 
 def _table(name: QualifiedName, raw: Any, origin: str, where: str) -> TableStats:
@@ -194,7 +260,7 @@ def _table(name: QualifiedName, raw: Any, origin: str, where: str) -> TableStats
         raw = {}
     if not isinstance(raw, dict):
         raise _fail(origin, where, "must be a mapping of measurements (rows, write_qps, lock_contention)")
-    allowed = {"rows", "write_qps", "lock_contention", "size_bytes", "columns", "schema"}
+    allowed = {"rows", "write_qps", "lock_contention", "size_bytes", "columns", "schema", "probe"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise _fail(origin, f"{where}.{unknown[0]}", f"unknown key (expected one of {', '.join(sorted(allowed))})")
@@ -229,6 +295,7 @@ def _table(name: QualifiedName, raw: Any, origin: str, where: str) -> TableStats
         size_bytes=None if size is None else int(_number(size, origin, f"{where}.size_bytes", integer=True)),
         columns={str(k).lower(): v for k, v in columns.items()},
         schema=None if schema is None else _schema(schema, origin, f"{where}.schema"),
+        probe=_table_probe(raw.get("probe"), origin, f"{where}.probe"),
     )
 
 

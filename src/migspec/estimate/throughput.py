@@ -8,19 +8,18 @@ them, e.g. the one ``migspec verify --calibration`` writes from a run on product
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
+from migspec.estimate.model import CATALOG_ONLY_SECONDS, Estimate, Rate, catalog_only, format_duration, unknown
+from migspec.estimate.speed import ServerSpeed, effective_rate, estimate_work, speed_from_stats
 from migspec.ops.base import Work
 
-
-@dataclass(frozen=True)
-class Rate:
-    rows_per_s: float
-    bytes_per_s: float | None = None
-    source: str = "default"
+if TYPE_CHECKING:
+    from migspec.stats import Stats
 
 
 # Keys are the kinds of work; values measured (see module docstring). Index builds are per row
@@ -38,28 +37,25 @@ DEFAULT_RATES: dict[str, Rate] = {
     # One UPDATE of every row (345k rows/s with fsync on) and 10,000-row keyset batches (308k rows/s).
     "update": Rate(rows_per_s=345_000, bytes_per_s=None, source="measured: single UPDATE, 1M rows, PG15"),
     "batched_update": Rate(rows_per_s=308_000, bytes_per_s=None, source="measured: keyset batches of 10k, 1M rows, PG15"),
+    # VALIDATE of a FOREIGN KEY is an anti-join against the referenced table, slower per row than a
+    # CHECK: 1M rows / 85 MB in 119 ms here (BENCHMARKS.md 2026-11-24, 8.4M rows/s); the scan rate
+    # made it 0.7x optimistic.
+    "validate_fk": Rate(rows_per_s=7_000_000, bytes_per_s=600_000_000, source="measured: validate foreign key, 1M rows, PG15, warm cache"),
 }
+DEFAULT_RATES = {k: replace(v, source=f"default ({v.source}, reference machine)") for k, v in DEFAULT_RATES.items()}
 
 _WORK_RATE = {Work.REWRITE: "rewrite", Work.SCAN: "scan", Work.INDEX_BUILD: "index_build", Work.ROWS: "update"}
 
-# Catalog-only DDL still takes a few milliseconds (commit, invalidation); never claim zero.
-CATALOG_ONLY_SECONDS = 0.01
-
-
-@dataclass(frozen=True)
-class Estimate:
-    seconds: float
-    basis: str  # the figures it came from, for the report
-
-    def __str__(self) -> str:
-        return f"{format_duration(self.seconds)} ({self.basis})"
-
 
 class Calibration:
-    """Rates in use: the defaults, overridden by a calibration mapping."""
+    """Rates in use: the defaults, overridden by a calibration mapping (from ``migspec verify
+    --calibration`` or ``migspec measure --calibrate``), and the speed of the server the stats
+    file's probe measured (:mod:`migspec.estimate.speed`)."""
 
-    def __init__(self, overrides: Mapping[str, Any] | None = None, origin: str = "calibration file") -> None:
+    def __init__(self, overrides: Mapping[str, Any] | None = None, origin: str = "calibration file",
+                 speed: ServerSpeed | None = None) -> None:
         self.rates = dict(DEFAULT_RATES)
+        self.speed = speed or ServerSpeed()
         for key, value in (overrides or {}).items():
             if key not in self.rates or not isinstance(value, Mapping):
                 raise ValueError(f"{origin}: unknown rate {key!r} (expected one of {', '.join(self.rates)})")
@@ -75,35 +71,33 @@ class Calibration:
             self.rates[key] = replace(base, rows_per_s=rows, bytes_per_s=None if bps is None else float(bps),
                                       source=origin)
 
-    def duration(self, key: str, rows: int, size_bytes: int | None = None) -> Estimate:
-        """Seconds for ``rows`` (or ``size_bytes`` when both it and a byte rate are known)."""
-        rate = self.rates[key]
-        if rows <= 0:
-            return Estimate(CATALOG_ONLY_SECONDS, "empty table")
-        if size_bytes and rate.bytes_per_s:
-            return Estimate(max(size_bytes / rate.bytes_per_s, CATALOG_ONLY_SECONDS),
-                            f"{size_bytes:,} bytes at {rate.bytes_per_s / 1e6:,.0f} MB/s {key}, {rate.source}")
-        return Estimate(max(rows / rate.rows_per_s, CATALOG_ONLY_SECONDS),
-                        f"{rows:,} rows at {rate.rows_per_s:,.0f} rows/s {key}, {rate.source}")
+    def bound(self, stats: Stats) -> Calibration:
+        """The same rates, with the speed and write load the stats file measured."""
+        other = copy.copy(self)
+        other.speed = speed_from_stats(stats)
+        return other
+
+    def rate(self, key: str) -> Rate:
+        """The warm, idle rate of ``key`` on the measured server: a default scaled by the probe's
+        speed ratio to the reference machine, or a calibration's figure as measured."""
+        return effective_rate(self.rates[key], self.speed)
+
+    def duration(self, key: str, rows: int, size_bytes: int | None = None, *, pauses: int = 0,
+                 pause_each_s: float = 0.0) -> Estimate:
+        """The one estimator: ``rows`` of work of kind ``key`` on a table of ``size_bytes``, plus the
+        runner's ``pauses`` (lint, plan, verify and apply all come through here)."""
+        return estimate_work(key, self.rate(key), self.speed, rows, size_bytes, pauses=pauses,
+                             pause_each_s=pause_each_s)
 
     def work(self, work: Work, rows: int, size_bytes: int | None, *, concurrent: bool = False) -> Estimate:
         if work is Work.NONE:
-            return Estimate(CATALOG_ONLY_SECONDS, "catalog only")
+            return catalog_only()
         if work is Work.UNKNOWN:
-            return Estimate(float("inf"), "unknown work")
+            return unknown()
         key = _WORK_RATE[work]
         if key == "index_build" and concurrent:
             key = "index_build_concurrent"
         return self.duration(key, rows, size_bytes)
 
 
-def format_duration(seconds: float) -> str:
-    if seconds == float("inf"):
-        return "unknown"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
+__all__ = ["CATALOG_ONLY_SECONDS", "DEFAULT_RATES", "Calibration", "Estimate", "Rate", "format_duration"]

@@ -27,6 +27,7 @@ from typing import Any
 
 import psycopg
 
+from migspec.estimate.speed import eta
 from migspec.execute import state
 from migspec.execute.guard import Log, set_local_timeouts
 from migspec.plan.model import Backfill
@@ -49,7 +50,7 @@ class Progress:
     rate: float = 0.0  # rows/s, exponentially weighted, pauses included
 
     def eta(self, remaining: int) -> float | None:
-        return remaining / self.rate if self.rate > 0 else None
+        return eta(remaining, self.rate)
 
 
 class Interrupted(Exception):

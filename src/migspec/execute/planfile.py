@@ -125,7 +125,8 @@ def step_from_dict(d: dict[str, Any]) -> Step:
                 d.get("estimate_basis", ""), d.get("batch_size"), d.get("requires_confirmation"),
                 d.get("lock_timeout_seconds"), d.get("statement_timeout_seconds"), backfill,
                 bool(d.get("manual")), d.get("down_note", ""), bool(d.get("reversible", True)), d.get("post_check"),
-                QualifiedName.parse(d["table"]) if d.get("table") else None)
+                QualifiedName.parse(d["table"]) if d.get("table") else None,
+                estimate_low_seconds=None if d.get("estimate_low_seconds") is None else float(d["estimate_low_seconds"]))
 
 
 def approval_path(plan: LoadedPlan) -> Path:

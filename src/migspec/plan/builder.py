@@ -71,7 +71,8 @@ def build_plan(report: Report, *, facts: SchemaFacts | None = None, calibration:
             if d.verb == "confirm":
                 for target in d.targets:
                     confirmed[normalize_target(target.removeprefix("drop ").strip())] = d.reason
-    ctx = PlanContext(report.version, stats, facts or from_stats(stats), thresholds, calibration or Calibration(),
+    ctx = PlanContext(report.version, stats, facts or from_stats(stats), thresholds,
+                      (calibration or Calibration()).bound(stats),
                       confirmed, options.contract_after_days)
     by_phase: dict[PhaseName, list[Step]] = {p: [] for p in ORDER}
     confirmations: dict[str, Confirmation] = {}
@@ -92,7 +93,8 @@ def build_plan(report: Report, *, facts: SchemaFacts | None = None, calibration:
         if window:
             length = window_seconds(window)
             fits = length is not None and total <= length
-            notes.append(f"RED: needs the maintenance window {window}; estimated {format_duration(total)} "
+            notes.append(f"RED: needs the maintenance window {window}; estimated {format_duration(total)} at the "
+                         "pessimistic end (cold cache, under the measured write load) "
                          + ("fits in it" if fits else "does NOT fit in it" if length else "(window length unreadable)"))
         else:
             notes.append("RED: a step still blocks writes longer than the table tolerates and no maintenance "
@@ -128,7 +130,7 @@ def plan_risk(phases: tuple[Phase, ...], report: Report, t: Thresholds) -> tuple
         for step in phase.steps:
             r = step_risk(step, phase, report, t)
             if r is Risk.RED:
-                notes.append(f"RED step: {step.description} (est. {format_duration(step.estimate_seconds)} "
+                notes.append(f"RED step: {step.description} (est. {step.estimate_text} "
                              f"under {step.lock.sql_name if step.lock else 'a lock'})")
             risk = max(risk, r)
             if step.manual or step.requires_confirmation or "trigger" in step.description:

@@ -66,7 +66,7 @@ class PlanContext:
 
     def batch(self, table: QualifiedName | None) -> tuple[int, float, float]:
         """(batch size, pause seconds, batch seconds) from the table's rows, write rate and contention."""
-        rate = self.calibration.rates["batched_update"].rows_per_s
+        rate = self.calibration.rate("batched_update").rows_per_s
         ts = self.stats.table(table) if table else None
         qps = (ts.write_qps or 0.0) if ts else 0.0
         target = BATCH_TARGET_S / (1 + qps / 1000)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from migspec.estimate.model import format_range
 from migspec.locks import LockMode
 from migspec.names import QualifiedName
 from migspec.risk import Risk
@@ -58,6 +59,12 @@ class Step:
     # The DOWN as units the executor runs in order, each like an UP step (guarded statements or a
     # batched restore); empty: ``down`` runs as one unit. ``down`` then holds their psql text.
     down_steps: tuple[Step, ...] = ()
+    estimate_low_seconds: float | None = None  # the estimate's optimistic end (estimate_seconds: the pessimistic)
+
+    @property
+    def estimate_text(self) -> str:
+        """The estimate as every command prints it: the range, optimistic to pessimistic end."""
+        return format_range(self.estimate_low_seconds, self.estimate_seconds)
 
     @property
     def retry(self) -> str:
@@ -82,6 +89,15 @@ class Phase:
     @property
     def estimate_seconds(self) -> float:
         return sum(s.estimate_seconds for s in self.steps)
+
+    @property
+    def estimate_low_seconds(self) -> float:
+        return sum(s.estimate_seconds if s.estimate_low_seconds is None else s.estimate_low_seconds
+                   for s in self.steps)
+
+    @property
+    def estimate_text(self) -> str:
+        return format_range(self.estimate_low_seconds, self.estimate_seconds)
 
     @property
     def reversible(self) -> bool:

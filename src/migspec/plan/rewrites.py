@@ -16,6 +16,7 @@ from pglast import ast
 
 from migspec.analysis import Analyzed
 from migspec.errors import RefusedError
+from migspec.estimate.model import Estimate, catalog_only
 from migspec.locks import LockMode
 from migspec.names import QualifiedName, quote_literal
 from migspec.ops import constraint, data, index, misc, session, table
@@ -34,15 +35,18 @@ Steps = list[tuple[PhaseName, Step]]
 
 
 def ddl(ctx: PlanContext, description: str, up: list[str] | tuple[str, ...], down: list[str] | tuple[str, ...],
-        table_name: QualifiedName | None, lock: LockMode | None, *, estimate: float = 0.01, basis: str = "catalog only",
-        transactional: bool = True, **extra: Any) -> Step:
+        table_name: QualifiedName | None, lock: LockMode | None, *, estimate: Estimate | None = None,
+        basis: str | None = None, transactional: bool = True, **extra: Any) -> Step:
     """A guarded DDL step: a lock that blocks reads or writes gets SET LOCAL lock_timeout (from the
-    table's write rate) and statement_timeout (from the estimate), and the retry policy."""
+    table's write rate) and statement_timeout (from the estimate's pessimistic end), and the retry
+    policy. ``basis`` prefixes the estimate's own basis (what the work is)."""
     guard = lock is not None and lock.blocks_writes
+    est = estimate or catalog_only()
     return Step(description, tuple(up), tuple(down), transactional=transactional, lock=lock,
-                estimate_seconds=estimate, estimate_basis=basis,
+                estimate_seconds=est.high, estimate_basis=f"{basis}: {est.basis}" if basis else est.basis,
+                estimate_low_seconds=est.low,
                 lock_timeout_s=ctx.lock_timeout(table_name) if guard else None,
-                statement_timeout_s=ctx.statement_timeout(estimate) if guard else None, table=table_name, **extra)
+                statement_timeout_s=ctx.statement_timeout(est.high) if guard else None, table=table_name, **extra)
 
 
 def _t(op: Operation) -> QualifiedName:
@@ -86,15 +90,14 @@ def _backfill_step(ctx: PlanContext, description: str, b: Backfill, rows: int, d
     size, pause, batch_s = ctx.batch(b.table)
     b = Backfill(**{**b.__dict__, "batch_size": size, "pause_seconds": pause,
                     "target_seconds": round(ctx.last_batch_target, 3)})
-    est = ctx.calibration.duration("batched_update", rows, None)
     batches = max(1, -(-rows // size)) if rows else 0
-    seconds = est.seconds + batches * pause
-    basis = f"{est.basis}, plus {batches:,} pauses of {pause * 1000:.0f} ms"
+    est = ctx.calibration.duration("batched_update", rows, ctx.size(b.table), pauses=batches, pause_each_s=pause)
     from migspec.plan.sql import backfill_do_block
 
     return Step(description, (backfill_do_block(b),), down, transactional=False, lock=LockMode.ROW_EXCLUSIVE,
                 table=b.table,
-                estimate_seconds=seconds, estimate_basis=basis, batch_size=size, backfill=b,
+                estimate_seconds=est.high, estimate_basis=est.basis, estimate_low_seconds=est.low,
+                batch_size=size, backfill=b,
                 down_note=down_note, post_check=post_check)
 
 
@@ -163,23 +166,23 @@ def _concurrent(node: Any) -> str:
 
 def drop_dependent_indexes(ctx: PlanContext, t: QualifiedName, column: str, rows: int) -> Steps:
     """Drop (CONCURRENTLY) the indexes that would vanish with the column, so the DOWN rebuilds them."""
-    est = ctx.calibration.duration("index_build_concurrent", rows, None)
+    est = ctx.calibration.duration("index_build_concurrent", rows, ctx.size(t))
     return [(C, ddl(ctx, f"drop index {name} CONCURRENTLY (it uses {t}.{column}, which is dropped next)",
                     [f"DROP INDEX CONCURRENTLY IF EXISTS {t.sibling(name).sql}"], [_concurrent(node)], t, SUE,
-                    transactional=False, down_note=f"the DOWN rebuilds it concurrently, est. {est.seconds:.1f} s"))
+                    transactional=False, down_note=f"the DOWN rebuilds it concurrently, est. {est.range_text}"))
             for name, node in indexes_on(ctx, t, column).items()]
 
 
 def copy_indexes(ctx: PlanContext, t: QualifiedName, old: str, new: str, rows: int, phase: PhaseName) -> Steps:
     """Equivalent indexes on the new column, built CONCURRENTLY before the application switches."""
-    est = ctx.calibration.duration("index_build_concurrent", rows, None)
+    est = ctx.calibration.duration("index_build_concurrent", rows, ctx.size(t))
     steps: Steps = []
     for name, node in indexes_on(ctx, t, old).items():
         new_name = (name.replace(old, new) if old in name else f"{name}_{new}")[:63]
         steps.append((phase, ddl(ctx, f"build index {new_name} on {t}.{new} CONCURRENTLY (mirrors {name})",
                                  [retarget_index(node, old, new, new_name)],
                                  [f"DROP INDEX CONCURRENTLY IF EXISTS {t.sibling(new_name).sql}"], t, SUE,
-                                 estimate=est.seconds, basis=est.basis, transactional=False)))
+                                 estimate=est, transactional=False)))
     return steps
 
 def create_index(item: Analyzed, ctx: PlanContext) -> Steps:
@@ -194,11 +197,11 @@ def create_index(item: Analyzed, ctx: PlanContext) -> Steps:
     name = t.sibling(node.idxname)
     ctx.facts.table(t).indexes[node.idxname] = sql_of(node)
     ctx.facts.index_tables[name] = t
-    est = ctx.calibration.duration("index_build_concurrent", ctx.rows(item), None)
+    est = ctx.calibration.duration("index_build_concurrent", ctx.rows(item), ctx.size(t))
     return [(E, ddl(ctx, f"build index {name.name} on {t} CONCURRENTLY (writes continue; an INVALID leftover "
                          "of a failed attempt is dropped before a retry)",
                     [sql_of(node)], [f"DROP INDEX CONCURRENTLY IF EXISTS {name.sql}"], t, SUE,
-                    estimate=est.seconds, basis=est.basis, transactional=False,
+                    estimate=est, transactional=False,
                     post_check=f"SELECT indisvalid AS ok FROM pg_index WHERE indexrelid = {quote_literal(name.sql)}::regclass"))]
 
 
@@ -212,10 +215,10 @@ def drop_index(item: Analyzed, ctx: PlanContext) -> Steps:
     node.if_not_exists = False
     table_name = ctx.facts.index_tables.get(op.index)
     rows = ctx.stats.table(table_name).rows or 0 if table_name else 0
-    est = ctx.calibration.duration("index_build_concurrent", rows, None)
+    est = ctx.calibration.duration("index_build_concurrent", rows, ctx.size(table_name))
     return [(C, ddl(ctx, f"drop index {op.index} CONCURRENTLY", [f"DROP INDEX CONCURRENTLY IF EXISTS {op.index.sql}"],
                     [sql_of(node)], table_name, SUE, transactional=False,
-                    down_note=f"the DOWN rebuilds it concurrently, est. {est.seconds:.1f} s"))]
+                    down_note=f"the DOWN rebuilds it concurrently, est. {est.range_text}"))]
 
 
 def reindex(item: Analyzed, ctx: PlanContext) -> Steps:
@@ -319,11 +322,10 @@ def _inline_constraint_steps(item: Analyzed, ctx: PlanContext, t: QualifiedName,
             kind = "PRIMARY KEY" if con.contype == CT.CONSTR_PRIMARY else "UNIQUE"
             name = con.conname or (f"{t.name}_pkey" if kind == "PRIMARY KEY" else f"{t.name}_{column}_key")[:63]
             idx = t.sibling(name)
-            est = ctx.calibration.duration("index_build_concurrent", rows, None)
+            est = ctx.calibration.duration("index_build_concurrent", rows, ctx.size(t))
             steps.append((M, ddl(ctx, f"build unique index {name} CONCURRENTLY (writes continue)",
                                  [f"CREATE UNIQUE INDEX CONCURRENTLY {q(name)} ON {t.sql} ({q(column)})"],
-                                 [f"DROP INDEX CONCURRENTLY IF EXISTS {idx.sql}"], t, SUE, estimate=est.seconds,
-                                 basis=est.basis, transactional=False)))
+                                 [f"DROP INDEX CONCURRENTLY IF EXISTS {idx.sql}"], t, SUE, estimate=est, transactional=False)))
             steps.append((M, ddl(ctx, f"attach {name} as {kind} (catalog only)",
                                  [f"ALTER TABLE {t.sql} ADD CONSTRAINT {q(name)} {kind} USING INDEX {q(name)}"],
                                  [f"ALTER TABLE {t.sql} DROP CONSTRAINT IF EXISTS {q(name)}"], t, AEL,
@@ -335,14 +337,15 @@ def _not_valid_then_validate(ctx: PlanContext, t: QualifiedName, name: str, defi
                              rows: int, *, add_phase: PhaseName = E, post_check: str | None = None) -> Steps:
     """A constraint without the scan under the strong lock: ADD ... NOT VALID (catalog only), then
     VALIDATE CONSTRAINT in its own transaction (SHARE UPDATE EXCLUSIVE: reads and writes go on)."""
-    scan = ctx.calibration.duration("scan", rows, ctx.size(t))
+    kind = "validate_fk" if definition.startswith("FOREIGN KEY") else "scan"
+    scan = ctx.calibration.duration(kind, rows, ctx.size(t))
     return [
         (add_phase, ddl(ctx, f"add constraint {name} NOT VALID on {t}: {definition} (catalog only, no scan)",
                         [f"ALTER TABLE {t.sql} ADD CONSTRAINT {q(name)} {definition} NOT VALID"],
                         [f"ALTER TABLE {t.sql} DROP CONSTRAINT IF EXISTS {q(name)}"], t, lock)),
         (M, ddl(ctx, f"validate {name} (SHARE UPDATE EXCLUSIVE: reads and writes continue)",
-                [f"ALTER TABLE {t.sql} VALIDATE CONSTRAINT {q(name)}"], [], t, SUE, estimate=scan.seconds,
-                basis=scan.basis, down_note="nothing to undo: validation only reads", post_check=post_check)),
+                [f"ALTER TABLE {t.sql} VALIDATE CONSTRAINT {q(name)}"], [], t, SUE, estimate=scan,
+                down_note="nothing to undo: validation only reads", post_check=post_check)),
     ]
 
 
@@ -422,7 +425,7 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
                 [f"CREATE SCHEMA IF NOT EXISTS {q(BACKUP_SCHEMA)}",
                  f"CREATE TABLE {archive.sql} AS SELECT {cols(pk)}, {old_name} FROM {t.sql}"],
                 [f"DROP TABLE IF EXISTS {archive.sql}"], None, None,
-                estimate=ctx.calibration.duration("rewrite", rows, ctx.size(t)).seconds, basis="copy of the column")),
+                estimate=ctx.calibration.duration("rewrite", rows, ctx.size(t)), basis="copy of the column")),
         (C, ddl(ctx, f"drop the old column {op.column}__migspec_old (destructive: needs confirmation)",
                 [f"ALTER TABLE {t.sql} DROP COLUMN {old_name}"],
                 [f"ALTER TABLE {t.sql} ADD COLUMN {old_name} {old.type}",
@@ -542,12 +545,11 @@ def add_constraint(item: Analyzed, ctx: PlanContext) -> Steps:
                 _leading(defn) == op.columns[:1] for defn in facts.indexes.values()))
             if facts is not None and (facts.indexes or facts.columns) and not covered and op.columns:
                 idx = t.sibling(default_index_name(t, op.columns))
-                est = ctx.calibration.duration("index_build_concurrent", ctx.rows(item), None)
+                est = ctx.calibration.duration("index_build_concurrent", ctx.rows(item), ctx.size(t))
                 steps.append((E, ddl(ctx, f"index the referencing column(s) {', '.join(op.columns)} CONCURRENTLY "
                                           "(no index covers them)",
                                      [f"CREATE INDEX CONCURRENTLY {q(idx.name)} ON {t.sql} ({cols(op.columns)})"],
-                                     [f"DROP INDEX CONCURRENTLY IF EXISTS {idx.sql}"], t, SUE, estimate=est.seconds,
-                                     basis=est.basis, transactional=False)))
+                                     [f"DROP INDEX CONCURRENTLY IF EXISTS {idx.sql}"], t, SUE, estimate=est, transactional=False)))
         lock = SRE if op.constraint == "foreign_key" else AEL
         node.conname, node.skip_validation = None, False  # the definition alone: name and NOT VALID added below
         return steps + _not_valid_then_validate(ctx, t, name, sql_of(node), lock, ctx.rows(item))
@@ -557,11 +559,10 @@ def add_constraint(item: Analyzed, ctx: PlanContext) -> Steps:
         if not op.name:
             name, cname = idx_name, q(idx_name)
         idx = t.sibling(idx_name)
-        est = ctx.calibration.duration("index_build_concurrent", ctx.rows(item), None)
+        est = ctx.calibration.duration("index_build_concurrent", ctx.rows(item), ctx.size(t))
         steps = [(E, ddl(ctx, f"build unique index {idx_name} CONCURRENTLY (writes continue)",
                          [f"CREATE UNIQUE INDEX CONCURRENTLY {q(idx.name)} ON {t.sql} ({cols(op.columns)})"],
-                         [f"DROP INDEX CONCURRENTLY IF EXISTS {idx.sql}"], t, SUE, estimate=est.seconds,
-                         basis=est.basis, transactional=False))]
+                         [f"DROP INDEX CONCURRENTLY IF EXISTS {idx.sql}"], t, SUE, estimate=est, transactional=False))]
         if op.constraint == "primary_key":
             facts = ctx.facts.known(t)
             for c in op.columns:
@@ -578,7 +579,7 @@ def add_constraint(item: Analyzed, ctx: PlanContext) -> Steps:
         return _not_null_steps(ctx, t, op.not_null_column, ctx.rows(item))
     est = ctx.calibration.work(item.effect.work, ctx.rows(item), ctx.size(t))
     return [(E, ddl(ctx, f"add {op.constraint} constraint {name}: no online form, needs a maintenance window",
-                    [f"ALTER TABLE {t.sql} ADD {sql_of(node)}"], drop, t, AEL, estimate=est.seconds, basis=est.basis))]
+                    [f"ALTER TABLE {t.sql} ADD {sql_of(node)}"], drop, t, AEL, estimate=est))]
 
 
 def _constraint_node(item: Analyzed) -> Any:
@@ -678,7 +679,7 @@ def drop_column(item: Analyzed, ctx: PlanContext) -> Steps:
                 [f"CREATE SCHEMA IF NOT EXISTS {q(BACKUP_SCHEMA)}",
                  f"CREATE TABLE {archive.sql} AS SELECT {cols(pk)}, {c} FROM {t.sql}"],
                 [f"DROP TABLE IF EXISTS {archive.sql}"], None, None,
-                estimate=ctx.calibration.duration("rewrite", ctx.rows(item), ctx.size(t)).seconds,
+                estimate=ctx.calibration.duration("rewrite", ctx.rows(item), ctx.size(t)),
                 basis="copy of the column")),
         (C, ddl(ctx, f"drop column {t}.{op.column} (destructive: needs confirmation)",
                 [f"ALTER TABLE {t.sql} DROP COLUMN {c}"], restore, t, AEL, requires_confirmation=canonical,
@@ -717,7 +718,7 @@ def truncate(item: Analyzed, ctx: PlanContext) -> Steps:
         (C, ddl(ctx, f"archive every row of {t} into {archive}",
                 [f"CREATE SCHEMA IF NOT EXISTS {q(BACKUP_SCHEMA)}",
                  f"CREATE TABLE {archive.sql} AS SELECT * FROM {t.sql}"], [f"DROP TABLE IF EXISTS {archive.sql}"],
-                None, None, estimate=ctx.calibration.duration("rewrite", ctx.rows(item), ctx.size(t)).seconds,
+                None, None, estimate=ctx.calibration.duration("rewrite", ctx.rows(item), ctx.size(t)),
                 basis="copy of the table")),
         (C, ddl(ctx, f"TRUNCATE {t} (destructive: needs confirmation)", [f"TRUNCATE {t.sql}"],
                 [f"INSERT INTO {t.sql} SELECT * FROM {archive.sql}"], t, AEL, requires_confirmation=canonical)),
@@ -745,7 +746,7 @@ def passthrough(item: Analyzed, ctx: PlanContext) -> Steps:
     lock = item.effect.strongest
     est = ctx.calibration.work(item.effect.work, ctx.rows(item), ctx.size(op.table)) if op.table else None
     return [(phase, ddl(ctx, op.describe(), [item.stmt.sql], down, op.table, lock,
-                        estimate=est.seconds if est else 0.01, basis=est.basis if est else "catalog only",
+                        estimate=est,
                         transactional=not op.no_transaction, down_note=note, reversible=reversible))]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from migspec import __version__
-from migspec.estimate.throughput import format_duration
+from migspec.estimate.model import format_duration, format_range
 from migspec.lint import Finding, Report
 from migspec.risk import Risk
 from migspec.rules import all_rules
@@ -51,7 +51,7 @@ def render_text(report: Report) -> str:
         out.append(f"{f.location}: {tag} [{f.rule}] {f.operation}" + (f" on {f.table}" if f.table else ""))
         lock = f"{f.lock.sql_name} ({f.lock.blocks})" if f.lock else "no table lock"
         work = ", rewrites table" if f.rewrites_table else (", scans table" if f.scans_table else "")
-        est = "" if f.estimate_seconds <= 0.01 else f", est. {format_duration(f.estimate_seconds)}"
+        est = "" if f.estimate_seconds <= 0.01 else f", est. {format_range(f.estimate_low_seconds, f.estimate_seconds)}"
         if f.origin:
             out.append(f"    in: {f.origin}")
         out.append(f"    lock: {lock}{work}{est}")
@@ -77,6 +77,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
             "table": f.table, "risk": str(f.risk), "lock": f.lock.sql_name if f.lock else None,
             "rewrites_table": f.rewrites_table, "scans_table": f.scans_table, "message": f.message,
             "alternative": f.alternative, "estimate_seconds": _seconds(f.estimate_seconds),
+            "estimate_low_seconds": None if f.estimate_low_seconds is None else _seconds(f.estimate_low_seconds),
             "suppressed": f.suppressed, **({"origin": f.origin} if f.origin else {})}
 
 
@@ -92,6 +93,7 @@ def report_dict(report: Report) -> dict[str, Any]:
                       for lk in item.effect.locks],
             "rewrites_table": item.effect.rewrites_table, "scans_table": item.effect.scans_table,
             "estimate_seconds": _seconds(r.assessment.hold.seconds),
+            "estimate_low_seconds": _seconds(r.assessment.hold.low),
             "stall_seconds": _seconds(r.assessment.stall_seconds),
             "rules": [f.rule for f in r.findings],
             "message": "; ".join(f.message for f in r.findings) or "; ".join(r.assessment.reasons),

@@ -16,22 +16,22 @@ from migspec.render.lint import report_dict, table_lines
 FORMATS = ("text", "markdown", "json")
 
 
-def _est(seconds: float, report: Report) -> str:
-    """A duration, labelled when the measurements behind it are not production's."""
+def _est(text: str, report: Report) -> str:
+    """An estimate (its range), labelled when the measurements behind it are not production's."""
     label = "" if report.stats.from_production or not report.stats.tables else \
         f" (from {report.stats.source or 'unlabelled'} stats, not production)"
-    return format_duration(seconds) + label
+    return text + label
 
 
 def _summary(phase: Phase, report: Report) -> str:
     names = [s.description.split(" (")[0] for s in phase.steps if not s.manual]
     head = "; ".join(names[:3]) + (f"; +{len(names) - 3} more" if len(names) > 3 else "")
     if phase.name is PhaseName.EXPAND:
-        return f"{head} - est: {_est(phase.estimate_seconds, report)} - reversible: {'yes' if phase.reversible else 'no'}"
+        return f"{head} - est: {_est(phase.estimate_text, report)} - reversible: {'yes' if phase.reversible else 'no'}"
     if phase.name is PhaseName.MIGRATE:
         batches = [s.batch_size for s in phase.steps if s.batch_size]
         batch = f"{max(batches):,}" if batches else "none"
-        return f"{head} - batch: {batch} - est: {_est(phase.estimate_seconds, report)}"
+        return f"{head} - batch: {batch} - est: {_est(phase.estimate_text, report)}"
     return f"{head} - after: {phase.after}"
 
 
@@ -56,7 +56,7 @@ def render_text(plan: Plan, report: Report) -> str:
             if step.lock:
                 meta.append(step.lock.sql_name)
             if step.estimate_seconds > 0.01:
-                meta.append(f"est {_est(step.estimate_seconds, report)}")
+                meta.append(f"est {_est(step.estimate_text, report)}")
             if step.batch_size:
                 meta.append(f"batch {step.batch_size:,}")
             if step.lock_timeout_s:
@@ -104,6 +104,7 @@ def step_dict(step: Step) -> dict[str, Any]:
         "description": step.description, "up": list(step.up), "down": list(step.down),
         "transactional": step.transactional, "lock": step.lock.sql_name if step.lock else None,
         "estimate_seconds": round(step.estimate_seconds, 3), "estimate_basis": step.estimate_basis,
+        "estimate_low_seconds": None if step.estimate_low_seconds is None else round(step.estimate_low_seconds, 3),
         "batch_size": step.batch_size, "requires_confirmation": step.requires_confirmation,
         "lock_timeout_seconds": step.lock_timeout_s, "statement_timeout_seconds": step.statement_timeout_s,
         "retry": step.retry, "manual": step.manual, "reversible": step.reversible, "down_note": step.down_note,
@@ -148,7 +149,7 @@ def render_markdown(plan: Plan, report: Report) -> str:
     out += ["", "```mermaid", "timeline", f"    title {plan.migration}"]
     for p in plan.phases:
         when = f" (after {p.after})" if p.after else ""
-        out.append(f"    {p.name.value.upper()}{when} : est {format_duration(p.estimate_seconds)}")
+        out.append(f"    {p.name.value.upper()}{when} : est {p.estimate_text}")
         for s in p.steps:
             out.append(f"        : {s.description.split(' (')[0].replace(':', ' -')}")
     out += ["```", ""]

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from migspec.estimate.throughput import format_duration
+from migspec.estimate.model import format_duration, format_range
 from migspec.verify.trace import CatalogDifference
 from migspec.verify.writers import LatencyStats
 
@@ -35,7 +35,8 @@ class StepResult:
     rows: int | None = None  # rows in the step's table when it started
     production_rows: int | None = None
     production_s: float | None = None  # duration extrapolated to production's row count
-    plan_estimate_s: float = 0.0
+    plan_estimate_s: float = 0.0  # the pessimistic end of the plan's estimate
+    plan_estimate_low_s: float | None = None  # its optimistic end
     rate_kind: str | None = None  # the throughput the plan's estimate used
     work_s: float | None = None  # duration minus the backfill's planned pauses
     writers: LatencyStats | None = None
@@ -99,6 +100,7 @@ class VerifyResult:
     notes: list[str] = field(default_factory=list)
     setup_s: float = 0.0
     total_s: float = 0.0
+    finished_at: str | None = None  # ISO-8601 UTC: when the rates in the calibration file were measured
 
     @property
     def problems(self) -> list[str]:
@@ -132,7 +134,7 @@ def step_line(s: StepResult) -> str:
         f"writers p99 {w.p99_ms:g} ms max {w.max_ms:g} ms" + (f", {w.errors} errors" if w.errors else "")
     prod = f" (prod ~{format_duration(s.production_s)}" if s.production_s is not None else ""
     if prod and s.rate_kind:
-        prod += f", plan est {format_duration(s.plan_estimate_s)}"
+        prod += f", plan est {format_range(s.plan_estimate_low_s, s.plan_estimate_s)}"
     prod += ")" if prod else ""
     return (f"  {status} {s.label:<11} lock {_lock(s.claimed_lock)} -> {_lock(s.observed_lock)} | "
             f"rewrite {_yn(s.claimed_rewrite) if s.table else '-'} -> {_yn(s.observed_rewrite) if s.table else '-'} | "
@@ -202,7 +204,8 @@ def step_dict(s: StepResult) -> dict[str, Any]:
         "rewrite": {"claimed": s.claimed_rewrite, "observed": s.observed_rewrite, "rewritten": s.rewritten},
         "duration_seconds": round(s.duration_s, 4), "rows": s.rows, "production_rows": s.production_rows,
         "production_seconds": None if s.production_s is None else round(s.production_s, 3),
-        "plan_estimate_seconds": s.plan_estimate_s, "rate_kind": s.rate_kind,
+        "plan_estimate_seconds": s.plan_estimate_s, "plan_estimate_low_seconds": s.plan_estimate_low_s,
+        "rate_kind": s.rate_kind,
         "writers": None if s.writers is None else {**s.writers.as_dict(), "limit_ms": s.stall_limit_ms},
         "retries": s.retries, "post_check": s.post_check, "error": s.error,
         "problems": s.problems, "notes": s.notes,
@@ -238,7 +241,7 @@ RENDERERS = {"text": render_text, "json": render_json}
 
 def calibration_yaml(r: VerifyResult) -> str:
     """The rates this run measured, in the shape ``--calibration`` reads (Calibration overrides)."""
-    lines = [f"# migspec verify: throughput measured on {r.target}",
+    lines = [f"# migspec verify: throughput measured on {r.target} at {r.finished_at or 'an unrecorded time'}",
              f"# {r.rows:,} synthetic rows per table, {r.writers} concurrent writer(s); plan {r.plan}.",
              "# A throwaway server with fsync off and a small table in cache gives upper bounds: verify on",
              "# production-like hardware and data sizes before trusting these for production estimates."]

@@ -11,6 +11,7 @@ intact -> UP again, which must succeed and give the catalog the first UP gave.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import math
@@ -26,6 +27,7 @@ from typing import Any
 import psycopg
 
 from migspec.errors import InputError, RefusedError
+from migspec.estimate.model import CATALOG_ONLY_SECONDS, format_duration, format_range
 from migspec.estimate.throughput import DEFAULT_RATES
 from migspec.execute import state
 from migspec.execute.backfill import Throttle, run_backfill
@@ -59,6 +61,10 @@ class VerifyOptions:
     sample_interval_s: float = 0.002
     writer_rate: float = 200.0  # operations per second per writer
     writer_timeout_s: float = 10.0
+    # The plan's estimate is checked against this run's throughput extrapolated to production's
+    # rows: outside [low / tolerance, high x tolerance] is a problem ("fail") or a note ("warn").
+    estimate_tolerance: float = 2.0
+    estimate_mismatch: str = "warn"
 
 
 @dataclass
@@ -157,6 +163,10 @@ def prepare(paths: Sequence[str], *, stats_path: str | None = None, schema_path:
 
 # --- helpers ------------------------------------------------------------------------------------
 
+def _utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -230,7 +240,8 @@ class _Run:
         r = StepResult(phase, index, step.description, manual=step.manual, transactional=step.transactional,
                        table=str(step.table) if step.table else None,
                        claimed_lock=step.lock.sql_name if step.lock else None,
-                       plan_estimate_s=step.estimate_seconds, rate_kind=rate_kind(step))
+                       plan_estimate_s=step.estimate_seconds, plan_estimate_low_s=step.estimate_low_seconds,
+                       rate_kind=rate_kind(step))
         r.claimed_rewrite = r.rate_kind == "rewrite"
         if step.manual:
             return r
@@ -314,7 +325,17 @@ class _Run:
                 size = max(step.backfill.batch_size, 1)
                 scaled += math.ceil(r.production_rows / size) * step.backfill.pause_seconds
             r.production_s = scaled
+            self._check_estimate(r)
         self.measured.append((r.rate_kind, r.rows, r.work_s, r))
+
+    def _check_estimate(self, r: StepResult) -> None:
+        """The plan's range against this run's throughput at production's rows (issue 17)."""
+        problem = estimate_mismatch(r.production_s, r.plan_estimate_low_s, r.plan_estimate_s,
+                                    self.opts.estimate_tolerance)
+        if problem and self.opts.estimate_mismatch == "fail":
+            r.problems.append(problem)
+        elif problem and self.opts.estimate_mismatch == "warn":
+            r.notes.append(problem)
 
     def _judge(self, r: StepResult, step: Step, created: bool = False) -> None:
         if r.error is not None:
@@ -466,6 +487,25 @@ class _Run:
         return checked, problems
 
 
+def estimate_mismatch(measured_s: float | None, low: float | None, high: float, tolerance: float) -> str | None:
+    """A message when ``measured_s`` (this run's throughput at production's rows) is outside the
+    plan's range by more than ``tolerance`` times; None when it is inside, or nothing to compare."""
+    if measured_s is None or high <= CATALOG_ONLY_SECONDS or not math.isfinite(high):
+        return None
+    low = high if low is None else low
+    plan = format_range(low, high)
+    if measured_s > high * tolerance:
+        return (f"the plan's estimate {plan} is optimistic: this run's throughput gives ~{format_duration(measured_s)} "
+                f"at production's rows, more than {tolerance:g}x its pessimistic end; re-plan with this run's "
+                "--calibration, or measure production with 'migspec measure --probe'")
+    if measured_s < low / tolerance:
+        return (f"the plan's estimate {plan} is pessimistic: this run's throughput gives ~{format_duration(measured_s)} "
+                f"at production's rows, under 1/{tolerance:g} of its optimistic end (a throwaway server with a small "
+                "table in cache is faster than production: re-plan with this run's --calibration only if it is "
+                "production-like)")
+    return None
+
+
 def calibration(measured: list[tuple[str, int, float, StepResult]]) -> dict[str, dict[str, float]]:
     """rows/s per rate kind over the steps that held their claims (a plain CREATE INDEX passing
     itself off as CONCURRENTLY says nothing about concurrent builds): total rows / total seconds."""
@@ -529,4 +569,5 @@ def verify(inp: VerifyInput, opts: VerifyOptions = VerifyOptions(), *, dsn: str 
         finally:
             run.close()
     result.total_s = time.monotonic() - started
+    result.finished_at = _utc_now()
     return result

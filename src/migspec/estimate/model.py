@@ -1,0 +1,94 @@
+"""An estimate is a range, with the figures it came from.
+
+The low end is the work with the table in cache on an idle server; the high end adds reading the
+table from disk (cold cache) and the slowdown under the measured write load. The runner's planned
+pauses are in both ends (they do not stretch under load). Risk, timeouts and the maintenance
+window use the high end: a plan that promises the low end and takes the high end gets the DBA
+paged (issue 17).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# Catalog-only DDL still takes a few milliseconds (commit, invalidation); never claim zero.
+CATALOG_ONLY_SECONDS = 0.01
+
+
+@dataclass(frozen=True)
+class Rate:
+    """How fast one kind of work goes with the table in cache on an idle server."""
+
+    rows_per_s: float
+    bytes_per_s: float | None = None
+    source: str = "default"
+
+    @property
+    def is_default(self) -> bool:
+        return self.source.startswith("default")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    work_s: float  # warm cache, idle server
+    basis: str  # which throughput, measured where and when, and whether a default was used
+    read_s: float = 0.0  # added when the table comes from disk, not from cache
+    load: float = 1.0  # factor under the measured write load (1: idle or unmeasured)
+    pause_s: float = 0.0  # the runner's planned pauses between batches
+    defaulted: bool = False  # a default throughput was used: no measurement of this server
+
+    def at(self, *, cold: bool, loaded: bool) -> float:
+        """Seconds under one set of conditions: cache cold or warm, server loaded or idle."""
+        work = self.work_s + (self.read_s if cold else 0.0)
+        return work * (self.load if loaded else 1.0) + self.pause_s
+
+    @property
+    def low(self) -> float:
+        return self.at(cold=False, loaded=False)
+
+    @property
+    def high(self) -> float:
+        return self.at(cold=True, loaded=True)
+
+    @property
+    def seconds(self) -> float:
+        """The pessimistic end: what risk classes, statement timeouts and window checks use."""
+        return self.high
+
+    @property
+    def range_text(self) -> str:
+        return format_range(self.low, self.high)
+
+    def __str__(self) -> str:
+        return f"{self.range_text} ({self.basis})"
+
+
+def catalog_only(basis: str = "catalog only") -> Estimate:
+    return Estimate(CATALOG_ONLY_SECONDS, basis)
+
+
+def unknown(basis: str = "unknown work") -> Estimate:
+    return Estimate(math.inf, basis)
+
+
+def format_duration(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "unknown"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def format_range(low: float | None, high: float) -> str:
+    """``1.2 s-4.5 s``; one figure when both ends print the same. Every command prints a step's
+    estimate through this function, so lint, plan and verify show the same text."""
+    one = format_duration(high)
+    if low is None:
+        return one
+    other = format_duration(low)
+    return one if other == one else f"{other}-{one}"

@@ -1,0 +1,177 @@
+"""The one estimator (migspec.estimate): ranges from warm to cold and idle to loaded, the probed
+server's speed, lint / plan / verify printing the same estimate for the same step, verify's
+check of the plan's estimate, and ``measure --probe`` on a real server."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+
+from migspec.cli import main
+from migspec.errors import InputError
+from migspec.estimate.model import Estimate, format_range
+from migspec.estimate.speed import (DEFAULT_READ_BPS, REFERENCE_ROW_SECONDS, ServerSpeed, load_factor,
+                                    speed_from_stats)
+from migspec.estimate.throughput import DEFAULT_RATES, Calibration
+from migspec.measure.probes import sample_query
+from migspec.stats import parse_stats
+from migspec.verify.runner import estimate_mismatch
+from test_verify import STATS, _migration, _stats, schema_dump  # noqa: F401  (schema_dump is a fixture)
+
+MB = 1_000_000
+
+
+def _probe_stats(warm_row_s: float, *, pages_read: int = 0, first_extra_s: float = 0.0, qps: float = 0.0) -> dict:
+    rows, pages = 100_000, 1_000
+    return {
+        "pg_version": 15, "source": "production",
+        "probe": {"shared_buffers_bytes": 128 * 1024 * 1024, "block_size": 8192, "collected_at": "2026-11-30T22:00:00Z"},
+        "tables": {"public.t": {
+            "rows": 1_000_000, "size_bytes": 100 * MB, "write_qps": qps,
+            "lock_contention": {"longest_transaction_seconds": 0, "lock_waits_per_minute": 0},
+            "probe": {"rows": rows, "pages": pages, "warm_seconds": warm_row_s * rows,
+                      "first_seconds": warm_row_s * rows + first_extra_s, "pages_read": pages_read,
+                      "hit_ratio": 0.99, "method": "TID range scan of pages 0-999"}}},
+    }
+
+
+def test_an_estimate_is_a_range_from_warm_idle_to_cold_loaded() -> None:
+    e = Estimate(2.0, "b", read_s=1.0, load=1.5, pause_s=0.5)
+    assert e.low == 2.5 and e.high == (2.0 + 1.0) * 1.5 + 0.5 == e.seconds
+    assert e.at(cold=True, loaded=False) == 3.5 and e.at(cold=False, loaded=True) == 3.5
+    assert str(e) == "2.5 s-5.0 s (b)"
+    assert format_range(0.0104, 0.0096) == "10 ms"  # one figure when both ends print the same
+
+
+def test_defaults_say_so_and_scale_with_size() -> None:
+    cal = Calibration()
+    e = cal.duration("scan", 1_000_000, 1_100 * MB)
+    assert e.defaulted and "default" in e.basis and "cold cache" in e.basis
+    assert math.isclose(e.low, 1.0) and math.isclose(e.high, 1.0 + 1_100 * MB / DEFAULT_READ_BPS)
+    assert cal.duration("scan", 2_000_000, 2_200 * MB).low == pytest.approx(2 * e.low)
+    assert "table size unknown" in cal.duration("index_build", 1_000, None).basis
+
+
+def test_the_probe_scales_defaults_and_measures_the_cold_read_rate() -> None:
+    # A server twice as slow per row as the reference, whose first pass read 800 pages in 0.1 s more.
+    stats = parse_stats(_probe_stats(2 * REFERENCE_ROW_SECONDS, pages_read=800, first_extra_s=0.1), "s.yaml")
+    speed = speed_from_stats(stats)
+    assert speed.speed_ratio == pytest.approx(2.0)
+    assert speed.read_measured and speed.read_bps == pytest.approx(800 * 8192 / 0.1)
+    cal = Calibration().bound(stats)
+    assert cal.rate("rewrite").rows_per_s == pytest.approx(DEFAULT_RATES["rewrite"].rows_per_s / 2)
+    e = cal.duration("rewrite", 1_000_000, 100 * MB)
+    assert not e.defaulted and "probe of s.yaml" in e.basis and "measured by the probe" in e.basis
+    # A calibration file's rates were measured on the server itself: the probe does not rescale them.
+    own = Calibration({"rewrite": {"rows_per_s": 500_000}}, "cal.yaml").bound(stats)
+    assert own.rate("rewrite").rows_per_s == 500_000
+
+
+def test_too_few_pages_read_keeps_the_default_read_rate_and_load_stretches_the_high_end() -> None:
+    stats = parse_stats(_probe_stats(REFERENCE_ROW_SECONDS, pages_read=10, first_extra_s=0.01, qps=1000), "s.yaml")
+    speed = speed_from_stats(stats)
+    assert not speed.read_measured and speed.read_bps == DEFAULT_READ_BPS
+    e = Calibration().bound(stats).duration("scan", 1_000_000, 100 * MB)
+    assert e.load == load_factor(1000) > 1 and e.high > e.at(cold=True, loaded=False)
+    assert "writes/s" in e.basis
+
+
+@pytest.mark.parametrize("probe, where", [
+    ({"rows": 1}, "tables.public.t.probe.pages"),
+    ({"rows": 1, "pages": 1, "first_seconds": 1, "warm_seconds": 1, "pages_read": 0, "bogus": 1},
+     "tables.public.t.probe.bogus"),
+    ({"rows": 1, "pages": 1, "first_seconds": 1, "warm_seconds": 1, "pages_read": 0, "hit_ratio": 2},
+     "tables.public.t.probe.hit_ratio"),
+])
+def test_a_bad_probe_section_names_the_key(probe: dict, where: str) -> None:
+    doc = _probe_stats(1e-7)
+    doc["tables"]["public.t"]["probe"] = probe
+    with pytest.raises(InputError, match=re.escape(where)):
+        parse_stats(doc, "s.yaml")
+
+
+def test_risk_uses_the_pessimistic_end() -> None:
+    """The issue's example: SET NOT NULL on 20M rows / 3.2 GB is ~3 s warm, so YELLOW by the warm
+    figure; read from disk at 125 MB/s it is RED."""
+    from migspec.parse.source import Migration, parse_text
+    from migspec.lint import lint
+
+    doc = _probe_stats(REFERENCE_ROW_SECONDS, pages_read=1000, first_extra_s=1000 * 8192 / 125e6)
+    doc["tables"]["public.t"].update(rows=20_000_000, size_bytes=3_200 * MB)
+    stats = parse_stats(doc, "s.yaml")
+    migration = Migration("m", ("m.sql",), tuple(parse_text("ALTER TABLE t ALTER COLUMN c SET NOT NULL;", "m.sql")))
+    result = lint(migration, stats).results[0]
+    hold = result.assessment.hold
+    assert hold.low < 15 < hold.high and str(result.risk) == "RED"
+
+
+def test_verify_flags_an_estimate_off_by_more_than_the_tolerance() -> None:
+    assert estimate_mismatch(10.0, 4.0, 6.0, 2.0) is None
+    assert "optimistic" in estimate_mismatch(13.0, 4.0, 6.0, 2.0)
+    assert "pessimistic" in estimate_mismatch(1.9, 4.0, 6.0, 2.0)
+    assert estimate_mismatch(None, 4.0, 6.0, 2.0) is None
+
+
+def _estimate_text(pattern: str, text: str) -> str:
+    m = re.search(pattern, text)
+    assert m, text
+    return m.group(1)
+
+
+def test_lint_plan_and_verify_print_the_same_estimate(tmp_path: Path, schema_dump: Path, pg_dsn: str,  # noqa: F811
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """SET NOT NULL: lint's finding (the scan under ACCESS EXCLUSIVE), the plan's VALIDATE step
+    (the same scan) and verify's line for that step print one estimate."""
+    migration = _migration(tmp_path, "nn", "ALTER TABLE orders ALTER COLUMN customer_id SET NOT NULL;")
+    stats = _stats(tmp_path)
+    assert main(["lint", str(migration), "--stats", str(stats)]) in (0, 1)
+    linted = _estimate_text(r"scans table, est\. ([^\n]+)\n", capsys.readouterr().out)
+    assert main(["plan", str(migration), "--stats", str(stats), "--schema", str(schema_dump)]) == 0
+    planned = _estimate_text(r"validate \S+ \(SHARE UPDATE EXCLUSIVE: reads and writes continue\) "
+                             r"\[SHARE UPDATE EXCLUSIVE, est ([^\]]+)\]", capsys.readouterr().out)
+    plan_file = tmp_path / "plan.json"
+    assert main(["plan", str(migration), "--stats", str(stats), "--schema", str(schema_dump), "--format", "json"]) == 0
+    plan_file.write_text(capsys.readouterr().out)
+    code = main(["verify", str(plan_file), "--stats", str(stats), "--schema", str(schema_dump), "--dsn", pg_dsn, "--rows", "2000", "--writers", "1"])
+    out = capsys.readouterr()
+    assert code == 0, out
+    verified = _estimate_text(r"plan est ([^)]+)\)[^\n]*validate", out.out)
+    assert "-" in linted and linted == planned == verified
+
+
+def test_measure_probe_writes_what_the_estimates_use(pg: psycopg.Connection, pg_dsn: str, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    pg.execute("CREATE TABLE t (id bigint PRIMARY KEY, c text)")
+    pg.execute("INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g")
+    pg.execute("VACUUM ANALYZE t")
+    out = tmp_path / "stats.yaml"
+    assert main(["measure", "--dsn", pg_dsn, "--tables", "t", "--sample-seconds", "0.2", "--probe",
+                 "--probe-pages", "64", "-o", str(out)]) == 0
+    doc = yaml.safe_load(out.read_text())
+    probe = doc["tables"]["public.t"]["probe"]
+    assert probe["pages"] == 64 and probe["rows"] > 0 and probe["warm_seconds"] > 0
+    assert probe["method"].startswith("TID range scan") and doc["probe"]["shared_buffers_bytes"] > 0
+    stats = parse_stats(doc, str(out))
+    assert speed_from_stats(stats).probe is not None
+    migration = _migration(tmp_path, "ix", "CREATE INDEX CONCURRENTLY t_c_idx ON t (c);")
+    capsys.readouterr()
+    assert main(["plan", str(migration), "--stats", str(out), "--format", "json"]) == 0
+    basis = json.loads(capsys.readouterr().out)["phases"][0]["steps"][0]["estimate_basis"]
+    assert f"probe of {out}" in basis
+
+
+def test_the_probe_query_is_bounded_on_every_version() -> None:
+    assert "ctid < '(64,0)'" in sample_query('"t"', 64, 1000, 14)[0]
+    sql, method = sample_query('"t"', 64, 1000, 13)
+    assert "TABLESAMPLE SYSTEM (6.400000) REPEATABLE" in sql and "6.4%" in method
+
+
+def test_the_speed_of_an_unprobed_server_is_the_reference() -> None:
+    speed = speed_from_stats(parse_stats(STATS, "s.yaml"))
+    assert speed == ServerSpeed(write_qps=410.0)
