@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="table rows for the backfill and writer-stall sections (default 1,000,000; quick 100,000)")
     ap.add_argument("--writer-rate", type=int, default=400,
                     help="pgbench writers' total transactions/s (-R), also the plan's write_qps (default 400)")
+    ap.add_argument("--estimate-rows", metavar="N,N", default=None,
+                    help="table sizes of the estimate section (default 1,000,000; quick 100,000; e.g. 1000000,10000000)")
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
     ap.add_argument("--out", default=None,
                     help="the report (default BENCHMARKS.md; quick: bench/work/BENCHMARKS.quick.md)")
@@ -56,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         "lint_runs": 2 if quick else 5,
         "backfill_rounds": 1 if quick else 2,
         "offset_cap_s": 20.0 if quick else 90.0,
-        "estimate_sizes": (50_000, 100_000) if quick else (200_000, 1_000_000),
+        "estimate_sizes": tuple(int(n) for n in args.estimate_rows.split(",")) if args.estimate_rows else
+        ((100_000,) if quick else (1_000_000,)),
         "growth_statements": (1_000, 3_000, 10_000) if quick else (1_000, 10_000, 100_000),
         "growth_rows": (20_000, 100_000) if quick else (100_000, 1_000_000),
         "growth_runs": 2 if quick else 3,

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The reference figures of migspec.estimate.speed, measured on this machine.
 
-* REFERENCE_ROW_SECONDS: the ``measure --probe`` warm pass (every page in shared_buffers), seconds
-  per row, on a durable PostgreSQL with the calibration table of tools/calibrate.py (1M rows of
-  ~85 bytes): the fastest of ``--runs`` probes.
+* REFERENCE_ROW_SECONDS: the ``measure --probe`` warm passes (every page in shared_buffers, repeated
+  for half a second), seconds per row, on a durable PostgreSQL with the calibration table of
+  tools/calibrate.py (1M rows of ~85 bytes): the fastest of ``--runs`` probes.
 * DEFAULT_READ_BPS: a full sequential scan of that table with nothing cached - PostgreSQL
   restarted (empties shared_buffers) and ``echo 3 > /proc/sys/vm/drop_caches`` (empties the OS
   page cache; needs root) - minus the same scan warm: bytes per extra second. Also what the probe's

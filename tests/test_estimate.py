@@ -175,3 +175,28 @@ def test_the_probe_query_is_bounded_on_every_version() -> None:
 def test_the_speed_of_an_unprobed_server_is_the_reference() -> None:
     speed = speed_from_stats(parse_stats(STATS, "s.yaml"))
     assert speed == ServerSpeed(write_qps=410.0)
+
+
+def test_measure_calibrate_writes_a_calibration_file_plan_reads(pg: psycopg.Connection, pg_dsn: str, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    pg.execute("CREATE TABLE t (id bigint PRIMARY KEY, c text)")
+    pg.execute("INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 30000) g")
+    pg.execute("VACUUM ANALYZE t")
+    cal = tmp_path / "cal.yaml"
+    argv = ["measure", "--dsn", pg_dsn, "--tables", "t", "--sample-seconds", "0.2", "-o", str(tmp_path / "s.yaml"),
+            "--calibrate", str(cal), "--calibrate-pages", "100"]
+    assert main(argv) == 3 and not cal.exists()  # production (the default --source) is refused
+    assert "throwaway copy" in capsys.readouterr().err
+    assert main([*argv, "--source", "restored copy"]) == 0
+    rates = yaml.safe_load(cal.read_text())
+    assert set(rates) == {"batched_update", "index_build_concurrent", "scan", "rewrite"}
+    assert all(r["rows_per_s"] > 0 for r in rates.values()) and rates["scan"]["bytes_per_s"] > 0
+    assert "measured on a sample of each table" in cal.read_text()
+    left = pg.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'migspec_calibrate_%'").fetchone()[0]
+    assert left == 0  # the scratch schema is gone
+    migration = _migration(tmp_path, "ix", "CREATE INDEX CONCURRENTLY t_c_idx ON t (c);")
+    capsys.readouterr()
+    assert main(["plan", str(migration), "--stats", str(tmp_path / "s.yaml"), "--calibration", str(cal),
+                 "--format", "json"]) == 0
+    step = json.loads(capsys.readouterr().out)["phases"][0]["steps"][0]
+    assert str(cal) in step["estimate_basis"]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from migspec import __version__
-from migspec.errors import EXIT_FINDINGS, EXIT_OK, InputError, MigspecError
+from migspec.errors import EXIT_FINDINGS, EXIT_OK, InputError, MigspecError, RefusedError
 from migspec.names import QualifiedName
 from migspec.versions import MAX_VERSION, MIN_VERSION
 
@@ -162,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
                               "server's own speed for the estimates")
     measure.add_argument("--probe-pages", type=int, default=2048, metavar="N",
                          help="pages per probe scan (default 2048: 16 MB)")
+    measure.add_argument("--calibrate", metavar="FILE",
+                         help="on a throwaway copy of production (needs --source other than production): time a "
+                              "batched update, an index build, a validation and a rewrite on a sample of each table "
+                              "and write the rates as a calibration file")
+    measure.add_argument("--calibrate-pages", type=int, default=12_800, metavar="N",
+                         help="pages per table's sample for --calibrate (default 12800: 100 MB)")
     measure.add_argument("-o", "--output", metavar="FILE",
                          help="write the stats file here (.json for JSON, else YAML); default: standard output")
     # An unquoted DSN splits into words ('--dsn host=x password=y'): catch them here, where the
@@ -392,6 +398,9 @@ def cmd_measure(args: argparse.Namespace) -> int:
         names = list(dict.fromkeys([*names, *tables_of_migration(args.migration)]))
     if not args.tables and not args.migration:
         raise InputError("measure: name the tables: --migration PATH or --tables t1,t2")
+    if args.calibrate and args.source.strip().lower() == "production":
+        raise RefusedError("measure --calibrate writes (a sample of each table, then drops it): run it on a "
+                           "throwaway copy of production and say so with --source (e.g. --source 'restored copy')")
     if not names:
         sys.stderr.write("migspec: the migration touches no pre-existing table; recording server facts only\n")
     options = MeasureOptions(dsn=args.dsn, tables=tuple(names), sample_seconds=args.sample_seconds,
@@ -427,6 +436,14 @@ def cmd_measure(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
         sys.stderr.write(summary(result))
+    if args.calibrate:
+        from migspec.estimate.throughput import calibration_text
+        from migspec.measure.calibrate import calibrate
+
+        rates, where = calibrate(args.dsn, [t.name for t in result.tables], pages=args.calibrate_pages, log=_log)
+        write(calibration_text(rates, [f"migspec measure --calibrate: measured on a sample of each table, {where}",
+                                       f"source: {args.source}"]), args.calibrate)
+        _log(f"wrote {args.calibrate}")
     return EXIT_OK
 
 

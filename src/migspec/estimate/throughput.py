@@ -100,4 +100,20 @@ class Calibration:
         return self.duration(key, rows, size_bytes)
 
 
-__all__ = ["CATALOG_ONLY_SECONDS", "DEFAULT_RATES", "Calibration", "Estimate", "Rate", "format_duration"]
+def calibration_text(rates: Mapping[str, Mapping[str, float]], comments: list[str]) -> str:
+    """A calibration file, as ``--calibration`` reads it: ``kind: {rows_per_s: N[, bytes_per_s: N]}``
+    under comment lines saying where and when the rates were measured. The one format ``verify
+    --calibration`` and ``measure --calibrate`` write."""
+    lines = [f"# {c}" for c in comments]
+    if not rates:
+        lines.append("{}  # nothing measured a throughput")
+    for kind, rate in sorted(rates.items()):
+        fields = [f"rows_per_s: {round(rate['rows_per_s'])}"]
+        if rate.get("bytes_per_s"):
+            fields.append(f"bytes_per_s: {round(rate['bytes_per_s'])}")
+        lines.append(f"{kind}: {{{', '.join(fields)}}}")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["CATALOG_ONLY_SECONDS", "DEFAULT_RATES", "Calibration", "Estimate", "Rate", "calibration_text",
+           "format_duration"]

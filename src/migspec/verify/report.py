@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migspec.estimate.model import format_duration, format_range
+from migspec.estimate.throughput import calibration_text
 from migspec.verify.trace import CatalogDifference
 from migspec.verify.writers import LatencyStats
 
@@ -241,12 +242,8 @@ RENDERERS = {"text": render_text, "json": render_json}
 
 def calibration_yaml(r: VerifyResult) -> str:
     """The rates this run measured, in the shape ``--calibration`` reads (Calibration overrides)."""
-    lines = [f"# migspec verify: throughput measured on {r.target} at {r.finished_at or 'an unrecorded time'}",
-             f"# {r.rows:,} synthetic rows per table, {r.writers} concurrent writer(s); plan {r.plan}.",
-             "# A throwaway server with fsync off and a small table in cache gives upper bounds: verify on",
-             "# production-like hardware and data sizes before trusting these for production estimates."]
-    if not r.calibration:
-        lines.append("{}  # no step of this plan measured a throughput")
-    for kind, rate in sorted(r.calibration.items()):
-        lines.append(f"{kind}: {{rows_per_s: {round(rate['rows_per_s'])}}}")
-    return "\n".join(lines) + "\n"
+    return calibration_text(r.calibration, [
+        f"migspec verify: throughput measured on {r.target} at {r.finished_at or 'an unrecorded time'}",
+        f"{r.rows:,} synthetic rows per table, {r.writers} concurrent writer(s); plan {r.plan}.",
+        "A throwaway server with fsync off and a small table in cache gives upper bounds: verify on",
+        "production-like hardware and data sizes before trusting these for production estimates."])
