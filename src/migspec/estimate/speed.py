@@ -37,8 +37,9 @@ REFERENCE_ROW_SECONDS = 1.25e-7
 #: reading and counting, so adding it to the work is pessimistic. Cloud volumes are often slower
 #: (a baseline of 125 MB/s is common): ``measure --probe`` measures the server's own.
 DEFAULT_READ_BPS = 600_000_000
-#: Extra time per 1,000 writes/s of load: pgbench writers on the reference machine (2 cores)
-#: slowed the work by this fraction per 1,000 writes/s (BENCHMARKS.md, section 6).
+#: Extra time per 1,000 writes/s of load. Not a measured constant: the benchmark's loaded cases
+#: (BENCHMARKS.md section 4, 400 pgbench writes/s on 2 cores) slowed steps by 0.9x-1.8x on a machine
+#: other work was loading, too noisy to fit; +50 % per 1,000 writes/s keeps 400 writes/s at x1.2.
 LOAD_PER_KQPS = 0.5
 #: A probe's first pass must read at least this share of its pages from outside shared_buffers to
 #: measure the cold read rate (fewer: the timing is mostly CPU).
