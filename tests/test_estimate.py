@@ -145,7 +145,7 @@ def test_lint_plan_and_verify_print_the_same_estimate(tmp_path: Path, schema_dum
     assert "-" in linted and linted == planned == verified
 
 
-def test_measure_probe_writes_what_the_estimates_use(pg: psycopg.Connection, pg_dsn: str, tmp_path: Path,
+def test_measure_probe_writes_what_the_estimates_use(pg: psycopg.Connection, pg_dsn: str, pg_server, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     pg.execute("CREATE TABLE t (id bigint PRIMARY KEY, c text)")
     pg.execute("INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g")
@@ -155,8 +155,11 @@ def test_measure_probe_writes_what_the_estimates_use(pg: psycopg.Connection, pg_
                  "--probe-pages", "64", "-o", str(out)]) == 0
     doc = yaml.safe_load(out.read_text())
     probe = doc["tables"]["public.t"]["probe"]
-    assert probe["pages"] == 64 and probe["rows"] > 0 and probe["warm_seconds"] > 0
-    assert probe["method"].startswith("TID range scan") and doc["probe"]["shared_buffers_bytes"] > 0
+    assert probe["rows"] > 0 and probe["warm_seconds"] > 0 and doc["probe"]["shared_buffers_bytes"] > 0
+    if pg_server.major >= 14:
+        assert probe["pages"] == 64 and probe["method"].startswith("TID range scan")
+    else:  # SYSTEM sampling picks each page with the probability asked for: about 64 pages
+        assert 0 < probe["pages"] <= 200 and probe["method"].startswith("TABLESAMPLE SYSTEM")
     stats = parse_stats(doc, str(out))
     assert speed_from_stats(stats).probe is not None
     migration = _migration(tmp_path, "ix", "CREATE INDEX CONCURRENTLY t_c_idx ON t (c);")
