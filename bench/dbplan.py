@@ -91,7 +91,8 @@ class Executor:
         if step.manual:
             return None
         with self.conn.transaction():
-            state.start(self.conn, self.plan_id, ps.phase, ps.index, "up", step.description)
+            state.start(self.conn, self.plan_id, ps.phase, ps.index, "up", step.description, step_sha256="",
+                        plan_sha256=self.plan_id)
         progress = None
         if step.backfill is not None:
             progress = run_backfill(self.conn, step.backfill, plan=self.plan_id, phase=ps.phase, step=ps.index,
