@@ -244,7 +244,7 @@ def summary(r: dict) -> list[tuple[str, str, str, str, str, str]]:
     for label, xs in (("with the probe", probe), ("with the probe + calibrate", calibrated),
                       ("today's defaults", today)):
         med, worst, beyond = _logs(xs)
-        rows.append((f"4. estimates {label}: median / worst |ln(predicted/measured)|, {len(xs)} cases",
+        rows.append((f"4. estimates {label}: median / worst abs(ln(predicted/measured)), {len(xs)} cases",
                      f"{med:.3f} / {worst:.3f}", f"{beyond} beyond 2x", f"{math.exp(med):.2f}x / {math.exp(worst):.2f}x",
                      "median <= 25 %, none beyond 2x", _verdict(xs) if label != "today's defaults" else ""))
     return rows
