@@ -199,9 +199,61 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--transaction-per-file", action="store_true", help="as for 'plan', when planning")
     verify.add_argument("--confirm", action="append", default=[], metavar="TARGET", help="as for 'plan', when planning")
 
+    _add_upgrade_parsers(sub)
+
     rules = sub.add_parser("rules", help="list the rules, or show one rule's documentation")
     rules.add_argument("name", nargs="?")
     return parser
+
+
+def _add_upgrade_parsers(sub) -> None:  # type: ignore[no-untyped-def]
+    """``migspec upgrade KIND ...``: one subparser per kind, each dispatching to its own function."""
+    upgrade = sub.add_parser("upgrade", help="plan a major-version upgrade of a framework like a migration")
+    kinds = upgrade.add_subparsers(dest="upgrade_kind", required=True, parser_class=_Parser)
+    for kind, target_help in (("django", "target feature release, e.g. 5.2"), ("sqlalchemy", "target release: 2.0")):
+        p = kinds.add_parser(kind, help=f"{kind}: measurements, removed-API findings, risk, expand/migrate/contract")
+        p.add_argument("project", metavar="PROJECT", help="the project's root directory")
+        p.add_argument("--to", required=True, dest="target", metavar="X.Y", help=target_help)
+        p.add_argument("--python", metavar="PATH", help="the project's interpreter (default: the one running migspec)")
+        p.add_argument("--target-python", metavar="PATH",
+                       help="an interpreter with the target release installed: tests and checks run there too")
+        p.add_argument("--from", dest="current", metavar="X.Y.Z", help="the installed version, when --python cannot tell")
+        p.add_argument("--run-tests", action="store_true",
+                       help="run the project's tests to count deprecation warnings (and under --target-python)")
+        p.add_argument("--format", choices=("text", "json"), default="text")
+        p.add_argument("--contract-after-days", type=int, default=7, metavar="N")
+        p.set_defaults(upgrade_func=cmd_upgrade_django if kind == "django" else cmd_upgrade_sqlalchemy)
+        if kind == "django":
+            p.add_argument("--stats", metavar="FILE", help="a stats file from 'migspec measure': the server version")
+            p.add_argument("--pg-version", type=int, metavar="N", help="the PostgreSQL server's major version")
+            p.add_argument("--settings", metavar="MODULE", help="DJANGO_SETTINGS_MODULE, if manage.py does not set it")
+        else:
+            p.add_argument("--test-command", metavar="ARGS",
+                           help="the test runner's arguments after python (default: '-m unittest discover')")
+
+
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    return int(args.upgrade_func(args))
+
+
+def cmd_upgrade_django(args: argparse.Namespace) -> int:
+    from migspec.upgrade.run import upgrade_django
+
+    sys.stdout.write(upgrade_django(args.project, args.target, fmt=args.format, python=args.python,
+                                    target_python=args.target_python, current=args.current, stats=args.stats,
+                                    pg_version=args.pg_version, run_tests=args.run_tests, settings=args.settings,
+                                    contract_after_days=args.contract_after_days))
+    return EXIT_OK
+
+
+def cmd_upgrade_sqlalchemy(args: argparse.Namespace) -> int:
+    from migspec.upgrade.run import upgrade_sqlalchemy
+
+    sys.stdout.write(upgrade_sqlalchemy(args.project, args.target, fmt=args.format, python=args.python,
+                                        target_python=args.target_python, current=args.current,
+                                        run_tests=args.run_tests, test_command=args.test_command,
+                                        contract_after_days=args.contract_after_days))
+    return EXIT_OK
 
 
 def load_inputs(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -470,7 +522,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"lint": cmd_lint, "measure": cmd_measure, "plan": cmd_plan, "approve": cmd_approve, "apply": cmd_apply,
-            "rollback": cmd_rollback, "rules": cmd_rules, "verify": cmd_verify}
+            "rollback": cmd_rollback, "rules": cmd_rules, "verify": cmd_verify, "upgrade": cmd_upgrade}
 
 
 def _interrupted() -> type[Exception]:

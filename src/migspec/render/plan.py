@@ -24,7 +24,8 @@ def _est(text: str, report: Report) -> str:
 
 
 def _summary(phase: Phase, report: Report) -> str:
-    names = [s.description.split(" (")[0] for s in phase.steps if not s.manual]
+    names = [s.description.split(" (")[0] for s in phase.steps if not s.manual] or \
+        [s.description.split(" (")[0].split(":")[0] for s in phase.steps]  # a phase of human steps only
     head = "; ".join(names[:3]) + (f"; +{len(names) - 3} more" if len(names) > 3 else "")
     if phase.name is PhaseName.EXPAND:
         return f"{head} - est: {_est(phase.estimate_text, report)} - reversible: {'yes' if phase.reversible else 'no'}"
