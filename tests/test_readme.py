@@ -28,5 +28,6 @@ def test_every_subcommand_has_a_section_and_an_example() -> None:
 
 
 def test_exit_codes_are_documented() -> None:
-    for code in (errors.EXIT_OK, errors.EXIT_FINDINGS, errors.EXIT_BAD_INPUT, errors.EXIT_REFUSED, 4, 130):
+    for code in (errors.EXIT_OK, errors.EXIT_FINDINGS, errors.EXIT_BAD_INPUT, errors.EXIT_REFUSED, 4, 130,
+                 errors.EXIT_INTERNAL):
         assert f"**{code}**" in README, f"exit code {code} is not in README"

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from migspec import __version__
-from migspec.errors import EXIT_FINDINGS, EXIT_OK, InputError, MigspecError, RefusedError
+from migspec.dsn import dsn_argument, remember, scrub
+from migspec.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, InputError, MigspecError, RefusedError
 from migspec.names import QualifiedName
 from migspec.versions import MAX_VERSION, MIN_VERSION
 
@@ -127,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
                            ("rollback", "run the DOWN of one phase of an approved plan")):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("plan", metavar="PLAN.json")
-        p.add_argument("--dsn", help="the target database (required unless --dry-run)")
+        p.add_argument("--dsn", type=dsn_argument, help="the target database (required unless --dry-run)")
         p.add_argument("--phase", required=True, choices=("expand", "migrate", "contract"))
         p.add_argument("--dry-run", action="store_true", help="print what would run, through the same code path")
         p.add_argument("--skip-pre-checks", action="store_true", help=argparse.SUPPRESS)
@@ -141,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--throttle-sql", metavar="SQL", help="pause backfill batches while this query returns false")
 
     measure = sub.add_parser("measure", help="read-only production measurements -> the stats file lint and plan read")
-    measure.add_argument("--dsn", required=True, metavar="DSN",
+    measure.add_argument("--dsn", required=True, metavar="DSN", type=dsn_argument,
                          help="libpq connection string or URI of the production database; keep the password in "
                               "~/.pgpass or PGPASSWORD (a DSN on the command line shows in ps)")
     measure.add_argument("--migration", action="extend", nargs="+", default=[], metavar="PATH",
@@ -178,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "every lock, rewrite and DOWN it claims")
     verify.add_argument("paths", nargs="+", metavar="PATH",
                         help="a JSON plan ('migspec plan --format json'), or a migration to plan first")
-    verify.add_argument("--dsn", help="a scratch database to use instead of the embedded server (refused when it is "
+    verify.add_argument("--dsn", type=dsn_argument, help="a scratch database to use instead of the embedded server (refused when it is "
                                       "production: system_identifier from the stats)")
     verify.add_argument("--stats", metavar="FILE", help="production measurements: row counts to extrapolate to, "
                                                         "system_identifier, schema facts; needed to plan a migration")
@@ -379,7 +380,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
 def _log(message: str) -> None:
     import datetime as dt
 
-    sys.stderr.write(f"{dt.datetime.now().strftime('%H:%M:%S')} {message}\n")
+    sys.stderr.write(f"{dt.datetime.now().strftime('%H:%M:%S')} {scrub(message)}\n")
     sys.stderr.flush()
 
 
@@ -532,6 +533,9 @@ def _interrupted() -> type[Exception]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for word in argv:  # a password anywhere on the command line (even a DSN split by the shell)
+        remember(word)
     try:
         try:
             args = build_parser().parse_args(argv)
@@ -539,16 +543,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             return exc.code if isinstance(exc.code, int) else EXIT_OK
         return COMMANDS[args.command](args)
     except MigspecError as exc:
-        sys.stderr.write(f"migspec: {exc}\n")
+        sys.stderr.write(f"migspec: {scrub(str(exc))}\n")
         return exc.exit_code
     except _interrupted() as exc:
-        sys.stderr.write(f"migspec: {exc}\n")
+        sys.stderr.write(f"migspec: {scrub(str(exc))}\n")
         return 130
     except KeyboardInterrupt:
         sys.stderr.write("migspec: interrupted\n")
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as exc:  # a bug: still one line, and never a password
+        return internal_error(exc)
+
+
+def internal_error(exc: BaseException) -> int:
+    """Report an exception nothing expected: one line (the redacted traceback with
+    MIGSPEC_TRACEBACK=1), every password masked; exit 70."""
+    import os
+    import traceback
+
+    if os.environ.get("MIGSPEC_TRACEBACK"):
+        sys.stderr.write(scrub("".join(traceback.format_exception(exc))))
+    message = scrub(" ".join(str(exc).split())[:500])
+    sys.stderr.write(f"migspec: internal error (a bug in migspec {__version__}; please report it): "
+                     f"{type(exc).__name__}: {message}\n")
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

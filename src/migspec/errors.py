@@ -10,6 +10,8 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
 EXIT_REFUSED = 3
+#: A bug in migspec: an exception nothing expected (one line, passwords masked; see cli.main).
+EXIT_INTERNAL = 70  # sysexits.h EX_SOFTWARE
 
 
 class MigspecError(Exception):

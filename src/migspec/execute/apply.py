@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from migspec.dsn import connect, scrub
 from migspec.errors import InputError, RefusedError
 from migspec.execute import rollout, state
 from migspec.execute.backfill import Progress, Throttle, run_backfill
@@ -68,17 +69,7 @@ def _check(conn: psycopg.Connection, text: str) -> tuple[bool, str]:
 
 
 def _connect(dsn: str) -> psycopg.Connection:
-    try:
-        return psycopg.connect(dsn, autocommit=True, application_name="migspec apply", connect_timeout=10)
-    except psycopg.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "connection failed"
-        raise InputError(f"cannot connect: {_redact(first)}") from None
-
-
-def _redact(text: str) -> str:
-    import re
-
-    return re.sub(r"password=\S+", "password=***", text)
+    return connect(dsn, application_name="migspec apply")
 
 
 def _db_failure(exc: psycopg.Error, conn: psycopg.Connection, what: str, command: str) -> StepFailed:
@@ -87,10 +78,10 @@ def _db_failure(exc: psycopg.Error, conn: psycopg.Connection, what: str, command
     the same command continues where this one stopped."""
     first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
     if conn.broken or conn.closed:
-        return StepFailed(f"{what}: lost the connection to the server ({_redact(first)}). Work committed so far "
+        return StepFailed(f"{what}: lost the connection to the server ({scrub(first)}). Work committed so far "
                           f"is recorded; re-run '{command}' to continue.")
     code = f" [SQLSTATE {exc.sqlstate}]" if exc.sqlstate else ""
-    return StepFailed(f"{what} failed: {_redact(first)}{code}. Its transaction was rolled back and the step stays "
+    return StepFailed(f"{what} failed: {scrub(first)}{code}. Its transaction was rolled back and the step stays "
                       f"unfinished; fix the cause, then re-run '{command}' (or roll back).")
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import psycopg
 
-from migspec.errors import InputError, RefusedError
+from migspec.dsn import connect
+from migspec.errors import RefusedError
 from migspec.names import quote_ident
 
 
@@ -30,14 +31,7 @@ class Target:
 
 
 def _connect(dsn: str) -> psycopg.Connection:
-    try:
-        return psycopg.connect(dsn, autocommit=True, application_name="migspec verify", connect_timeout=10)
-    except psycopg.OperationalError as exc:
-        import re
-
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "connection failed"
-        first = re.sub(r"password=\S+", "password=***", first)
-        raise InputError(f"cannot connect to --dsn: {first}") from None
+    return connect(dsn, application_name="migspec verify")
 
 
 def system_identifier(conn: psycopg.Connection) -> str:
