@@ -345,7 +345,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from migspec.plan.builder import PlanOptions, plan_migration
     from migspec.config import discover, merge_args
-    from migspec.render.plan import RENDERERS, write_files
+    from migspec.render.plan import RENDERERS, check_emittable, write_files
 
     merge_args(args, discover())
     stats, calibration = load_inputs(args)
@@ -355,6 +355,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     plan, report = plan_migration(migration, stats, schema_path=args.schema, pg_version=args.pg_version,
                                   transaction_per_file=args.transaction_per_file, calibration=calibration,
                                   options=PlanOptions(tuple(args.confirm), args.contract_after_days))
+    check_emittable(plan)
     if args.out:
         try:
             write_files(plan, Path(args.out))

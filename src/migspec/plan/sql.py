@@ -24,15 +24,36 @@ def interval(seconds: float) -> str:
     return quote_literal(f"{max(1, round(seconds * 1000))}ms")
 
 
-def guarded(statements: tuple[str, ...], lock_timeout_s: float | None, statement_timeout_s: float | None) -> str:
+def guarded_statements(statements: tuple[str, ...], lock_timeout_s: float | None,
+                       statement_timeout_s: float | None) -> list[str]:
     """One short transaction with SET LOCAL timeouts (never session-level: poolers leak them)."""
-    body = []
+    body = ["BEGIN"]
     if lock_timeout_s is not None:
-        body.append(f"SET LOCAL lock_timeout = {interval(lock_timeout_s)};")
+        body.append(f"SET LOCAL lock_timeout = {interval(lock_timeout_s)}")
     if statement_timeout_s is not None:
-        body.append(f"SET LOCAL statement_timeout = {interval(statement_timeout_s)};")
-    body += [s.rstrip(";") + ";" for s in statements]
-    return "BEGIN;\n" + "\n".join(body) + "\nCOMMIT;"
+        body.append(f"SET LOCAL statement_timeout = {interval(statement_timeout_s)}")
+    return body + [s.rstrip(";") for s in statements] + ["COMMIT"]
+
+
+def guarded(statements: tuple[str, ...], lock_timeout_s: float | None, statement_timeout_s: float | None) -> str:
+    return "\n".join(s + ";" for s in guarded_statements(statements, lock_timeout_s, statement_timeout_s))
+
+
+def dollar_quote(body: str, tag: str = "migspec") -> str:
+    """``$tag$body$tag$`` with a tag chosen so that the body cannot end the string early.
+
+    The body may hold user text (a literal re-printed by pglast inside a trigger function or a DO
+    block): a user string ``'A$migspec$; DROP TABLE t; SELECT $migspec$'`` would otherwise close
+    the quote and turn the rest into statements of their own. PostgreSQL ends a dollar-quoted
+    string at the first occurrence of its closing tag (sql-syntax-lexical.html, "Dollar-Quoted
+    String Constants"), so the tag is numbered until that first occurrence is the closing one -
+    also when the body ends in a prefix of it."""
+    n = 0
+    while True:
+        delimiter = f"${tag}{'' if n == 0 else f'_{n}'}$"
+        if (body + delimiter).find(delimiter) == len(body):
+            return f"{delimiter}{body}{delimiter}"
+        n += 1
 
 
 def escape_percent(fragment: str) -> str:
@@ -118,9 +139,8 @@ def backfill_do_block(b: Backfill) -> str:
         # A statement ending in SELECT count(*) needs a destination in PL/pgSQL.
         return ";\n      ".join(s.replace("SELECT count(*) FROM", "SELECT count(*) INTO n FROM") for s in stmts)
 
-    return (
-        "DO $migspec$\n"
-        "DECLARE\n  lo record;\n  hi record;\n  n bigint;\n  started boolean := false;\n"
+    return "DO " + dollar_quote(
+        "\nDECLARE\n  lo record;\n  hi record;\n  n bigint;\n  started boolean := false;\n"
         "BEGIN\n  LOOP\n"
         f"    IF NOT started THEN\n      {first};\n    ELSE\n      {nxt};\n    END IF;\n"
         "    EXIT WHEN NOT FOUND;\n"
@@ -128,7 +148,7 @@ def backfill_do_block(b: Backfill) -> str:
         f"    ELSE\n      {batch(True)};\n    END IF;\n"
         "    lo := hi;\n    started := true;\n    COMMIT;\n"
         f"    PERFORM pg_sleep({b.pause_seconds:g});\n"
-        "  END LOOP;\nEND\n$migspec$"
+        "  END LOOP;\nEND\n"
     )
 
 
@@ -152,20 +172,20 @@ def sync_trigger(table: QualifiedName, old: str, new: str, to_new: str, to_old: 
     create = f"CREATE TRIGGER {trg} BEFORE INSERT OR UPDATE ON {table.sql} FOR EACH ROW EXECUTE FUNCTION {fn.sql}()"
     drop = f"DROP TRIGGER IF EXISTS {trg} ON {table.sql}; DROP FUNCTION IF EXISTS {fn.sql}()"
     if to_old is None:
-        return (f"CREATE OR REPLACE FUNCTION {fn.sql}() RETURNS trigger LANGUAGE plpgsql AS $migspec$\n"
-                f"BEGIN\n  NEW.{n} := {to_new};\n  RETURN NEW;\nEND\n$migspec$", create, drop)
-    body = (
-        f"CREATE OR REPLACE FUNCTION {fn.sql}() RETURNS trigger LANGUAGE plpgsql AS $migspec$\n"
-        "BEGIN\n"
-        "  IF TG_OP = 'INSERT' THEN\n"
-        f"    IF NEW.{n} IS NULL THEN NEW.{n} := {to_new}; ELSIF NEW.{o} IS NULL THEN NEW.{o} := {to_old}; END IF;\n"
-        f"  ELSIF NEW.{n} IS DISTINCT FROM OLD.{n} THEN NEW.{o} := {to_old};\n"
-        f"  ELSIF NEW.{o} IS DISTINCT FROM OLD.{o} THEN NEW.{n} := {to_new};\n"
-        "  END IF;\n"
-        "  RETURN NEW;\n"
-        "END\n$migspec$"
-    )
-    return body, create, drop
+        body = f"\nBEGIN\n  NEW.{n} := {to_new};\n  RETURN NEW;\nEND\n"
+    else:
+        body = (
+            "\nBEGIN\n"
+            "  IF TG_OP = 'INSERT' THEN\n"
+            f"    IF NEW.{n} IS NULL THEN NEW.{n} := {to_new}; ELSIF NEW.{o} IS NULL THEN NEW.{o} := {to_old}; END IF;\n"
+            f"  ELSIF NEW.{n} IS DISTINCT FROM OLD.{n} THEN NEW.{o} := {to_old};\n"
+            f"  ELSIF NEW.{o} IS DISTINCT FROM OLD.{o} THEN NEW.{n} := {to_new};\n"
+            "  END IF;\n"
+            "  RETURN NEW;\n"
+            "END\n"
+        )
+    function = f"CREATE OR REPLACE FUNCTION {fn.sql}() RETURNS trigger LANGUAGE plpgsql AS {dollar_quote(body)}"
+    return function, create, drop
 
 
 def default_index_name(table: QualifiedName, columns: tuple[str, ...], unique: bool = False) -> str:

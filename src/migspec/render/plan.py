@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from migspec.estimate.throughput import format_duration
 from migspec.lint import Report
 from migspec.plan.model import Phase, PhaseName, Plan, Step
-from migspec.plan.sql import guarded
+from migspec.errors import InputError
+from migspec.plan.sql import guarded, guarded_statements
 from migspec.render.lint import report_dict, table_lines
 
 FORMATS = ("text", "markdown", "json")
@@ -177,27 +179,101 @@ def render_markdown(plan: Plan, report: Report) -> str:
 RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}
 
 
-def write_files(plan: Plan, out_dir: Path) -> list[Path]:
-    """``NN_<phase>.up.sql`` / ``NN_<phase>.down.sql``, one pair per step, numbered in run order,
-    for ``psql -v ON_ERROR_STOP=1 -f``. DOWN files are numbered like their UP files; run them in
-    reverse order."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
+def _comment(text: str) -> str:
+    """``text`` as SQL line comments: every line of it, so a name or a description holding a line
+    break cannot end the comment and put the rest on a line psql runs."""
+    return "".join(f"-- {line}\n" for line in re.split(r"\r\n|\r|\n", text))
+
+
+class UnsafeSqlError(InputError):
+    """A plan whose SQL would not run as planned: nothing is written (exit 2)."""
+
+
+def _parsed(sql: str) -> list[str]:
+    """The statements pglast reads in ``sql``, each printed back in its canonical form."""
+    from pglast import parse_sql
+    from pglast.stream import RawStream
+
+    return [RawStream()(stmt) for stmt in parse_sql(sql)]
+
+
+def _check_statement(sql: str) -> None:
+    """``sql`` parses; a PL/pgSQL body in it (a DO block, a trigger function) parses too - a
+    quote ended early leaves a body that does not."""
+    from pglast import ast, parse_plpgsql, parse_sql
+    from pglast.stream import RawStream
+
+    for stmt in parse_sql(sql):
+        if isinstance(stmt.stmt, (ast.DoStmt, ast.CreateFunctionStmt)):
+            printed = RawStream()(stmt)
+            if isinstance(stmt.stmt, ast.DoStmt) or re.search(r"\bLANGUAGE\s+plpgsql\b", printed, re.I):
+                parse_plpgsql(printed)
+
+
+def check_emittable(plan: Plan) -> None:
+    """Every UP and DOWN statement of every step parses (pglast: PostgreSQL's own parser and
+    PL/pgSQL's), so neither ``apply`` nor psql meets a statement other than the planned one."""
+    from pglast.parser import ParseError
+
+    for phase in plan.phases:
+        for n, step in enumerate(phase.steps, 1):
+            for sql in (*step.up, *step.down):
+                try:
+                    _check_statement(sql)
+                except (ParseError, RecursionError) as exc:
+                    raise UnsafeSqlError(
+                        f"{phase.name.value} step {n} ({' '.join(step.description.split())[:80]}): its SQL does not "
+                        f"parse ({' '.join(str(exc).split())[:120]}); refusing to emit a plan that would not run as "
+                        "planned") from None
+
+
+def sql_files(plan: Plan) -> list[tuple[str, str]]:
+    """``(NN_<phase>.up.sql | .down.sql, text)`` for every step, in run order, each proven to parse
+    into exactly the step's statements (and the guard's BEGIN / SET LOCAL / COMMIT) and nothing
+    else: a user's literal, name or description cannot end a quote or a comment early and smuggle
+    in a statement."""
+    check_emittable(plan)
+    files: list[tuple[str, str]] = []
     n = 0
     for phase in plan.phases:
         for step in phase.steps:
             n += 1
             stem = f"{n:02d}_{phase.name.value}"
-            header = f"-- {step.description}\n"
+            header = _comment(step.description)
             if step.requires_confirmation:
-                header += f"-- DESTRUCTIVE: run only after confirming {step.requires_confirmation}\n"
-            up = header + (f"-- manual step: no SQL\n" if step.manual else _step_sql(step) + "\n")
-            down_sql = "\n".join(d.rstrip(";") + ";" for d in step.down)
-            if down_sql and step.transactional:
-                down_sql = guarded(step.down, step.lock_timeout_s, step.statement_timeout_s)
-            down = header + (down_sql + "\n" if down_sql else f"-- {step.down_note or 'nothing to undo'}\n")
-            for suffix, text in (("up", up), ("down", down)):
-                path = out_dir / f"{stem}.{suffix}.sql"
-                path.write_text(text, encoding="utf-8")
-                written.append(path)
+                header += _comment(f"DESTRUCTIVE: run only after confirming {step.requires_confirmation}")
+            for suffix, statements in (("up", step.up), ("down", step.down)):
+                pieces: list[str] = []
+                if suffix == "up" and step.manual:
+                    body = _comment("manual step: no SQL")
+                elif suffix == "down" and not statements:
+                    body = _comment(step.down_note or "nothing to undo")
+                else:
+                    pieces = guarded_statements(statements, step.lock_timeout_s, step.statement_timeout_s) \
+                        if step.transactional else [s.rstrip(";") for s in statements]
+                    body = "\n".join(p + ";" for p in pieces) + "\n"
+                name, text = f"{stem}.{suffix}.sql", header + body
+                want = [s for p in pieces for s in _parsed(p)]
+                try:
+                    got = _parsed(text)
+                except Exception:  # noqa: BLE001 - any failure to read it back is the same refusal
+                    got = None
+                if got != want:
+                    raise UnsafeSqlError(f"{name}: the file would not run exactly the planned statements of "
+                                         f"'{' '.join(step.description.split())[:80]}'; nothing written")
+                files.append((name, text))
+    return files
+
+
+def write_files(plan: Plan, out_dir: Path) -> list[Path]:
+    """``NN_<phase>.up.sql`` / ``NN_<phase>.down.sql``, one pair per step, numbered in run order,
+    for ``psql -v ON_ERROR_STOP=1 -f``. DOWN files are numbered like their UP files; run them in
+    reverse order. Every file is checked (sql_files) before the first is written."""
+    files = sql_files(plan)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for name, text in files:
+        path = out_dir / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
     return written
