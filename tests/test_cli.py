@@ -167,7 +167,7 @@ def test_unreadable_files(capsys: pytest.CaptureFixture[str], work: Path, monkey
     """Permission denied (simulated: tests may run as root, who reads any file whatever its mode)."""
     for name in ("m.sql", "c.yaml", "s.yaml"):
         write(work / name, "SELECT 1;")
-    real_read_bytes, real_read_text = Path.read_bytes, Path.read_text
+    real_read_bytes, real_read_text, real_open = Path.read_bytes, Path.read_text, Path.open
 
     def deny(real):  # type: ignore[no-untyped-def]
         def read(self: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -178,6 +178,7 @@ def test_unreadable_files(capsys: pytest.CaptureFixture[str], work: Path, monkey
 
     monkeypatch.setattr(Path, "read_bytes", deny(real_read_bytes))
     monkeypatch.setattr(Path, "read_text", deny(real_read_text))
+    monkeypatch.setattr(Path, "open", deny(real_open))
     for argv, expected in ((["lint", "m.sql"], "m.sql: cannot read: Permission denied"),
                            (["lint", "ok.sql", "--stats", "s.yaml"], "s.yaml: cannot read stats file: Permission denied"),
                            (["lint", "ok.sql", *MEASURED, "--calibration", "c.yaml"],

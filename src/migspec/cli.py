@@ -288,21 +288,10 @@ def load_inputs(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def _load_calibration(path: str):  # type: ignore[no-untyped-def]
     """A calibration file: ``{rates: {<rate>: {rows_per_s: N, bytes_per_s: N}}}`` (or the rates alone)."""
-    import yaml
-
+    from migspec.documents import load_document
     from migspec.estimate.throughput import Calibration
 
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read calibration file: {getattr(exc, 'strerror', None) or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except (yaml.YAMLError, RecursionError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
-        problem = getattr(exc, "problem", None) or exc
-        raise InputError(f"{where}: malformed YAML: {problem}") from None
+    data = load_document(path, what="calibration file")
     rates = data.get("rates", data) if isinstance(data, dict) else data
     rates = {} if rates is None else rates  # an empty file: no overrides
     if not isinstance(rates, dict):

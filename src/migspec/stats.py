@@ -8,14 +8,11 @@ that existed before it (so not created earlier in the same migration) needs ``ro
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from migspec.errors import InputError, RefusedError
 from migspec.names import QualifiedName, quote_literal
@@ -143,7 +140,9 @@ class Stats:
 
 
 def _fail(origin: str, where: str, problem: str) -> InputError:
-    return InputError(f"{origin}: {where}: {problem}")
+    # A value quoted in the problem may be a whole subtree of a hostile file: one line, bounded.
+    problem = " ".join(problem.split())
+    return InputError(f"{origin}: {where[:200]}: {problem if len(problem) <= 300 else problem[:297] + '...'}")
 
 
 def _number(value: Any, origin: str, where: str, *, integer: bool = False) -> float:
@@ -361,10 +360,11 @@ def _schema(raw: Any, origin: str, where: str) -> TableSchema:
             identity=identity,
             generated=_text(col.get("generated"), origin, f"{at}.generated", optional=True),
         ))
-    names = [c.name for c in columns]
-    duplicate = next((n for n in names if names.count(n) > 1), None)
-    if duplicate is not None:
-        raise _fail(origin, f"{where}.columns", f"column {duplicate!r} is listed twice")
+    names: set[str] = set()
+    for c in columns:  # a set, not list.count: a table of 10,000 columns must not take 10^8 steps
+        if c.name in names:
+            raise _fail(origin, f"{where}.columns", f"column {c.name!r} is listed twice")
+        names.add(c.name)
     primary_key = _names(raw.get("primary_key"), origin, f"{where}.primary_key")
     if columns:
         stray = next((k for k in primary_key if k not in names), None)
@@ -386,27 +386,11 @@ def _schema(raw: Any, origin: str, where: str) -> TableSchema:
 
 
 def load_stats(path: str | Path) -> Stats:
-    """Read a YAML or JSON stats file (JSON is YAML, but a .json file gets JSON's error messages)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")  # a byte order mark is not part of the document
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{p}: cannot read stats file: {getattr(exc, 'strerror', None) or exc}") from None
-    try:
-        # Not libyaml's CSafeLoader, although it is 7x faster (BENCHMARKS.md): on a deeply nested
-        # document it overflows the C stack and kills the process (tests/test_stats.py), where the
-        # Python loader raises RecursionError, which becomes a message.
-        data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{p}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
-        problem = getattr(exc, "problem", None) or "malformed YAML"
-        raise InputError(f"{where}: malformed YAML: {problem}") from None
-    except RecursionError:  # both decoders recurse per nesting level
-        raise InputError(f"{p}: malformed stats file: nested too deeply") from None
-    return parse_stats(data, str(p))
+    """Read a YAML or JSON stats file within migspec.limits (migspec.documents: duplicate keys,
+    aliases, overlong numbers and deep nesting are errors, JSON is read as JSON)."""
+    from migspec.documents import load_document
+
+    return parse_stats(load_document(path, what="stats file"), str(Path(path)))
 
 
 def how_to_measure(table: QualifiedName, key: str) -> str:

@@ -76,14 +76,11 @@ def step_identity(d: dict[str, Any]) -> str:
 
 def load_plan(path: str | Path) -> LoadedPlan:
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{p}: cannot read plan: {exc.strerror or exc}") from None
-    try:
-        doc = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{p}: not a migspec JSON plan ({exc})") from None
+    from migspec.documents import decode_document, read_capped
+    from migspec.limits import MAX_JSON_BYTES
+
+    data = read_capped(p, MAX_JSON_BYTES, "plan")
+    doc = decode_document(data, p, what="plan", json_only=True)
     if not isinstance(doc, dict) or not isinstance(doc.get("phases"), list) or "migration" not in doc:
         raise InputError(f"{p}: not a migspec JSON plan (write one with 'migspec plan --format json')")
     # Read every step now, so a damaged plan is a message before anything runs, not a traceback

@@ -15,7 +15,9 @@ from typing import Any
 from pglast import parse_sql
 from pglast.parser import ParseError
 
+from migspec.documents import read_capped
 from migspec.errors import InputError
+from migspec.limits import MAX_SQL_BYTES, MAX_SQL_NESTING, MAX_STATEMENTS, size
 
 
 @dataclass(frozen=True, order=True)
@@ -103,11 +105,9 @@ def collect_files(paths: Sequence[str | Path]) -> list[Path]:
 
 
 def read_text(path: Path) -> str:
-    """The file's text, or an InputError that names what is wrong with it."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    """The file's text, or an InputError that names what is wrong with it (also: larger than
+    migspec.limits.MAX_SQL_BYTES - read no further, so /dev/zero costs no more than that)."""
+    data = read_capped(path, MAX_SQL_BYTES, "")
     if b"\x00" in data:
         raise InputError(f"{path}:1:1: not a text file (it contains NUL bytes)")
     data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark is not part of the text
@@ -207,8 +207,68 @@ def _refuse_inner_directive(text: str, start: int, end: int, file: str, locate: 
                              "put it on its own line before the statement")
 
 
+#: Tokens that open / close a nesting level of an expression, and that chain one (``a + b + ...``
+#: is a tree as deep as it is long; AND/OR lists are flat), as PostgreSQL's scanner names them.
+_OPEN = frozenset({"ASCII_40", "ASCII_91", "CASE"})
+_CLOSE = frozenset({"ASCII_41", "ASCII_93", "END_P"})
+_RESET = frozenset({"ASCII_44", "ASCII_59", "WHEN", "THEN", "ELSE", "AND", "OR"})
+_CHAIN = frozenset({"Op", "ASCII_42", "ASCII_43", "ASCII_45", "ASCII_47", "ASCII_37", "ASCII_94", "ASCII_60",
+                    "ASCII_61", "ASCII_62", "TYPECAST", "LESS_EQUALS", "GREATER_EQUALS", "NOT_EQUALS", "NOT",
+                    "NOT_LA", "IS", "ISNULL", "NOTNULL", "LIKE", "ILIKE", "SIMILAR", "BETWEEN", "COLLATE", "AT",
+                    "IN_P", "OPERATOR"})
+_MAYBE_DEEP = re.compile(r"[(\[+\-*/<>=~!@#%^&|`?:]|\b(?:not|case|is|isnull|notnull|like|ilike|similar|between|"
+                         r"collate|at|in|operator)\b", re.IGNORECASE)
+
+
+def _nesting(sql: str) -> int:
+    """An upper bound on how deeply PostgreSQL's parse tree of ``sql`` nests, from its tokens
+    (PostgreSQL's own scanner: quotes and comments hold no nesting)."""
+    from pglast.parser import scan
+
+    levels = [0]  # chained operators seen at each open level
+    deepest = 0
+    for token in scan(sql):
+        name = token.name
+        if name in _OPEN:
+            levels.append(0)
+        elif name in _CLOSE and len(levels) > 1:
+            levels.pop()
+        elif name in _RESET:
+            levels[-1] = 0
+        elif name in _CHAIN:
+            levels[-1] += 1
+        else:
+            continue
+        deepest = max(deepest, len(levels) - 1 + sum(levels))
+    return deepest
+
+
+def check_bounds(text: str, file: str, first_index: int = 0) -> None:
+    """Refuse, before pglast builds a tree, a text with more statements than
+    migspec.limits.MAX_STATEMENTS or an expression nested deeper than MAX_SQL_NESTING (50,000
+    chained operators crash pglast's C code; a few thousand exhaust Python's recursion)."""
+    from pglast.parser import split
+
+    try:
+        slices = split(text, with_parser=False, only_slices=True)
+    except ParseError:
+        return  # the parser says what is wrong, at its place
+    if first_index + len(slices) > MAX_STATEMENTS:
+        raise InputError(f"{file}: more than {MAX_STATEMENTS:,} statements (the limit in migspec.limits)")
+    for piece in slices:
+        sql = text[piece]
+        # Cheap first: a statement with fewer operator/bracket characters than the limit cannot exceed it.
+        if len(sql) > MAX_SQL_NESTING and sum(1 for _ in zip(range(MAX_SQL_NESTING + 1),
+                                                             _MAYBE_DEEP.finditer(sql))) > MAX_SQL_NESTING:
+            if _nesting(sql) > MAX_SQL_NESTING:
+                line, col = line_col(text, piece.start)
+                raise InputError(f"{file}:{line}:{col}: statement nested more than {MAX_SQL_NESTING} levels deep "
+                                 "(the limit in migspec.limits)")
+
+
 def parse_text(text: str, file: str, *, file_index: int = 0, first_index: int = 0) -> list[Statement]:
     """Parse one file's text into statements; a syntax error becomes ``file:line:col: message``."""
+    check_bounds(text, file, first_index)
     try:
         raw = parse_sql(text)
     except ParseError as exc:
@@ -278,8 +338,13 @@ def load_migration(paths: Sequence[str | Path], *, name: str | None = None) -> M
     files = collect_files(paths)
     statements: list[Statement] = []
     empty: list[Path] = []
+    total = 0
     for file_index, path in enumerate(files):
         text = read_text(path)
+        total += len(text)
+        if total > MAX_SQL_BYTES:
+            raise InputError(f"{path}: the migration's files hold more than {size(MAX_SQL_BYTES)} of SQL together "
+                             "(the limit in migspec.limits)")
         parsed = parse_text(text, str(path), file_index=file_index, first_index=len(statements))
         if not parsed:
             empty.append(path)

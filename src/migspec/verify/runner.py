@@ -90,18 +90,19 @@ def is_plan_file(paths: Sequence[str]) -> bool:
     if p.suffix.lower() == ".json":
         return True
     try:
-        return p.read_text(encoding="utf-8-sig").lstrip().startswith("{")
-    except (OSError, UnicodeDecodeError):
+        with open(p, "rb") as fh:  # the first bytes tell; the file may be huge (or /dev/zero)
+            return fh.read(4096).decode("utf-8-sig", errors="replace").lstrip().startswith("{")
+    except OSError:
         return False
 
 
 def _raw_stats_value(path: str, key: str) -> Any:
     """A top-level key of the stats file that migspec.stats.Stats does not keep."""
-    import yaml
+    from migspec.documents import load_document
 
     try:
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        doc = load_document(path, what="stats file")
+    except InputError:
         return None
     return doc.get(key) if isinstance(doc, dict) else None
 
