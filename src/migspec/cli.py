@@ -6,6 +6,7 @@ Exit codes: 0 clean, 1 findings at or above --fail-on, 2 bad input, 3 refused fo
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 from collections.abc import Sequence
@@ -15,7 +16,8 @@ from typing import NoReturn
 
 from migspec import __version__
 from migspec.dsn import dsn_argument, remember, scrub
-from migspec.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, InputError, MigspecError, RefusedError
+from migspec.errors import (EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, InputError, MigspecError,
+                            RefusedError)
 from migspec.names import QualifiedName
 from migspec.versions import MAX_VERSION, MIN_VERSION
 
@@ -83,6 +85,7 @@ def _read_migration(args: argparse.Namespace, stats, *, runnable: bool = False):
     return migration, project
 
 
+@functools.lru_cache(maxsize=1)  # ~15 ms to build; parse_args leaves it unchanged, so one serves every main()
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="migspec", description="A migration specialist for PostgreSQL.")
     parser.add_argument("--version", action="version", version=f"migspec {__version__}")
@@ -533,7 +536,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return exc.code if isinstance(exc.code, int) else EXIT_OK
         return COMMANDS[args.command](args)
     except MigspecError as exc:
-        sys.stderr.write(f"migspec: {scrub(str(exc))}\n")
+        sys.stderr.write(f"migspec: {printable(scrub(str(exc)), lines=exc.exit_code != EXIT_BAD_INPUT)}\n")
         return exc.exit_code
     except _interrupted() as exc:
         sys.stderr.write(f"migspec: {scrub(str(exc))}\n")
@@ -545,6 +548,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except Exception as exc:  # a bug: still one line, and never a password
         return internal_error(exc)
+
+
+def printable(text: str, *, lines: bool = True) -> str:
+    """``text`` safe for a terminal: control characters (an escape sequence in a file name or a
+    stats key) and line separators other than ``\\n`` are shown escaped; without ``lines``
+    (exit 2: one line) ``\\n`` too."""
+    import unicodedata
+
+    return "".join(ch if (ch == "\n" and lines) or unicodedata.category(ch) not in ("Cc", "Zl", "Zp", "Cs")
+                   else ascii(ch)[1:-1] for ch in text)
 
 
 def internal_error(exc: BaseException) -> int:

@@ -222,25 +222,27 @@ _MAYBE_DEEP = re.compile(r"[(\[+\-*/<>=~!@#%^&|`?:]|\b(?:not|case|is|isnull|notn
 
 def _nesting(sql: str) -> int:
     """An upper bound on how deeply PostgreSQL's parse tree of ``sql`` nests, from its tokens
-    (PostgreSQL's own scanner: quotes and comments hold no nesting)."""
+    (PostgreSQL's own scanner: quotes and comments hold no nesting); counting stops past the limit."""
     from pglast.parser import scan
 
     levels = [0]  # chained operators seen at each open level
-    deepest = 0
+    depth = 0  # open levels + chained operators on them: len(levels) - 1 + sum(levels), kept running
     for token in scan(sql):
         name = token.name
         if name in _OPEN:
             levels.append(0)
+            depth += 1
         elif name in _CLOSE and len(levels) > 1:
-            levels.pop()
+            depth -= 1 + levels.pop()
         elif name in _RESET:
+            depth -= levels[-1]
             levels[-1] = 0
         elif name in _CHAIN:
             levels[-1] += 1
-        else:
-            continue
-        deepest = max(deepest, len(levels) - 1 + sum(levels))
-    return deepest
+            depth += 1
+        if depth > MAX_SQL_NESTING:
+            return depth
+    return depth
 
 
 def check_bounds(text: str, file: str, first_index: int = 0) -> None:
@@ -276,7 +278,9 @@ def parse_text(text: str, file: str, *, file_index: int = 0, first_index: int = 
         if offset is None:  # "syntax error at end of input" carries no offset: point past the last token
             offset = len(text.rstrip())
         line, col = line_col(text, offset)
-        raise InputError(f"{file}:{line}:{col}: {message}") from None
+        # 'at or near "..."' quotes the rest of an unterminated string: keep the message one line.
+        message = " ".join(str(message).split())
+        raise InputError(f"{file}:{line}:{col}: {message if len(message) <= 160 else message[:157] + '...'}") from None
     statements: list[Statement] = []
     locate = LineIndex(text)
     prev_end = 0
