@@ -33,7 +33,9 @@ from collections.abc import Callable, Sequence
 import psycopg
 
 from migspec.errors import RefusedError
-from migspec.measure.connection import MeasureError, describe_dsn, secrets_in, translated
+from migspec.dsn import check as describe_dsn
+from migspec.dsn import connect
+from migspec.measure.connection import MeasureError, secrets_in, translated
 from migspec.names import QualifiedName, quote_ident
 
 #: Sample size per table: 100 MB at 8 kB pages - large enough that per-statement overheads are
@@ -111,7 +113,7 @@ def calibrate(dsn: str, tables: Sequence[QualifiedName], *, pages: int = DEFAULT
     totals: dict[str, list[float]] = {}
     with translated(hidden, "calibrating on a sample (creates a scratch schema, then drops it)",
                     privilege="CREATE on the database (calibrate runs on a throwaway copy, never on production)"):
-        with psycopg.connect(dsn, autocommit=True, application_name="migspec calibrate") as conn:
+        with connect(dsn, application_name="migspec calibrate") as conn:
             if conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:  # type: ignore[index]
                 raise RefusedError("measure --calibrate writes (a sample table it then drops): this server is a "
                                    "standby, which cannot; run it on a throwaway copy of production")
