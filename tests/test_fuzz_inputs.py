@@ -287,7 +287,8 @@ class Generator:
 
 
 def _check(ex: Example, i: int, rc: int, out: str, err: str) -> None:
-    where = f"example {i} (MIGSPEC_FUZZ_SEED={SEED}): argv={ex.argv!r} files={ {k: v[:300] for k, v in ex.files.items()} }"
+    where = (f"example {i} (MIGSPEC_FUZZ_SEED={SEED}): argv={[a[:200] for a in ex.argv]!r} "
+             f"files={ {k: v[:300] for k, v in ex.files.items()} }")
     assert rc in (0, 1, 2, 3), f"exit {rc}; {where}\n{err[-2000:]}"
     assert "Traceback" not in err and "internal error" not in err, f"{where}\n{err[-3000:]}"
     assert len(out) + len(err) < MAX_OUTPUT, f"{len(out) + len(err)} characters of output; {where}"

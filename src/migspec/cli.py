@@ -351,8 +351,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.out:
         try:
             write_files(plan, Path(args.out))
-        except OSError as exc:
-            raise InputError(f"{args.out}: cannot write plan files: {exc.strerror or exc}") from None
+        except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+            raise InputError(f"{args.out[:200]}: cannot write plan files: {getattr(exc, 'strerror', None) or exc}") from None
     if args.emit:
         from migspec.frameworks.emit import emit
 

@@ -37,8 +37,9 @@ def read_capped(path: Path, limit: int, what: str) -> bytes:
                     break
                 chunks.append(chunk)
                 got += len(chunk)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read{' ' + what if what else ''}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+        raise InputError(f"{str(path)[:200]}: cannot read{' ' + what if what else ''}: "
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
     if got > limit:
         raise InputError(f"{path}: {what or 'file'} is larger than {size(limit)}, the limit for it (migspec.limits)")
     return b"".join(chunks)

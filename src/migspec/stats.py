@@ -142,7 +142,7 @@ class Stats:
 def _fail(origin: str, where: str, problem: str) -> InputError:
     # A value quoted in the problem may be a whole subtree of a hostile file: one line, bounded.
     problem = " ".join(problem.split())
-    return InputError(f"{origin}: {where[:200]}: {problem if len(problem) <= 300 else problem[:297] + '...'}")
+    return InputError(f"{origin}: {str(where)[:200]}: {problem if len(problem) <= 300 else problem[:297] + '...'}")
 
 
 def _number(value: Any, origin: str, where: str, *, integer: bool = False) -> float:

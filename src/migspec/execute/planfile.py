@@ -83,6 +83,9 @@ def load_plan(path: str | Path) -> LoadedPlan:
     doc = decode_document(data, p, what="plan", json_only=True)
     if not isinstance(doc, dict) or not isinstance(doc.get("phases"), list) or "migration" not in doc:
         raise InputError(f"{p}: not a migspec JSON plan (write one with 'migspec plan --format json')")
+    problem = _shape_problem(doc)
+    if problem:
+        raise InputError(f"{p}: {problem} (not a plan 'migspec plan --format json' wrote)")
     # Read every step now, so a damaged plan is a message before anything runs, not a traceback
     # halfway through a phase.
     for n, phase in enumerate(doc["phases"], 1):
@@ -97,6 +100,40 @@ def load_plan(path: str | Path) -> LoadedPlan:
         except ValueError as exc:
             raise InputError(f"{p}: phase {n}: {exc} (not a plan 'migspec plan --format json' wrote)") from None
     return LoadedPlan(p, hashlib.sha256(data).hexdigest(), doc)
+
+
+def _list_of(value: Any, kind: type | tuple[type, ...]) -> bool:
+    return isinstance(value, list) and all(isinstance(v, kind) for v in value)
+
+
+def _shape_problem(doc: dict[str, Any]) -> str | None:
+    """What is wrong with the shape of the fields apply, approve and verify read besides the
+    steps (a fuzzed plan with ``"runbook": 5`` was a TypeError traceback), or None."""
+    if not isinstance(doc["migration"], str):
+        return "migration must be a string"
+    if not _list_of(doc.get("confirmations_required", []), dict) or \
+            not all(isinstance(c.get("target", ""), str) for c in doc.get("confirmations_required", [])):
+        return "confirmations_required must be a list of {target, operation, confirmed}"
+    runbook = doc.get("runbook", {})
+    if not isinstance(runbook, dict) or not all(_list_of(v, str) for v in runbook.values()):
+        return "runbook must map sections to lists of strings"
+    if not _list_of(doc.get("tables") or [], dict) or \
+            not all(isinstance(t.get("name"), str) for t in doc.get("tables") or []):
+        return "tables must be a list of {name, ...}"
+    for n, phase in enumerate(doc["phases"], 1):
+        if not isinstance(phase, dict):
+            return f"phase {n}: must be a mapping"
+        if not _list_of(phase.get("steps", []), dict):
+            return f"phase {n}: steps must be a list of steps"
+        if phase.get("after") is not None and not isinstance(phase.get("after"), str):
+            return f"phase {n}: after must be a string"
+        for i, step in enumerate(phase.get("steps", []), 1):
+            for key in ("up", "down"):
+                if key in step and not _list_of(step[key], str):
+                    return f"phase {n}: step {i}: {key} must be a list of SQL strings"
+            if "description" in step and not isinstance(step["description"], str):
+                return f"phase {n}: step {i}: description must be a string"
+    return None
 
 
 def step_from_dict(d: dict[str, Any]) -> Step:

@@ -92,15 +92,18 @@ def collect_files(paths: Sequence[str | Path]) -> list[Path]:
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*.sql") if p.is_file())
-            if not found:
-                raise InputError(f"{path}: directory holds no .sql files")
-            files.extend(found)
-        elif path.exists():
-            files.append(path)
-        else:
-            raise InputError(f"{path}: no such file or directory")
+        try:
+            if path.is_dir():
+                found = sorted(p for p in path.rglob("*.sql") if p.is_file())
+                if not found:
+                    raise InputError(f"{path}: directory holds no .sql files")
+                files.extend(found)
+            elif path.exists():
+                files.append(path)
+            else:
+                raise InputError(f"{path}: no such file or directory")
+        except (OSError, ValueError) as exc:  # a name too long, a NUL byte in it
+            raise InputError(f"{str(path)[:200]}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     return files
 
 
