@@ -95,13 +95,21 @@ def test_django_loud_findings_fail_on_the_target_and_expand_fixes_pass_on_both(
 
     # the fixed project under the target: index_together -> indexes needs a RenameIndex migration,
     # which the plan routes through the schema planner
+    stats = tmp_path / "stats.yaml"
+    stats.write_text("pg_version: 16\nsource: production\ntables:\n  public.shop_order:\n    rows: 50000\n"
+                     "    write_qps: 20\n    lock_contention: {longest_transaction_seconds: 1, lock_waits_per_minute: 0}\n")
     doc = _upgrade_json(capsys, "django", str(fixed), "--to", "5.2", "--python", old, "--target-python", new,
-                        "--pg-version", "16")
+                        "--stats", str(stats))
     migrations = doc["upgrade"]["target_migrations"]
     assert migrations and "rename" in migrations[0]
+    # ... which the schema planner plans: Django 5.2's RenameIndex is an ALTER INDEX ... RENAME, with its DOWN
+    planned = [s for s in doc["phases"][1]["steps"] if s["up"]]
+    assert planned and any("ALTER INDEX" in sql and "RENAME TO" in sql for s in planned for sql in s["up"])
+    # the schema planner knows no DOWN for ALTER INDEX ... RENAME (yet): it says so instead of guessing
+    assert all(s["down"] or s["down_note"] for s in planned)
+    assert list(fixed.joinpath("shop", "migrations").glob("0002*")) == []  # the project was not touched
     # contrib apps (auth, contenttypes) gain no migration from 4.2 to 5.2: listed from both releases' files
     assert doc["upgrade"]["framework_migrations"] == []
-    assert any("schema planner" in s["description"] for s in doc["phases"][1]["steps"])
 
 
 def test_django_plan_to_the_latest_release(tmp_path: Path, django_pythons: tuple[str, str],
@@ -149,6 +157,19 @@ def test_sqlalchemy_loud_and_silent_findings_are_real_and_expand_fixes_pass_on_b
         assert result.returncode != 0, path
     writes = tmp_path / "trial-writes"
     assert "[] != ['ada', 'bob']" in _sa_tests(new, writes).stderr  # no error: the rows were never committed
+
+
+def test_dependency_ranges_come_from_installed_classifiers(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    # django-debug-toolbar 4.1.0 declares Django 3.2-4.2 in its trove classifiers, not 5.x
+    python = python_with(f"django=={DJANGO_CURRENT}", "django-debug-toolbar==4.1.0")
+    doc = _upgrade_json(capsys, "django", str(SAMPLES / "django_project"), "--to", "5.2", "--python", python,
+                        "--pg-version", "16")
+    deps = {d["name"]: d for d in doc["upgrade"]["dependencies"]}
+    assert deps["django-debug-toolbar"]["supported"] == ["3.2", "4.0", "4.1", "4.2"]
+    assert deps["django-debug-toolbar"]["supports_current"] and not deps["django-debug-toolbar"]["supports_target"]
+    assert any(r["rule"] == "dependency_without_target" for r in doc["upgrade"]["reasons"])
+    assert any(s["description"].startswith("upgrade django-debug-toolbar 4.1.0") for s in doc["phases"][0]["steps"])
 
 
 def test_refusals_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,15 +32,17 @@ def cache_root() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "migspec" / "frameworks"
 
 
-def install(spec: str) -> Path:
-    """The directory holding ``spec`` (e.g. ``django==4.2.30``) and its dependencies."""
-    target = cache_root() / spec
+def install(spec: str, deps: bool = True) -> Path:
+    """The directory holding ``spec`` (e.g. ``django==4.2.30``) and, unless ``deps`` is false (a
+    plugin that must not pull in another framework release), its dependencies."""
+    target = cache_root() / (spec if deps else f"{spec}-nodeps")
     if (target / ".complete").exists():
         return target
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                           "--only-binary", ":all:", "--target", str(tmp), spec], capture_output=True, text=True)
+                           "--only-binary", ":all:", "--target", str(tmp), spec, *([] if deps else ["--no-deps"])],
+                          capture_output=True, text=True)
     if proc.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         pytest.skip(f"cannot install {spec} from the package index: {proc.stderr.strip()[-300:]}")
@@ -50,11 +52,12 @@ def install(spec: str) -> Path:
     return target
 
 
-def python_with(spec: str) -> str:
-    """An executable that runs this interpreter with ``spec`` importable."""
-    site = install(spec)
-    wrapper = cache_root() / "bin" / f"python-{spec}"
-    text = (f"#!/bin/sh\nPYTHONPATH=\"${{PYTHONPATH:+$PYTHONPATH:}}{site}\" exec {shlex.quote(sys.executable)} "
+def python_with(spec: str, *plugins: str) -> str:
+    """An executable that runs this interpreter with ``spec`` (and ``plugins``, without their
+    dependencies) importable."""
+    sites = os.pathsep.join(str(p) for p in (install(spec), *(install(x, deps=False) for x in plugins)))
+    wrapper = cache_root() / "bin" / ("python-" + "+".join((spec, *plugins)))
+    text = (f"#!/bin/sh\nPYTHONPATH=\"${{PYTHONPATH:+$PYTHONPATH:}}{sites}\" exec {shlex.quote(sys.executable)} "
             '"$@"\n')
     if not wrapper.exists() or wrapper.read_text() != text:
         wrapper.parent.mkdir(parents=True, exist_ok=True)

@@ -218,7 +218,8 @@ def _add_upgrade_parsers(sub) -> None:  # type: ignore[no-untyped-def]
         p = kinds.add_parser(kind, help=f"{kind}: measurements, removed-API findings, risk, expand/migrate/contract")
         p.add_argument("project", metavar="PROJECT", help="the project's root directory")
         p.add_argument("--to", required=True, dest="target", metavar="X.Y", help=target_help)
-        p.add_argument("--python", metavar="PATH", help="the project's interpreter (default: the one running migspec)")
+        p.add_argument("--python", "--project-python", dest="python", metavar="PATH",
+                       help="the project's interpreter (default: the one running migspec)")
         p.add_argument("--target-python", metavar="PATH",
                        help="an interpreter with the target release installed: tests and checks run there too")
         p.add_argument("--from", dest="current", metavar="X.Y.Z", help="the installed version, when --python cannot tell")

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from migspec.errors import InputError, RefusedError
-from migspec.plan.model import Phase, PhaseName, Step
+from migspec.plan.model import Phase, PhaseName, Plan, Step
 from migspec.risk import Risk
 from migspec.upgrade.probe import Environment, TestRun
 from migspec.upgrade.scanner import Match
@@ -47,6 +47,8 @@ RULES: dict[str, RiskRule] = {r.key: r for r in (
              "with migspec's schema planner", "makemigrations --check --dry-run under the target"),
     RiskRule("target_tests_fail", Risk.YELLOW, "the project's tests fail under the target release",
              "the project's test suite run under the target"),
+    RiskRule("schema_plan", Risk.YELLOW, "the schema planner's verdict on the migrations the target brings "
+             "(its own risk when RED: a rewrite of a large table)", "migspec plan on the target's migrations"),
     RiskRule("not_measured", Risk.YELLOW, "a measurement that would allow GREEN was not taken",
              "upgrades.md 1(b): GREEN needs zero warnings, CI green on both versions, no target migrations"),
 )}
@@ -96,10 +98,12 @@ class UpgradeReport:
     notes: tuple[str, ...] = field(default=())
     sources: dict[str, str] = field(default_factory=dict)
     framework_migrations: tuple[str, ...] | None = None  # migrations the target's own apps add; None: not measured
+    schema_plan: Plan | None = None  # the schema planner's plan of the target's migrations
 
     @property
     def risk(self) -> Risk:
-        return max((r.risk for r in self.reasons), default=Risk.GREEN)
+        own = max((r.risk for r in self.reasons), default=Risk.GREEN)
+        return max(own, self.schema_plan.risk) if self.schema_plan is not None else own
 
     @property
     def current_release(self) -> str:

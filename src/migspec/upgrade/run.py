@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 
 from migspec.errors import InputError
+from migspec.stats import Stats, load_stats
 from migspec.upgrade import django, sqlalchemy
 from migspec.upgrade.render import RENDERERS
 
@@ -17,25 +18,22 @@ def _project(path: str) -> Path:
     return project.resolve()
 
 
-def _pg_version(stats_path: str | None, pg_version: int | None) -> int | None:
-    """``--pg-version`` wins; else the stats file's server version (``migspec measure`` records it)."""
-    if pg_version is not None:
-        if pg_version < 9:
-            raise InputError(f"--pg-version {pg_version}: not a PostgreSQL major version")
-        return pg_version
-    if stats_path:
-        from migspec.stats import load_stats
-
-        return load_stats(stats_path).pg_version
-    return None
+def _stats(stats_path: str | None, pg_version: int | None) -> tuple[Stats | None, int | None]:
+    """The stats file, if any, and the server version: ``--pg-version`` wins over the stats file's
+    (``migspec measure`` records it)."""
+    stats = load_stats(stats_path) if stats_path else None
+    if pg_version is not None and pg_version < 9:
+        raise InputError(f"--pg-version {pg_version}: not a PostgreSQL major version")
+    return stats, pg_version if pg_version is not None else stats.pg_version if stats else None
 
 
 def upgrade_django(project: str, target: str, *, fmt: str = "text", python: str | None = None,
                    target_python: str | None = None, current: str | None = None, stats: str | None = None,
                    pg_version: int | None = None, run_tests: bool = False, settings: str | None = None,
                    contract_after_days: int = 7) -> str:
+    stats_file, server = _stats(stats, pg_version)
     opts = django.DjangoOptions(target=target, python=python, target_python=target_python, current=current,
-                                pg_version=_pg_version(stats, pg_version), run_tests=run_tests, settings=settings,
+                                pg_version=server, stats=stats_file, run_tests=run_tests, settings=settings,
                                 contract_after_days=contract_after_days)
     report = django.measure(_project(project), opts)
     return RENDERERS[fmt](django.build_plan(report, contract_after_days), report)

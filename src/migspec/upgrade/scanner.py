@@ -57,7 +57,7 @@ class Match:
 
 
 #: Directories never scanned (environments, VCS, caches).
-_SKIP_DIRS = {".git", ".hg", ".venv", "venv", "env", "node_modules", "__pycache__", "site-packages", ".tox",
+SKIP_DIRS = {".git", ".hg", ".venv", "venv", "env", "node_modules", "__pycache__", "site-packages", ".tox",
               ".mypy_cache", ".pytest_cache", "build", "dist"}
 #: Naming conventions that stand for SQLAlchemy's connection objects in its migration guide's
 #: examples; a project variable of that name is MEDIUM evidence of the type.
@@ -76,7 +76,7 @@ _FAMILIES = {"Executable": {"Select", "Insert", "Update", "Delete", "Executable"
 
 def project_files(root: Path, suffixes: tuple[str, ...]) -> Iterator[Path]:
     for path in sorted(root.rglob("*")):
-        if path.suffix in suffixes and path.is_file() and not (_SKIP_DIRS & set(path.relative_to(root).parts[:-1])):
+        if path.suffix in suffixes and path.is_file() and not (SKIP_DIRS & set(path.relative_to(root).parts[:-1])):
             yield path
 
 
