@@ -131,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
                            ("rollback", "run the DOWN of one phase of an approved plan")):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("plan", metavar="PLAN.json")
-        p.add_argument("--dsn", type=dsn_argument, help="the target database (required unless --dry-run)")
+        p.add_argument("--dsn", type=dsn_argument, help="the target database (required unless --dry-run); the old "
+                                                         "server of an upgrade plan")
+        p.add_argument("--target-dsn", type=dsn_argument, metavar="DSN", help="an upgrade plan's new server")
         p.add_argument("--phase", required=True, choices=("expand", "migrate", "contract"))
         p.add_argument("--dry-run", action="store_true", help="print what would run, through the same code path")
         p.add_argument("--skip-pre-checks", action="store_true", help=argparse.SUPPRESS)
@@ -174,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="pages per table's sample for --calibrate (default 12800: 100 MB)")
     measure.add_argument("-o", "--output", metavar="FILE",
                          help="write the stats file here (.json for JSON, else YAML); default: standard output")
+    measure.add_argument("--upgrade-to", type=_pg_version, metavar="N",
+                         help="also measure what an upgrade to PostgreSQL N needs (the stats file's 'upgrade' section)")
+    measure.add_argument("--target-dsn", metavar="DSN", type=dsn_argument, help="with --upgrade-to: a PostgreSQL N server whose "
+                                                             "available extensions are compared")
     # An unquoted DSN splits into words ('--dsn host=x password=y'): catch them here, where the
     # message can leave them out, instead of argparse's 'unrecognized arguments: password=y'.
     measure.add_argument("stray", nargs="*", help=argparse.SUPPRESS)
@@ -235,6 +241,17 @@ def _add_upgrade_parsers(sub) -> None:  # type: ignore[no-untyped-def]
         else:
             p.add_argument("--test-command", metavar="ARGS",
                            help="the test runner's arguments after python (default: '-m unittest discover')")
+    pgup = kinds.add_parser("postgres", help="PostgreSQL major upgrade: logical blue/green or pg_upgrade")
+    pgup.add_argument("stats", metavar="STATS", help="stats file from 'migspec measure --upgrade-to N'")
+    pgup.add_argument("--to", type=_pg_version, required=True, metavar="N", help="target major version")
+    pgup.add_argument("--method", choices=("auto", "logical", "pg_upgrade"), default="auto")
+    pgup.add_argument("--downtime-budget", type=float, metavar="SECONDS", help="how long writes may pause")
+    pgup.add_argument("--free-disk-bytes", type=float, metavar="N",
+                      help="free disk on the source's WAL volume (slot retention; pg_upgrade copy mode)")
+    pgup.add_argument("--calibration", metavar="FILE", help="rates from a rehearsal ('migspec verify' of an "
+                                                            "upgrade plan --calibration)")
+    pgup.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    pgup.set_defaults(upgrade_func=cmd_upgrade_postgres)
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
@@ -258,6 +275,18 @@ def cmd_upgrade_sqlalchemy(args: argparse.Namespace) -> int:
                                         target_python=args.target_python, current=args.current,
                                         run_tests=args.run_tests, test_command=args.test_command,
                                         contract_after_days=args.contract_after_days))
+    return EXIT_OK
+
+
+def cmd_upgrade_postgres(args: argparse.Namespace) -> int:
+    from migspec.stats import load_stats
+    from migspec.upgrade.postgres.planner import plan_upgrade
+    from migspec.upgrade.postgres.render import RENDERERS
+    from migspec.upgrade.postgres.rules import Rates
+
+    plan = plan_upgrade(load_stats(args.stats), to=args.to, method=args.method, budget=args.downtime_budget,
+                        free_disk=args.free_disk_bytes, rates=Rates.load(args.calibration))
+    sys.stdout.write(RENDERERS[args.format](plan))
     return EXIT_OK
 
 
@@ -386,6 +415,12 @@ def _run_phase(args: argparse.Namespace, rollback: bool) -> int:
     if not args.dry_run and not args.dsn:
         raise InputError(f"{args.command} needs --dsn (or --dry-run)")
     plan = load_plan(args.plan)
+    if plan.doc.get("kind") == "postgres-upgrade":
+        from migspec.upgrade.postgres.execute import run_phase
+
+        run_phase(plan, source_dsn=args.dsn, target_dsn=args.target_dsn, phase=args.phase, rollback=rollback,
+                  log=_log, dry_run=args.dry_run)
+        return EXIT_OK
     throttle = Throttle(max_replication_lag_s=args.max_replication_lag, max_lock_waits=args.max_lock_waits,
                         check_sql=args.throttle_sql)
     opts = ApplyOptions(args.phase, dry_run=args.dry_run, throttle=throttle, skip_pre_checks=args.skip_pre_checks,
@@ -443,17 +478,22 @@ def cmd_measure(args: argparse.Namespace) -> int:
     names = parse_table_list(args.tables)
     if args.migration:
         names = list(dict.fromkeys([*names, *tables_of_migration(args.migration)]))
-    if not args.tables and not args.migration:
+    if not args.tables and not args.migration and not args.upgrade_to:
         raise InputError("measure: name the tables: --migration PATH or --tables t1,t2")
     if args.calibrate and args.source.strip().lower() == "production":
         raise RefusedError("measure --calibrate writes (a sample of each table, then drops it): run it on a "
                            "throwaway copy of production and say so with --source (e.g. --source 'restored copy')")
-    if not names:
+    if not names and not args.upgrade_to:
         sys.stderr.write("migspec: the migration touches no pre-existing table; recording server facts only\n")
     options = MeasureOptions(dsn=args.dsn, tables=tuple(names), sample_seconds=args.sample_seconds,
                              poll_interval=args.poll_interval, exact_rows=args.exact_rows,
                              statement_timeout=args.statement_timeout, source=args.source,
                              maintenance_window=args.maintenance_window)
+    window = None
+    if args.upgrade_to:
+        from migspec.upgrade.postgres.measure import UpgradeWindow
+
+        window = UpgradeWindow(args.dsn, statement_timeout=args.statement_timeout)
     if sys.stderr.isatty():
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -465,6 +505,8 @@ def cmd_measure(args: argparse.Namespace) -> int:
     else:
         result = measure(options)
     doc = to_document(result)
+    if window is not None:
+        doc["upgrade"] = window.finish(to=args.upgrade_to, target_dsn=args.target_dsn, min_seconds=args.sample_seconds)
     warnings = list(result.warnings)
     if args.probe:
         from migspec.measure.probes import add_to_document, run_probe
@@ -479,10 +521,10 @@ def cmd_measure(args: argparse.Namespace) -> int:
         sys.stderr.write(f"migspec: warning: {warning}\n")
     if args.output and args.output != "-":
         write(text, args.output)
-        sys.stdout.write(summary(result) + f"wrote {args.output}\n")
+        sys.stdout.write(summary(result) + _upgrade_summary(doc) + f"wrote {args.output}\n")
     else:
         sys.stdout.write(text)
-        sys.stderr.write(summary(result))
+        sys.stderr.write(summary(result) + _upgrade_summary(doc))
     if args.calibrate:
         from migspec.estimate.throughput import calibration_text
         from migspec.measure.calibrate import calibrate
@@ -494,11 +536,24 @@ def cmd_measure(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _upgrade_summary(doc: dict) -> str:  # type: ignore[type-arg]
+    if "upgrade" not in doc:
+        return ""
+    from migspec.upgrade.postgres.measure import summary
+
+    return summary(doc["upgrade"])
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from migspec.verify import RENDERERS, VerifyOptions, calibration_yaml, prepare, verify
 
     if args.rows < 1 or args.writers < 0 or (args.max_stall_ms is not None and args.max_stall_ms <= 0):
         raise InputError("verify: --rows must be at least 1, --writers at least 0, --max-stall-ms positive")
+    from migspec.upgrade.postgres.rehearse import is_upgrade_plan_file, verify_upgrade
+
+    if len(args.paths) == 1 and is_upgrade_plan_file(args.paths[0]):
+        return verify_upgrade(args.paths[0], rows=args.rows, writers=args.writers, fmt=args.format,
+                              calibration=args.calibration, log=_log)
     inp = prepare(args.paths, stats_path=args.stats, schema_path=args.schema, pg_version=args.pg_version,
                   transaction_per_file=args.transaction_per_file, confirm=tuple(args.confirm))
     if not args.estimate_tolerance >= 1:

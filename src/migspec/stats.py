@@ -125,6 +125,7 @@ class Stats:
     #: framework ("django", "alembic") -> migrations production recorded as applied ('migspec measure')
     applied_migrations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     probe: ServerProbe | None = None
+    upgrade: Mapping[str, Any] | None = None  # 'measure --upgrade-to': read by migspec.upgrade.postgres
 
     @property
     def from_production(self) -> bool:
@@ -173,7 +174,8 @@ def parse_stats(data: Any, origin: str) -> Stats:
     if not isinstance(data, dict):
         raise _fail(origin, "top level", "must be a mapping with 'tables' and global keys")
     known = {"pg_version", "source", "collected_at", "maintenance_window", "tables", "thresholds",
-             "host", "system_identifier", "replication_lag_seconds", "schema", "migspec", "applied_migrations", "probe"}
+             "host", "system_identifier", "replication_lag_seconds", "schema", "migspec", "applied_migrations", "probe",
+             "upgrade"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise _fail(origin, unknown[0], f"unknown key (expected one of {', '.join(sorted(known))})")
@@ -205,12 +207,16 @@ def parse_stats(data: Any, origin: str) -> Stats:
         raise _fail(origin, "thresholds", "must map threshold names to numbers")
     thresholds = {str(k): _number(v, origin, f"thresholds.{k}") for k, v in thresholds_raw.items()}
     source = data.get("source")
+    upgrade = data.get("upgrade")
+    if upgrade is not None and not isinstance(upgrade, dict):
+        raise _fail(origin, "upgrade", "must be the mapping 'migspec measure --upgrade-to N' writes")
     applied_raw = data.get("applied_migrations") or {}
     if not isinstance(applied_raw, dict) or any(k not in ("django", "alembic") for k in applied_raw):
         raise _fail(origin, "applied_migrations", "must map 'django' and/or 'alembic' to lists of migrations")
     applied = {str(k): _names(v, origin, f"applied_migrations.{k}") for k, v in applied_raw.items()}
     return Stats(version, full, None if source is None else str(source), None if collected is None else str(collected),
-                 window, tables, thresholds, origin, applied, _server_probe(data.get("probe"), origin))
+                 window, tables, thresholds, origin, applied, _server_probe(data.get("probe"), origin),
+                 upgrade)
 
 
 _TABLE_PROBE_KEYS = ("rows", "pages", "first_seconds", "warm_seconds", "pages_read", "hit_ratio", "method")

@@ -10,7 +10,7 @@ from typing import Any
 
 from migspec.estimate.throughput import format_duration
 from migspec.lint import Report
-from migspec.plan.model import Phase, PhaseName, Plan, Step
+from migspec.plan.model import Phase, PhaseName, Plan, Runbook, Step
 from migspec.errors import InputError
 from migspec.plan.sql import guarded, guarded_statements
 from migspec.render.lint import report_dict, table_lines
@@ -79,12 +79,7 @@ def render_text(plan: Plan, report: Report) -> str:
     for phase in reversed(plan.phases):
         downs = [d for s in reversed(phase.steps) for d in (s.down or ((f"-- {s.down_note}",) if s.down_note else ()))]
         out.append(f"  {phase.name.value.upper()}: " + ("; ".join(_one_line(d) for d in downs) or "nothing to undo"))
-    out.append("RUNBOOK:")
-    rb = plan.runbook
-    for title, items in (("pre-check", rb.pre_check), ("cutover", rb.cutover),
-                         ("rollback trigger", rb.rollback_trigger), ("post-verify", rb.post_verify)):
-        out.append(f"  {title}:")
-        out += [f"    - {x}" for x in items]
+    out += runbook_lines(plan.runbook)
     if plan.confirmations:
         out.append("CONFIRMATIONS:")
         for c in plan.confirmations:
@@ -95,6 +90,16 @@ def render_text(plan: Plan, report: Report) -> str:
         out.append(f"NOTE: {note}")
     out.append(f"HANDOFF: {plan.handoff}")
     return "\n".join(out) + "\n"
+
+
+def runbook_lines(rb: Runbook) -> list[str]:
+    """The RUNBOOK section of the text format (schema and upgrade plans)."""
+    out = ["RUNBOOK:"]
+    for title, items in (("pre-check", rb.pre_check), ("cutover", rb.cutover),
+                         ("rollback trigger", rb.rollback_trigger), ("post-verify", rb.post_verify)):
+        out.append(f"  {title}:")
+        out += [f"    - {x}" for x in items]
+    return out
 
 
 def _one_line(sql: str) -> str:
