@@ -29,6 +29,7 @@ from migspec.parse.source import Migration, Statement, parse_text
 from migspec.risk import Risk
 from migspec.rules import all_rules, rule_names
 from migspec.stats import Stats, parse_stats
+from migspec.versions import GATES
 
 CASES_DIR = Path(__file__).parent / "rules"
 PRESETS_FILE = CASES_DIR / "_presets.yml"
@@ -40,7 +41,7 @@ FILE_KEYS = {"rule", "cases", "trace"}
 CASE_KEYS = {"name", "sql", "pg_version", "stats", "transaction_per_file", "expect", "risk", "suppressed",
              "rewrites", "message", "alternative"}
 EXPECTATIONS = ("fail", "pass", "refused")
-TRACE_KEYS = {"name", "setup", "sql", "blocker", "unclaimed", "conservative", "error"}
+TRACE_KEYS = {"name", "setup", "sql", "blocker", "unclaimed", "conservative", "error", "gate"}
 
 
 class CaseFileError(Exception):
@@ -77,6 +78,7 @@ class Trace:
     unclaimed: Mapping[str, str] = field(default_factory=dict)  # table -> why migspec cannot claim it
     conservative: Mapping[str, str] = field(default_factory=dict)  # "rewrite"|"scan" -> why it over-claims
     error: str | None = None  # the server must refuse the statement with this text in the message
+    gate: str | None = None  # a versions.py gate: on majors before it the server must refuse the sql
 
     @property
     def id(self) -> str:
@@ -145,10 +147,12 @@ def _trace(rule: str, raw: Any, where: str, index: int) -> Trace:
             raise CaseFileError(f"{where}: {key} maps a name to the reason")
     if set(raw.get("conservative", {})) - {"rewrite", "scan"}:
         raise CaseFileError(f"{where}: conservative takes the keys rewrite and scan")
+    if raw.get("gate") is not None and raw["gate"] not in GATES:
+        raise CaseFileError(f"{where}: gate must name a gate of migspec.versions ({', '.join(sorted(GATES))})")
     name = str(raw.get("name") or " ".join(raw["sql"].split())[:70])
     return Trace(rule, f"trace {index + 1}: {name}", raw["setup"], raw["sql"], raw.get("blocker"),
                  {str(QualifiedName.parse(k)): str(v) for k, v in (raw.get("unclaimed") or {}).items()},
-                 dict(raw.get("conservative") or {}), raw.get("error"))
+                 dict(raw.get("conservative") or {}), raw.get("error"), raw.get("gate"))
 
 
 def load_case_file(path: Path) -> CaseFile:

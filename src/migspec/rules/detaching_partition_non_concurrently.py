@@ -14,7 +14,9 @@ Use instead:
     ALTER TABLE events DETACH PARTITION events_2023 CONCURRENTLY;   -- PG14+, outside a transaction
 
 Version notes:
-    DETACH ... CONCURRENTLY exists from PostgreSQL 14.
+    DETACH ... CONCURRENTLY exists from PostgreSQL 14. The partition itself is locked ACCESS
+    EXCLUSIVE from 14 on, SHARE UPDATE EXCLUSIVE on 13 (observed in pg_locks; gate
+    ``detach_partition_ael``).
 
 References:
     PostgreSQL docs, ALTER TABLE DETACH PARTITION; postgres-locks.md row 20.
