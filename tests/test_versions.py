@@ -11,6 +11,7 @@ and 18) so each gate is seen on a major on each side of it where both sides are 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -171,3 +172,12 @@ def test_gate_matches_the_server(gate: str, pg_server: Server, pg: psycopg.Conne
     assert observed == claimed, (
         f"{gate} ({g.fact}; from {g.since}): migspec says it {'holds' if claimed else 'does not hold'} on "
         f"PostgreSQL {pg_server.major}, the server says it {'does' if observed else 'does not'}")
+
+
+def test_the_generated_table_covers_every_gate_and_major() -> None:
+    """docs/versions.md (tools/gen_versions_doc.py) is regenerated when a gate is added."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "versions.md").read_text(encoding="utf-8")
+    assert "python tools/gen_versions_doc.py" in doc.split("\n\n", 2)[1]
+    assert "| gate | 13 | 14 | 15 | 16 | 17 | 18 |" in doc
+    for gate in GATES:
+        assert f"| `{gate}` |" in doc, f"docs/versions.md has no row for {gate}: regenerate it"

@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -95,31 +96,27 @@ def render(lines: list[dict]) -> str:
         rule,
     ]
     for gate in sorted(gates):
-        cells = []
-        for m in majors:
-            o = gates[gate].get(m)
-            if o is None:
-                cells.append("-")
-                continue
-            text = "yes" if o["observed"] else "no"
-            cells.append(text if o["observed"] == o["claimed"] else f"{text} (claim differs)")
-        out.append(f"| `{gate}` | " + " | ".join(_bold(cells)) + " |")
+        out.append(_row(f"`{gate}`", gates[gate], majors, lambda o: (
+            "yes" if o["observed"] else "no", o["observed"] == o["claimed"])))
     out += ["", "## Traced operations (`tests/rules/*.yml` trace entries)", "", "| operation " + head, rule]
     for trace in sorted(traces):
-        cells = []
-        for m in majors:
-            o = traces[trace].get(m)
-            if o is None:
-                cells.append("-")
-                continue
-            text = _cell(o["statements"], o["refused"])
-            cells.append(text if o.get("ok", True) else f"{text} (claim differs)")
-        out.append(f"| {trace.replace('|', '/')} | " + " | ".join(_bold(cells)) + " |")
+        out.append(_row(trace.replace("|", "/"), traces[trace], majors, lambda o: (
+            _cell(o["statements"], o["refused"]), o.get("ok", True))))
     return "\n".join(out) + "\n"
 
 
-def _bold(cells: list[str]) -> list[str]:
-    return [c if i == 0 or c == cells[i - 1] or c == "-" else f"**{c}**" for i, c in enumerate(cells)]
+def _row(label: str, by_major: dict[int, dict], majors: list[int],
+         cell: Callable[[dict], tuple[str, bool]]) -> str:
+    """One table row: a cell per major (``-`` when not observed), bold where it changes."""
+    cells = []
+    for m in majors:
+        if m not in by_major:
+            cells.append("-")
+            continue
+        text, agrees = cell(by_major[m])
+        cells.append(text if agrees else f"{text} (claim differs)")
+    bold = [c if i == 0 or c == cells[i - 1] or c == "-" else f"**{c}**" for i, c in enumerate(cells)]
+    return f"| {label} | " + " | ".join(bold) + " |"
 
 
 def main(argv: list[str] | None = None) -> int:
