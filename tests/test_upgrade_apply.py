@@ -38,16 +38,18 @@ def _dsn(server: Server, db: str, user: str = "postgres") -> str:
     return f"host=127.0.0.1 port={server.port} user={user} dbname={db} password=s3cr3t-pw"
 
 
-def test_apply_and_rollback_through_the_cli(servers: tuple[Server, Server], tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def _planned(servers: tuple[Server, Server], db: str, ddl: tuple[str, ...], tmp_path: Path,
+             capsys: pytest.CaptureFixture[str]) -> tuple[str, str, Path]:
+    """A database ``db`` on both servers, ``ddl`` run on the old one, measured and planned
+    (logical): the DSNs and the plan's path."""
     old, new = servers
     for server in servers:
         with psycopg.connect(server.dsn, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE shop")
-    src, tgt = _dsn(old, "shop"), _dsn(new, "shop")
+            conn.execute(f"CREATE DATABASE {db}")
+    src, tgt = _dsn(old, db), _dsn(new, db)
     with psycopg.connect(src, autocommit=True) as conn:
-        conn.execute("CREATE TABLE orders (id bigserial PRIMARY KEY, amount int NOT NULL)")
-        conn.execute("INSERT INTO orders (amount) SELECT g FROM generate_series(1, 5000) g")
+        for sql in ddl:
+            conn.execute(sql)  # type: ignore[arg-type]
     stats, plan = tmp_path / "stats.yaml", tmp_path / "upgrade.json"
     assert main(["measure", "--dsn", src, "--upgrade-to", str(TARGET), "--target-dsn", tgt,
                  "--sample-seconds", "1", "-o", str(stats)]) == 0
@@ -55,6 +57,14 @@ def test_apply_and_rollback_through_the_cli(servers: tuple[Server, Server], tmp_
     assert main(["upgrade", "postgres", str(stats), "--to", str(TARGET), "--method", "logical",
                  "--free-disk-bytes", "1e12", "--format", "json"]) == 0
     plan.write_text(capsys.readouterr().out)
+    return src, tgt, plan
+
+
+def test_apply_and_rollback_through_the_cli(servers: tuple[Server, Server], tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    src, tgt, plan = _planned(servers, "shop", (
+        "CREATE TABLE orders (id bigserial PRIMARY KEY, amount int NOT NULL)",
+        "INSERT INTO orders (amount) SELECT g FROM generate_series(1, 5000) g"), tmp_path, capsys)
     assert json.loads(plan.read_text())["risk"] in ("GREEN", "YELLOW")
 
     def run(*args: str) -> int:
@@ -137,20 +147,9 @@ def test_resumes_after_a_crash_and_survives_a_lost_state_file(servers: tuple[Ser
     from migspec.execute.planfile import load_plan
     from migspec.upgrade.postgres import execute
 
-    old, new = servers
-    for server in servers:
-        with psycopg.connect(server.dsn, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE crash")
-    src, tgt = _dsn(old, "crash"), _dsn(new, "crash")
-    with psycopg.connect(src, autocommit=True) as conn:
-        conn.execute("CREATE TABLE t (id serial PRIMARY KEY, v text)")
-        conn.execute("INSERT INTO t (v) SELECT g::text FROM generate_series(1, 1000) g")
-    stats, plan = tmp_path / "stats.yaml", tmp_path / "upgrade.json"
-    assert main(["measure", "--dsn", src, "--upgrade-to", str(TARGET), "--sample-seconds", "1", "-o", str(stats)]) == 0
-    capsys.readouterr()
-    assert main(["upgrade", "postgres", str(stats), "--to", str(TARGET), "--method", "logical",
-                 "--free-disk-bytes", "1e12", "--format", "json"]) == 0
-    plan.write_text(capsys.readouterr().out)
+    src, tgt, plan = _planned(servers, "crash", (
+        "CREATE TABLE t (id serial PRIMARY KEY, v text)",
+        "INSERT INTO t (v) SELECT g::text FROM generate_series(1, 1000) g"), tmp_path, capsys)
     assert main(["approve", str(plan), "--by", "dba"]) == 0
 
     class Crash(Exception):

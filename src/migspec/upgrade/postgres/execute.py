@@ -521,6 +521,41 @@ def _steps(plan: LoadedPlan, phase: str) -> list[dict[str, Any]]:
     return []
 
 
+def walk(steps: list[dict[str, Any]], done: list[str], *, phase: str, rollback: bool, log: Log,
+         run: Callable[[int, dict[str, Any], str], None], save: Callable[[], None], hook: Hook | None,
+         secrets: tuple[str, ...]) -> int:
+    """Run each step not yet done (apply, in order) or each done step (rollback, last first),
+    recording it in ``done`` and saving after each; both executors share it."""
+    direction = "down" if rollback else "up"
+    order = list(enumerate(steps, 1))
+    if rollback:
+        order.reverse()
+    ran = 0
+    for i, step in order:
+        key = str(i)
+        if rollback and key not in done:
+            continue  # never run, or already rolled back
+        if not rollback and key in done:
+            log(f"{phase} step {i} already done: {step['description']}")
+            continue
+        log(f"{phase} step {i} {direction.upper()}: {step['description']}")
+        try:
+            run(i, step, direction)
+        except psycopg.Error as exc:
+            first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+            raise StepFailed(f"{phase} step {i} ('{step['description']}') failed: {redact(first, secrets)}; "
+                             "re-run to continue, or roll back") from None
+        if rollback:
+            done.remove(key)
+        else:
+            done.append(key)
+        save()
+        ran += 1
+        if hook is not None:
+            hook(step.get("action", "manual"), direction)
+    return ran
+
+
 def _check_order(plan: LoadedPlan, state: dict[str, Any], phase: str, rollback: bool) -> None:
     """Phases run in order: apply needs every earlier phase done and no later one started;
     rollback needs no later phase started."""
@@ -576,37 +611,18 @@ def run_phase(plan: LoadedPlan, *, source_dsn: str | None, target_dsn: str | Non
     try:
         if not _one(ctx.src, "SELECT pg_try_advisory_lock(%s)", (_advisory_key(plan),)):
             raise RefusedError("another 'migspec apply' of this plan is running (advisory lock held)")
-        done = _done(ctx, phase)
-        ran = 0
-        for i, step in order:
-            key = str(i)
-            if rollback and key not in done:
-                continue  # never run, or already rolled back
-            if not rollback and key in done:
-                log(f"{phase} step {i} already done: {step['description']}")
-                continue
+        def run_one(i: int, step: dict[str, Any], direction: str) -> None:
             action = step.get("action", "manual")
             fn = _ACTIONS.get(action)
             if fn is None:
                 raise InputError(f"{plan.path}: step {i} names an unknown action {action!r}")
-            log(f"{phase} step {i} {direction.upper()}: {step['description']}")
-            try:
-                if action in _WITH_STEP:
-                    fn(ctx, direction, step)
-                else:
-                    fn(ctx, direction)
-            except psycopg.Error as exc:
-                first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
-                raise StepFailed(f"{phase} step {i} ('{step['description']}') failed: {redact(first, ctx.secrets)}; "
-                                 "re-run to continue, or roll back") from None
-            if rollback:
-                done.remove(key)
+            if action in _WITH_STEP:
+                fn(ctx, direction, step)
             else:
-                done.append(key)
-            _save(ctx)
-            ran += 1
-            if hook is not None:
-                hook(action, direction)
+                fn(ctx, direction)
+
+        ran = walk(steps, _done(ctx, phase), phase=phase, rollback=rollback, log=log, run=run_one,
+                   save=lambda: _save(ctx), hook=hook, secrets=ctx.secrets)
         log(f"{phase}: {'rolled back' if rollback else 'done'} ({ran} step(s) run now)")
         ctx.state["values"].setdefault("timings", {}).update(ctx.timings)
         _save(ctx)

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from migspec.errors import RefusedError
@@ -213,38 +212,16 @@ def run_phase(plan: LoadedPlan, *, source_dsn: str, target_dsn: str, phase: str,
               hook: Hook | None = None) -> dict[str, float]:
     state = execute.load_state(plan)
     ctx = _Ctx(plan, source_dsn, target_dsn, log, state)
-    steps = execute._steps(plan, phase)
-    done = state["done"].setdefault(phase, [])
-    direction = "down" if rollback else "up"
-    order = list(enumerate(steps, 1))
-    if rollback:
-        order.reverse()
-    ran = 0
-    for i, step in order:
-        key = str(i)
-        if rollback and key not in done:
-            continue
-        if not rollback and key in done:
-            log(f"{phase} step {i} already done: {step['description']}")
-            continue
-        log(f"{phase} step {i} {direction.upper()}: {step['description']}")
+
+    def run_one(i: int, step: dict[str, Any], direction: str) -> None:
         action = step.get("action", "manual")
-        try:
-            if action in ACTIONS:
-                ACTIONS[action](ctx, direction)
-            else:
-                log(f"  manual: {step['description'] if direction == 'up' else step.get('down_note', '')}")
-        except psycopg.Error as exc:
-            first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
-            raise StepFailed(f"{phase} step {i} failed: {execute.redact(first, execute.secrets_in(source_dsn))}; "
-                             "re-run to continue, or roll back") from None
-        if rollback:
-            done.remove(key)
+        if action in ACTIONS:
+            ACTIONS[action](ctx, direction)
         else:
-            done.append(key)
-        ctx.save()
-        ran += 1
-        if hook is not None:
-            hook(action, direction)
+            log(f"  manual: {step['description'] if direction == 'up' else step.get('down_note', '')}")
+
+    ran = execute.walk(execute._steps(plan, phase), state["done"].setdefault(phase, []), phase=phase,
+                       rollback=rollback, log=log, run=run_one, save=ctx.save, hook=hook,
+                       secrets=execute.secrets_in(source_dsn))
     log(f"{phase}: {'rolled back' if rollback else 'done'} ({ran} step(s) run now)")
     return dict(ctx.timings)

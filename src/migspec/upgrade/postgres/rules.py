@@ -1,8 +1,12 @@
 """Thresholds and default rates of the upgrade planner, as data (upgrades.md section 1(a)).
 
-Every default rate was measured on this machine (2 cores, Debian 12, PostgreSQL 15 -> 18 on one
-host, fsync on) by ``migspec verify`` of an upgrade plan; a plan says when it uses them, and a
-rehearsal's ``--calibration`` file replaces them with the figures of the real hardware.
+The copy rate, the cutover pause and pg_upgrade's cost were measured on the build machine (2
+shared cores, Debian 12, PostgreSQL 15 -> 18 on one host, fsync on, pgbench scale 1 = 24 MB, 4
+writers) by the rehearsal (``migspec verify`` of an upgrade plan): initial copy and catch-up 1.54 s
+(15.7 MB/s), writers' longest gap at cutover 1.05 s (fence to open 0.98 s), pg_upgrade in copy
+mode 8.6 s. The apply rate is an assumption, not a measurement (the rehearsal's writers never load
+the subscriber near it). A plan names its rates' source; a rehearsal's ``--calibration`` file
+replaces them with the figures of the real hardware. BENCHMARKS.md compares them at two sizes.
 """
 
 from __future__ import annotations
@@ -36,18 +40,19 @@ class Rates:
     """Throughputs the estimates divide by; ``source`` says where they came from."""
 
     #: Logical initial copy (COPY through the table-sync workers), bytes of pg_database_size per second.
-    logical_copy_bytes_per_s: float = 8.0e6
-    #: Logical apply of streamed changes, rows per second.
+    logical_copy_bytes_per_s: float = 15.0e6
+    #: Logical apply of streamed changes, rows per second (assumed, see above).
     logical_apply_rows_per_s: float = 3000.0
     #: The cutover's write pause, fence to open, with lag already near zero (seconds).
-    logical_cutover_pause_s: float = 1.5
+    logical_cutover_pause_s: float = 1.0
     #: pg_upgrade fixed cost: two server starts/stops, --check, schema dump/restore of an empty catalog.
-    pg_upgrade_fixed_s: float = 6.0
+    pg_upgrade_fixed_s: float = 6.5
     #: pg_upgrade schema restore per catalog object (pg_class rows).
     pg_upgrade_per_object_s: float = 0.004
     #: pg_upgrade copy mode file copy, bytes per second.
     pg_upgrade_copy_bytes_per_s: float = 2.0e8
-    source: str = "defaults measured on the migspec build machine (2 cores, local disk); rehearse to calibrate"
+    source: str = ("defaults measured on the migspec build machine (2 cores, local disk; apply rate assumed); "
+                   "rehearse to calibrate")
 
     @classmethod
     def load(cls, path: str | None) -> Rates:
