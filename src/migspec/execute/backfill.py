@@ -31,7 +31,7 @@ from migspec.estimate.speed import eta
 from migspec.execute import state
 from migspec.execute.guard import Log, set_local_timeouts
 from migspec.plan.model import Backfill
-from migspec.plan.sql import batch_statements, escape_percent, key_condition, cols, q
+from migspec.plan.sql import batch_statements, escape_percent, key_condition, cols, q, walk_table
 
 
 @dataclass
@@ -73,11 +73,12 @@ def run_backfill(conn: psycopg.Connection, b: Backfill, *, plan: str, phase: str
     progress = Progress(rows_done=row[2] if row else 0)
     keys = cols(b.key)
     desc = ", ".join(f"{q(k)} DESC" for k in b.key)
-    bound = conn.execute(f"SELECT {keys} FROM {b.table.sql} ORDER BY {desc} LIMIT 1").fetchone()
+    walk = walk_table(b)  # a restore walks its backup's keys
+    bound = conn.execute(f"SELECT {keys} FROM {walk.sql} ORDER BY {desc} LIMIT 1").fetchone()
     if bound is None:
         return progress
     total = conn.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
-                         (b.table.sql,)).fetchone()
+                         (walk.sql,)).fetchone()
     estimate_total = max(int(total[0]) if total and total[0] and total[0] > 0 else 0, progress.rows_done)
     if cursor is not None:
         log(f"resuming {b.table} after key {cursor} ({progress.rows_done:,} rows already done)")
@@ -107,7 +108,7 @@ def run_backfill(conn: psycopg.Connection, b: Backfill, *, plan: str, phase: str
                 set_local_timeouts(conn, lock_timeout_s, statement_timeout_s)
                 where = (key_condition(b, ">", len(b.key)) + " AND ") if lower else ""
                 hi = conn.execute(
-                    f"SELECT {escape_percent(keys)} FROM (SELECT {escape_percent(keys)} FROM {escape_percent(b.table.sql)} WHERE {where}"
+                    f"SELECT {escape_percent(keys)} FROM (SELECT {escape_percent(keys)} FROM {escape_percent(walk.sql)} WHERE {where}"
                     f"{key_condition(b, '<=', len(b.key))} ORDER BY {escape_percent(keys)} LIMIT %s) s ORDER BY {escape_percent(desc)} LIMIT 1",
                     [*(cursor or []), *bound, size]).fetchone()
                 if hi is None:

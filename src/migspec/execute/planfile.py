@@ -146,7 +146,8 @@ def step_from_dict(d: dict[str, Any]) -> Step:
             QualifiedName.parse(b["table"]), tuple(b["key"]), tuple((a[0], a[1]) for a in b["assignments"]),
             b["predicate"], b.get("where"), int(b["batch_size"]), float(b["pause_seconds"]), bool(b["delete"]),
             QualifiedName.parse(b["backup"]) if b.get("backup") else None, tuple(b.get("backup_columns", [])),
-            float(b.get("target_seconds", 0.05)))
+            float(b.get("target_seconds", 0.05)),
+            QualifiedName.parse(b["source"]) if b.get("source") else None, bool(b.get("keep_written")))
     lock_name = d.get("lock")
     lock = None
     if lock_name:
@@ -160,7 +161,8 @@ def step_from_dict(d: dict[str, Any]) -> Step:
                 d.get("lock_timeout_seconds"), d.get("statement_timeout_seconds"), backfill,
                 bool(d.get("manual")), d.get("down_note", ""), bool(d.get("reversible", True)), d.get("post_check"),
                 QualifiedName.parse(d["table"]) if d.get("table") else None,
-                estimate_low_seconds=None if d.get("estimate_low_seconds") is None else float(d["estimate_low_seconds"]))
+                estimate_low_seconds=None if d.get("estimate_low_seconds") is None else float(d["estimate_low_seconds"]),
+                down_steps=tuple(step_from_dict(p) for p in d.get("down_steps") or ()))
 
 
 def approval_path(plan: LoadedPlan) -> Path:

@@ -86,6 +86,10 @@ def build_plan(report: Report, *, facts: SchemaFacts | None = None, calibration:
     phases = tuple(Phase(p, tuple(by_phase[p]), f"{options.contract_after_days} days green"
                          if p is PhaseName.CONTRACT else None) for p in ORDER if by_phase[p])
     risk, notes = plan_risk(phases, report, thresholds)
+    # The DOWNs run against the schema as the migration left it (the planner's facts after it).
+    back, back_notes = rollback_risk(phases, report, thresholds, calibration,
+                                     with_column_types(report.stats, ctx.facts, facts_win=True))
+    notes += back_notes
     notes += list(report.notes)
     window = stats.maintenance_window
     if risk is Risk.RED:
@@ -104,7 +108,7 @@ def build_plan(report: Report, *, facts: SchemaFacts | None = None, calibration:
             if not step.reversible:
                 notes.append(f"{phase.name.value.upper()}: '{step.description}' is not reversible: {step.down_note}")
     return Plan(report.migration.name, risk, report.version, phases, runbook(phases, report, thresholds),
-                tuple(confirmations.values()), tuple(notes), window)
+                tuple(confirmations.values()), tuple(notes), window, back)
 
 
 def step_risk(step: Step, phase: Phase, report: Report, t: Thresholds) -> Risk:
@@ -137,6 +141,55 @@ def plan_risk(phases: tuple[Phase, ...], report: Report, t: Thresholds) -> tuple
                 risk = max(risk, Risk.YELLOW)
         if phase.name is PhaseName.CONTRACT:
             risk = max(risk, Risk.YELLOW)
+    return risk, notes
+
+
+def down_risk(step: Step, phase: Phase, report: Report, t: Thresholds,
+              calibration: Calibration | None, after: Stats) -> tuple[Risk, str]:
+    """The risk of one step's DOWN. A DOWN planned as parts (guarded DDL, batched restores) is
+    judged part by part like UP steps; a DOWN of plain statements is linted like a migration, at
+    the same production size and traffic (a narrowing type change is a rewrite, a SET NOT NULL a
+    scan under ACCESS EXCLUSIVE)."""
+    from migspec.errors import MigspecError
+    from migspec.lint import lint
+    from migspec.parse.source import Migration, parse_text
+
+    if step.down_steps:
+        worst, why = Risk.GREEN, ""
+        for part in step.down_steps:
+            r = step_risk(part, phase, report, t)
+            if r > worst:
+                worst, why = r, part.description
+        return worst, why
+    if not step.down:
+        return Risk.GREEN, ""
+    try:
+        # The executor runs a plain DOWN with the step's own guard (apply._rollback_step).
+        guard = ([f"SET lock_timeout = '{int(step.lock_timeout_s * 1000)}ms'"] if step.lock_timeout_s else [])
+        text = "\n".join(s.rstrip().rstrip(";") + ";" for s in guard + list(step.down))
+        found = lint(Migration("down", ("down.sql",), tuple(parse_text(text, "down.sql"))), after,
+                     pg_version=report.version, calibration=calibration, require_stats=False)
+    except MigspecError as exc:  # a DOWN migspec cannot judge is not called safe
+        return Risk.YELLOW, f"not assessed: {exc}"
+    # The operational verdict (lock x work x size x traffic), not the rules' advice: a DOWN is
+    # meant to drop what its UP added.
+    worst, why = Risk.GREEN, ""
+    for r in found.results:
+        if r.assessment.risk > worst:
+            worst, why = r.assessment.risk, "; ".join(r.assessment.reasons)
+    return worst, why
+
+
+def rollback_risk(phases: tuple[Phase, ...], report: Report, t: Thresholds,
+                  calibration: Calibration | None, after: Stats) -> tuple[Risk, list[str]]:
+    risk, notes = Risk.GREEN, []
+    for phase in phases:
+        for step in phase.steps:
+            r, why = down_risk(step, phase, report, t, calibration, after)
+            if r > Risk.GREEN:
+                notes.append(f"ROLLBACK {r}: {phase.name.value.upper()} '{step.description}': its DOWN "
+                             + (f"({why})" if why else "blocks writes"))
+            risk = max(risk, r)
     return risk, notes
 
 

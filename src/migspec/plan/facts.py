@@ -168,9 +168,10 @@ def _constraint(tf: TableFacts, con: ast.Constraint) -> None:
         tf.constraints[con.conname] = text[len(prefix):] if text.startswith(prefix) else text
 
 
-def with_column_types(stats: Stats, facts: SchemaFacts) -> Stats:
+def with_column_types(stats: Stats, facts: SchemaFacts, *, facts_win: bool = False) -> Stats:
     """The stats with every column type the facts know, so that lint judges type changes (a
-    widening is catalog-only) from the same schema the planner writes DOWNs from."""
+    widening is catalog-only) from the same schema the planner writes DOWNs from. ``facts_win``:
+    the facts are newer than the stats (the schema after the migration, to judge its DOWNs)."""
     from dataclasses import replace
 
     from migspec.stats import TableStats
@@ -179,7 +180,8 @@ def with_column_types(stats: Stats, facts: SchemaFacts) -> Stats:
         if not tf.columns:
             continue
         ts = stats.table(name) if name in stats.tables else TableStats(name)
-        merged = {**{c: f.type for c, f in tf.columns.items()}, **ts.columns}
+        known = {c: f.type for c, f in tf.columns.items()}
+        merged = {**ts.columns, **known} if facts_win else {**known, **ts.columns}
         stats = stats.with_table(replace(ts, columns=merged))
     return stats
 

@@ -35,6 +35,13 @@ class Backfill:
     backup: QualifiedName | None = None  # rows' old values are copied here first (for the DOWN)
     backup_columns: tuple[str, ...] = ()
     target_seconds: float = 0.05  # the runner adapts the batch size toward this batch duration
+    # A restore (a DOWN): walk the keys of ``source`` (a backup or archive table, alias ``s``)
+    # and UPDATE ``table`` (alias ``t``) from it with ``assignments`` where ``predicate`` holds,
+    # or - without assignments - INSERT its rows back (ON CONFLICT DO NOTHING).
+    source: QualifiedName | None = None
+    # The backup also keeps the value each batch wrote (sql.written_column), so the DOWN restores
+    # only rows that still hold it and never overwrites a later application write.
+    keep_written: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,7 @@ class Plan:
     confirmations: tuple[Confirmation, ...]
     notes: tuple[str, ...] = field(default=())
     maintenance_window: str | None = None
+    rollback_risk: Risk = Risk.GREEN  # the DOWNs, assessed like the UP steps (builder.rollback_risk)
 
     @property
     def handoff(self) -> str:

@@ -8,6 +8,7 @@ definitions are re-printed by pglast from the parsed tree.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -25,7 +26,7 @@ from migspec.plan.context import PlanContext
 from migspec.plan.facts import ColumnFact, require, sql_of
 from migspec.plan.model import Backfill, PhaseName, Step
 from migspec.parse.source import Placeholder
-from migspec.plan.sql import (BACKUP_SCHEMA, cols, default_index_name, q, sync_trigger)
+from migspec.plan.sql import (BACKUP_SCHEMA, cols, default_index_name, q, sync_trigger, written_column)
 from migspec.versions import supports
 
 E, M, C = PhaseName.EXPAND, PhaseName.MIGRATE, PhaseName.CONTRACT
@@ -99,6 +100,18 @@ def _backfill_step(ctx: PlanContext, description: str, b: Backfill, rows: int, d
                 estimate_seconds=est.high, estimate_basis=est.basis, estimate_low_seconds=est.low,
                 batch_size=size, backfill=b,
                 down_note=down_note, post_check=post_check)
+
+
+def with_down(step: Step, parts: list[Step]) -> Step:
+    """``step`` whose DOWN runs as ``parts``, each like an UP step (guarded statements or a batched
+    restore: never one unbatched UPDATE over the table); ``down`` keeps their psql text."""
+    return dataclasses.replace(step, down=tuple(s for p in parts for s in p.up), down_steps=tuple(parts))
+
+
+def set_not_null_online(ctx: PlanContext, t: QualifiedName, column: str, rows: int) -> list[Step]:
+    """The DOWN of a DROP NOT NULL: the same online sequence an UP SET NOT NULL gets, not a
+    scanning SET NOT NULL under ACCESS EXCLUSIVE."""
+    return [s for _, s in _not_null_steps(ctx, t, column, rows)]
 
 
 def _not_null_steps(ctx: PlanContext, t: QualifiedName, column: str, rows: int) -> Steps:
@@ -407,41 +420,50 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
     if old.not_null:
         steps += _not_null_steps(ctx, t, tmp, rows)
     canonical, confirmed = _confirmation(ctx, t, op.column)
-    old_name = q(f"{op.column}__migspec_old"[:63])
+    raw_old = f"{op.column}__migspec_old"[:63]
+    old_name = q(raw_old)
     archive = QualifiedName(BACKUP_SCHEMA, f"{t.schema}_{t.name}_{op.column}_old"[:63])
     join = " AND ".join(f"t.{q(k)} = a.{q(k)}" for k in pk)
     steps += [
-        (C, ddl(ctx, f"swap: {tmp} becomes {op.column}, the old column is kept as {op.column}__migspec_old",
-                [*drop_trg.split("; "), f"ALTER TABLE {t.sql} RENAME COLUMN {col} TO {old_name}",
-                 f"ALTER TABLE {t.sql} RENAME COLUMN {tcol} TO {col}"]
-                + ([f"ALTER TABLE {t.sql} ALTER COLUMN {col} SET DEFAULT {old.default}"] if old.default else [])
-                # Nothing writes the old column after the swap: its NOT NULL would reject INSERTs.
-                + ([f"ALTER TABLE {t.sql} ALTER COLUMN {old_name} DROP NOT NULL"] if old.not_null else []),
-                ([f"ALTER TABLE {t.sql} ALTER COLUMN {col} DROP DEFAULT"] if old.default else [])
-                + [f"ALTER TABLE {t.sql} RENAME COLUMN {col} TO {tcol}",
-                   f"ALTER TABLE {t.sql} RENAME COLUMN {old_name} TO {col}"]
-                # After the rename back: PG18 names the NOT NULL constraint after the column at
-                # SET NOT NULL time (<table>_<column>_not_null), so the original name returns
-                # (observed on 18.6: set before the rename it stayed ..._migspec_old_not_null).
-                + ([f"ALTER TABLE {t.sql} ALTER COLUMN {col} SET NOT NULL"] if old.not_null else [])
-                + [fn, trg], t, AEL)),
+        (C, with_down(ddl(ctx, f"swap: {tmp} becomes {op.column}, the old column is kept as {op.column}__migspec_old",
+                          [*drop_trg.split("; "), f"ALTER TABLE {t.sql} RENAME COLUMN {col} TO {old_name}",
+                           f"ALTER TABLE {t.sql} RENAME COLUMN {tcol} TO {col}"]
+                          + ([f"ALTER TABLE {t.sql} ALTER COLUMN {col} SET DEFAULT {old.default}"] if old.default else [])
+                          # Nothing writes the old column after the swap: its NOT NULL would reject INSERTs.
+                          + ([f"ALTER TABLE {t.sql} ALTER COLUMN {old_name} DROP NOT NULL"] if old.not_null else []),
+                          [], t, AEL),
+                      # The DOWN swaps back (catalog only), then NOT NULL on the old column online.
+                      [ddl(ctx, f"swap back: {op.column} is the old column again, {tmp} the new one",
+                           ([f"ALTER TABLE {t.sql} ALTER COLUMN {col} DROP DEFAULT"] if old.default else [])
+                           + [f"ALTER TABLE {t.sql} RENAME COLUMN {col} TO {tcol}",
+                              f"ALTER TABLE {t.sql} RENAME COLUMN {old_name} TO {col}", fn, trg], [], t, AEL)]
+                      + (set_not_null_online(ctx, t, op.column, rows) if old.not_null else []))),
         (C, ddl(ctx, f"archive the old values of {op.column} into {archive} (a cast back may lose data)",
                 [f"CREATE SCHEMA IF NOT EXISTS {q(BACKUP_SCHEMA)}",
-                 f"CREATE TABLE {archive.sql} AS SELECT {cols(pk)}, {old_name} FROM {t.sql}"],
+                 f"CREATE TABLE {archive.sql} AS SELECT {cols(pk)}, {old_name} FROM {t.sql}",
+                 f"ALTER TABLE {archive.sql} ADD PRIMARY KEY ({cols(pk)})"],
                 [f"DROP TABLE IF EXISTS {archive.sql}"], None, None,
                 estimate=ctx.calibration.duration("rewrite", rows, ctx.size(t)), basis="copy of the column")),
-        (C, ddl(ctx, f"drop the old column {op.column}__migspec_old (destructive: needs confirmation)",
-                [f"ALTER TABLE {t.sql} DROP COLUMN {old_name}"],
-                [f"ALTER TABLE {t.sql} ADD COLUMN {old_name} {old.type}",
-                 # Rows that existed at the drop get their exact old value back; rows inserted later
-                 # only exist in the new type and are cast back.
-                 f"UPDATE {t.sql} AS t SET {old_name} = a.{old_name} FROM {archive.sql} AS a WHERE {join}",
-                 f"UPDATE {t.sql} AS t SET {old_name} = CAST(t.{col} AS {old.type}) WHERE NOT EXISTS "
-                 f"(SELECT 1 FROM {archive.sql} AS a WHERE {join})"]
-                + ([f"ALTER TABLE {t.sql} ALTER COLUMN {old_name} SET DEFAULT {old.default}"] if old.default else []),
-                t, AEL,
-                requires_confirmation=canonical,
-                down_note=f"the DOWN restores the old column from {archive}")),
+        (C, with_down(ddl(ctx, f"drop the old column {op.column}__migspec_old (destructive: needs confirmation)",
+                          [f"ALTER TABLE {t.sql} DROP COLUMN {old_name}"], [], t, AEL,
+                          requires_confirmation=canonical,
+                          down_note=f"the DOWN restores the old column from {archive} in batches"),
+                      # Rows that existed at the drop get their exact old value back; rows inserted
+                      # later only exist in the new type and are cast back. Both in keyset batches.
+                      [ddl(ctx, f"re-add {raw_old} to {t}",
+                           [f"ALTER TABLE {t.sql} ADD COLUMN {old_name} {old.type}"]
+                           + ([f"ALTER TABLE {t.sql} ALTER COLUMN {old_name} SET DEFAULT {old.default}"]
+                              if old.default else []), [], t, AEL),
+                       _backfill_step(ctx, f"restore {raw_old} from {archive} in keyset batches",
+                                      Backfill(t, pk, ((raw_old, f"s.{old_name}"),),
+                                               f"t.{old_name} IS NULL AND s.{old_name} IS NOT NULL", source=archive),
+                                      rows),
+                       _backfill_step(ctx, f"cast {op.column} back into {raw_old} for rows inserted after the archive",
+                                      Backfill(t, pk, ((raw_old, f"CAST({col} AS {old.type})"),),
+                                               f"{old_name} IS NULL AND {col} IS NOT NULL AND NOT EXISTS (SELECT 1 "
+                                               f"FROM {archive.sql} AS a WHERE "
+                                               + " AND ".join(f"a.{q(k)} = {t.sql}.{q(k)}" for k in pk) + ")"),
+                                      rows)])),
     ]
     return steps
 
@@ -490,19 +512,25 @@ def rename_column(item: Analyzed, ctx: PlanContext) -> Steps:
     if old.not_null:
         # The new application no longer writes the old column: once the trigger is gone its
         # NOT NULL would reject every INSERT.
-        steps.append((C, ddl(ctx, f"drop NOT NULL on the old column {op.column} (nothing writes it any more)",
-                             [f"ALTER TABLE {t.sql} ALTER COLUMN {o} DROP NOT NULL"],
-                             [f"ALTER TABLE {t.sql} ALTER COLUMN {o} SET NOT NULL"], t, AEL,
-                             down_note="the DOWN scans the table under ACCESS EXCLUSIVE")))
+        steps.append((C, with_down(ddl(ctx, f"drop NOT NULL on the old column {op.column} (nothing writes it any "
+                                            "more)",
+                                       [f"ALTER TABLE {t.sql} ALTER COLUMN {o} DROP NOT NULL"], [], t, AEL,
+                                       down_note="the DOWN sets NOT NULL online (CHECK NOT VALID, VALIDATE)"),
+                                   set_not_null_online(ctx, t, op.column, rows))))
     steps += [
         (C, ddl(ctx, "remove the sync trigger", drop_trg.split("; "), [fn, trg], t, AEL)),
         *drop_dependent_indexes(ctx, t, op.column, rows),
-        (C, ddl(ctx, f"drop the old column {op.column} (destructive: needs confirmation)",
-                [f"ALTER TABLE {t.sql} DROP COLUMN {o}"],
-                [f"ALTER TABLE {t.sql} ADD COLUMN {o} {old.type}"]
-                + ([f"ALTER TABLE {t.sql} ALTER COLUMN {o} SET DEFAULT {old.default}"] if old.default else [])
-                + [f"UPDATE {t.sql} SET {o} = {n}"], t, AEL, requires_confirmation=canonical,
-                down_note="the DOWN re-adds the old column and copies the data back from the new one")),
+        (C, with_down(ddl(ctx, f"drop the old column {op.column} (destructive: needs confirmation)",
+                          [f"ALTER TABLE {t.sql} DROP COLUMN {o}"], [], t, AEL, requires_confirmation=canonical,
+                          down_note="the DOWN re-adds the old column and copies the data back from the new one "
+                                    "in batches"),
+                      [ddl(ctx, f"re-add the old column {op.column} to {t}",
+                           [f"ALTER TABLE {t.sql} ADD COLUMN {o} {old.type}"]
+                           + ([f"ALTER TABLE {t.sql} ALTER COLUMN {o} SET DEFAULT {old.default}"] if old.default
+                              else []), [], t, AEL),
+                       _backfill_step(ctx, f"copy {op.new_name} back into {op.column} in keyset batches",
+                                      Backfill(t, pk, ((op.column, n),), f"{o} IS NULL AND {n} IS NOT NULL"),
+                                      rows)])),
     ]
     return steps
 
@@ -621,24 +649,31 @@ def data_change(item: Analyzed, ctx: PlanContext) -> Steps:
                  f"CREATE TABLE IF NOT EXISTS {backup.sql} (LIKE {t.sql})",
                  f"ALTER TABLE {backup.sql} ADD PRIMARY KEY ({cols(pk)})"]
         b = Backfill(t, pk, (), "true", where, delete=True, backup=backup)
-        restore = [f"INSERT INTO {t.sql} SELECT * FROM {backup.sql} ON CONFLICT DO NOTHING"]
     else:
         assigns = tuple((tgt.name, sql_of(tgt.val)) for tgt in node.targetList)
         predicate = " OR ".join(f"{q(c)} IS DISTINCT FROM {e}" for c, e in assigns)
         bcols = tuple(c for c, _ in assigns)
+        wrote = ", ".join(f"{q(c)} AS {q(written_column(c))}" for c in bcols)
         setup = [f"CREATE SCHEMA IF NOT EXISTS {q(BACKUP_SCHEMA)}",
-                 f"CREATE TABLE IF NOT EXISTS {backup.sql} AS SELECT {cols(pk + bcols)} FROM {t.sql} WITH NO DATA",
+                 f"CREATE TABLE IF NOT EXISTS {backup.sql} AS SELECT {cols(pk + bcols)}, {wrote} FROM {t.sql} "
+                 "WITH NO DATA",
                  f"ALTER TABLE {backup.sql} ADD PRIMARY KEY ({cols(pk)})"]
-        b = Backfill(t, pk, assigns, predicate, where, backup=backup, backup_columns=bcols)
-        join = " AND ".join(f"t.{q(k)} = b.{q(k)}" for k in pk)
-        restore = [f"UPDATE {t.sql} AS t SET " + ", ".join(f"{q(c)} = b.{q(c)}" for c in bcols)
-                   + f" FROM {backup.sql} AS b WHERE {join}"]
+        b = Backfill(t, pk, assigns, predicate, where, backup=backup, backup_columns=bcols, keep_written=True)
+        # Only a column still holding what the batch wrote goes back: a later application write wins.
+        still = [(c, f"t.{q(c)} IS NOT DISTINCT FROM s.{q(written_column(c))}") for c in bcols]
+        restore = Backfill(t, pk, tuple((c, f"CASE WHEN {w} THEN s.{q(c)} ELSE t.{q(c)} END") for c, w in still),
+                           " OR ".join(w for _, w in still), source=backup)
+        what = (f"restore the old values from {backup} in keyset batches, only where the row still holds the value "
+                "the UPDATE wrote")
+    if isinstance(op, data.Delete):
+        restore = Backfill(t, pk, (), "true", source=backup)
+        what = f"re-insert the deleted rows from {backup} in keyset batches (a row re-created since is kept)"
+    step = _backfill_step(ctx, f"{op.verb} {t} in keyset batches (old values copied to {backup} first)", b, rows,
+                          down_note=f"restores the old values from {backup}")
     return [
         (E, ddl(ctx, f"create backup table {backup} for the rows the {op.verb} changes (the DOWN restores them)",
                 setup, [f"DROP TABLE IF EXISTS {backup.sql}"], None, None)),
-        (M, _backfill_step(ctx, f"{op.verb} {t} in keyset batches (old values copied to {backup} first)", b, rows,
-                           down=tuple(restore),
-                           down_note=f"restores the old values from {backup}")),
+        (M, with_down(step, [_backfill_step(ctx, what, restore, rows)])),
     ]
 
 
@@ -656,24 +691,35 @@ def drop_column(item: Analyzed, ctx: PlanContext) -> Steps:
     archive = QualifiedName(BACKUP_SCHEMA, f"{t.schema}_{t.name}_{op.column}"[:63])
     canonical, _ = _confirmation(ctx, t, op.column)
     c = q(op.column)
-    join = " AND ".join(f"t.{q(k)} = a.{q(k)}" for k in pk)
-    restore = [f"ALTER TABLE {t.sql} ADD COLUMN IF NOT EXISTS {c} {col.type}"]
+    rows = ctx.rows(item)
+    # The DOWN: re-add the column, then restore from the archive in keyset batches only the rows
+    # that still hold the NULL the re-add gave them (a value the redeployed application wrote
+    # since wins); rows born after the archive get the default; NOT NULL online.
+    restore = [ddl(ctx, f"re-add column {op.column} to {t}",
+                   [f"ALTER TABLE {t.sql} ADD COLUMN IF NOT EXISTS {c} {col.type}"]
+                   + ([f"ALTER TABLE {t.sql} ALTER COLUMN {c} SET DEFAULT {col.default}"] if col.default else []),
+                   [], t, AEL),
+               _backfill_step(ctx, f"restore {t}.{op.column} from {archive} in keyset batches (rows written since "
+                                   "keep their value)",
+                              Backfill(t, pk, ((op.column, f"s.{c}"),), f"t.{c} IS NULL AND s.{c} IS NOT NULL",
+                                       source=archive), rows)]
     if col.default:
-        restore.append(f"ALTER TABLE {t.sql} ALTER COLUMN {c} SET DEFAULT {col.default}")
-    restore.append(f"UPDATE {t.sql} AS t SET {c} = a.{c} FROM {archive.sql} AS a WHERE {join}")
-    if col.not_null:
-        restore.append(f"ALTER TABLE {t.sql} ALTER COLUMN {c} SET NOT NULL")
-    if col.not_null:
-        restore = [r for r in restore if not r.endswith("SET NOT NULL")]
+        unarchived = " AND ".join(f"a.{q(k)} = {t.sql}.{q(k)}" for k in pk)
+        restore.append(_backfill_step(ctx, f"give rows inserted after the archive the default of {op.column}",
+                                      Backfill(t, pk, ((op.column, col.default),),
+                                               f"{c} IS NULL AND NOT EXISTS (SELECT 1 FROM {archive.sql} AS a "
+                                               f"WHERE {unarchived})"), rows))
+    if col.not_null and col.default:
+        restore += set_not_null_online(ctx, t, op.column, rows)
     expand: Steps = []
     if col.not_null and not col.default:
         # The application must be able to stop writing the column before it is dropped.
-        expand.append((E, ddl(ctx, f"drop NOT NULL on {t}.{op.column} so the application can stop writing it",
-                              [f"ALTER TABLE {t.sql} ALTER COLUMN {c} DROP NOT NULL"],
-                              [f"ALTER TABLE {t.sql} ALTER COLUMN {c} SET NOT NULL"], t, AEL,
-                              down_note="the DOWN fails if rows without a value arrived meanwhile: fill them first")))
-    elif col.not_null:
-        restore.append(f"ALTER TABLE {t.sql} ALTER COLUMN {c} SET NOT NULL")
+        expand.append((E, with_down(ddl(ctx, f"drop NOT NULL on {t}.{op.column} so the application can stop "
+                                              "writing it",
+                                        [f"ALTER TABLE {t.sql} ALTER COLUMN {c} DROP NOT NULL"], [], t, AEL,
+                                        down_note="the DOWN fails if rows without a value arrived meanwhile: "
+                                                  "fill them first"),
+                                    set_not_null_online(ctx, t, op.column, rows))))
     return [
         *expand,
         (C, Step(f"confirm no deployed code reads or writes {t}.{op.column}", (), (), manual=True,
@@ -681,13 +727,16 @@ def drop_column(item: Analyzed, ctx: PlanContext) -> Steps:
         *drop_dependent_indexes(ctx, t, op.column, ctx.rows(item)),
         (C, ddl(ctx, f"archive {t}.{op.column} into {archive} (the DOWN restores from it)",
                 [f"CREATE SCHEMA IF NOT EXISTS {q(BACKUP_SCHEMA)}",
-                 f"CREATE TABLE {archive.sql} AS SELECT {cols(pk)}, {c} FROM {t.sql}"],
+                 f"CREATE TABLE {archive.sql} AS SELECT {cols(pk)}, {c} FROM {t.sql}",
+                 # the DOWN's batches walk the archive's key
+                 f"ALTER TABLE {archive.sql} ADD PRIMARY KEY ({cols(pk)})"],
                 [f"DROP TABLE IF EXISTS {archive.sql}"], None, None,
                 estimate=ctx.calibration.duration("rewrite", ctx.rows(item), ctx.size(t)),
                 basis="copy of the column")),
-        (C, ddl(ctx, f"drop column {t}.{op.column} (destructive: needs confirmation)",
-                [f"ALTER TABLE {t.sql} DROP COLUMN {c}"], restore, t, AEL, requires_confirmation=canonical,
-                down_note=f"the DOWN re-adds the column and restores its values from {archive}")),
+        (C, with_down(ddl(ctx, f"drop column {t}.{op.column} (destructive: needs confirmation)",
+                          [f"ALTER TABLE {t.sql} DROP COLUMN {c}"], [], t, AEL, requires_confirmation=canonical,
+                          down_note=f"the DOWN re-adds the column and restores its values from {archive} in "
+                                    "batches"), restore)),
     ]
 
 
@@ -749,9 +798,14 @@ def passthrough(item: Analyzed, ctx: PlanContext) -> Steps:
     phase = C if op.destructive or isinstance(op, (constraint.DropConstraint, misc.DropTrigger)) else E
     lock = item.effect.strongest
     est = ctx.calibration.work(item.effect.work, ctx.rows(item), ctx.size(op.table)) if op.table else None
-    return [(phase, ddl(ctx, op.describe(), [item.stmt.sql], down, op.table, lock,
-                        estimate=est,
-                        transactional=not op.no_transaction, down_note=note, reversible=reversible))]
+    step = ddl(ctx, op.describe(), [item.stmt.sql], down, op.table, lock,
+               estimate=est,
+               transactional=not op.no_transaction, down_note=note, reversible=reversible)
+    if isinstance(op, table.DropNotNull) and op.table and not item.new_table:
+        step = with_down(dataclasses.replace(step, down_note="the DOWN sets NOT NULL online (CHECK NOT VALID, "
+                                                             "VALIDATE); it fails if NULLs arrived meanwhile"),
+                         set_not_null_online(ctx, op.table, op.column, ctx.rows(item)))
+    return [(phase, step)]
 
 
 def inverse(item: Analyzed, ctx: PlanContext) -> tuple[list[str], str, bool]:

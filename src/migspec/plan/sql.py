@@ -62,8 +62,35 @@ def escape_percent(fragment: str) -> str:
     return fragment.replace("%", "%%")
 
 
-def key_condition(b: Backfill, op: str, n: int) -> str:
-    return f"({escape_percent(cols(b.key))}) {op} ({', '.join(['%s'] * n)})"
+def key_condition(b: Backfill, op: str, n: int, alias: str | None = None) -> str:
+    keys = ", ".join(f"{alias}.{q(k)}" for k in b.key) if alias else cols(b.key)
+    return f"({escape_percent(keys)}) {op} ({', '.join(['%s'] * n)})"
+
+
+def walk_table(b: Backfill) -> QualifiedName:
+    """The table whose primary key the keyset cursor walks."""
+    return b.source or b.table
+
+
+def written_column(column: str) -> str:
+    """The backup column holding the value a batch wrote into ``column``."""
+    return f"{column}__migspec_written"[:63]
+
+
+def restore_statement(b: Backfill, lower: bool) -> str:
+    """One batch of a restore (Backfill.source set); parameters as batch_statements."""
+    assert b.source is not None
+    conds = [key_condition(b, "<=", len(b.key), "s")]
+    if lower:
+        conds.insert(0, key_condition(b, ">", len(b.key), "s"))
+    table, source = escape_percent(b.table.sql), escape_percent(b.source.sql)
+    if not b.assignments:
+        return (f"INSERT INTO {table} SELECT s.* FROM {source} AS s WHERE {' AND '.join(conds)} "
+                "ON CONFLICT DO NOTHING")
+    conds.insert(0, " AND ".join(f"t.{escape_percent(q(k))} = s.{escape_percent(q(k))}" for k in b.key))
+    conds.append(f"({escape_percent(b.predicate)})")
+    sets = ", ".join(f"{escape_percent(q(c))} = {escape_percent(e)}" for c, e in b.assignments)
+    return f"UPDATE {table} AS t SET {sets} FROM {source} AS s WHERE {' AND '.join(conds)}"
 
 
 def batch_statements(b: Backfill, lower: bool) -> list[str]:
@@ -75,6 +102,8 @@ def batch_statements(b: Backfill, lower: bool) -> list[str]:
     updated between them was changed without its old value saved (or saved stale), and the DOWN
     then lost the application's write. The last statement returns the number of rows changed
     (a row count, or one row with a count)."""
+    if b.source is not None:
+        return [restore_statement(b, lower)]
     conds = [key_condition(b, "<=", len(b.key))]
     if lower:
         conds.insert(0, key_condition(b, ">", len(b.key)))
@@ -98,14 +127,22 @@ def batch_statements(b: Backfill, lower: bool) -> list[str]:
     # meanwhile and re-checks the filter), then updated by key and returned with their old values.
     saved = b.key + b.backup_columns
     alias = [q(f"migspec_old_{i}") for i in range(len(saved))]
+    # With keep_written the backup also gets the values written (RETURNING gives the new row).
+    written = tuple(written_column(c) for c in b.backup_columns) if b.keep_written else ()
+    # Applied again after a rollback, the newest old value is the one to restore: a row is
+    # changed once per walk, so a conflict means an earlier walk's (stale) backup row.
+    on_conflict = (f"ON CONFLICT ({escape_percent(cols(b.key))}) DO UPDATE SET "
+                   + ", ".join(f"{escape_percent(q(c))} = EXCLUDED.{escape_percent(q(c))}"
+                               for c in b.backup_columns + written)) if written else "ON CONFLICT DO NOTHING"
     picked = ", ".join(f"{escape_percent(q(c))} AS {a}" for c, a in zip(saved, alias))
     join = " AND ".join(f"{table}.{escape_percent(q(k))} = migspec_old.{a}" for k, a in zip(b.key, alias))
     sets = ", ".join(f"{escape_percent(q(c))} = {escape_percent(e)}" for c, e in b.assignments)
-    returned = ", ".join(f"migspec_old.{a}" for a in alias)
+    returned = ", ".join([f"migspec_old.{a}" for a in alias]
+                         + [f"{table}.{escape_percent(q(c))}" for c in (b.backup_columns if written else ())])
     return [f"WITH migspec_old AS (SELECT {picked} FROM {table} WHERE {where} FOR NO KEY UPDATE), "
             f"migspec_new AS (UPDATE {table} SET {sets} FROM migspec_old WHERE {join} RETURNING {returned}), "
-            f"migspec_saved AS (INSERT INTO {backup} ({escape_percent(cols(saved))}) SELECT * FROM migspec_new "
-            "ON CONFLICT DO NOTHING) SELECT count(*) FROM migspec_new"]
+            f"migspec_saved AS (INSERT INTO {backup} ({escape_percent(cols(saved + written))}) SELECT * FROM migspec_new "
+            f"{on_conflict}) SELECT count(*) FROM migspec_new"]
 
 
 
@@ -127,9 +164,10 @@ def backfill_do_block(b: Backfill) -> str:
     with its bounds read from the lo/hi records."""
     key = cols(b.key)
     desc = ", ".join(f"{q(k)} DESC" for k in b.key)
-    first = (f"SELECT {key} INTO hi FROM (SELECT {key} FROM {b.table.sql} ORDER BY {key} LIMIT {b.batch_size}) s "
+    walk = walk_table(b).sql
+    first = (f"SELECT {key} INTO hi FROM (SELECT {key} FROM {walk} ORDER BY {key} LIMIT {b.batch_size}) s "
              f"ORDER BY {desc} LIMIT 1")
-    nxt = (f"SELECT {key} INTO hi FROM (SELECT {key} FROM {b.table.sql} WHERE {_record_cmp(b.key, '>', 'lo')} "
+    nxt = (f"SELECT {key} INTO hi FROM (SELECT {key} FROM {walk} WHERE {_record_cmp(b.key, '>', 'lo')} "
            f"ORDER BY {key} LIMIT {b.batch_size}) s ORDER BY {desc} LIMIT 1")
     lo = [f"lo.{q(k)}" for k in b.key]
     hi = [f"hi.{q(k)}" for k in b.key]

@@ -47,7 +47,7 @@ def _step_sql(step: Step) -> str:
 
 
 def render_text(plan: Plan, report: Report) -> str:
-    out = [f"MIGRATION: {plan.migration}", f"RISK: {plan.risk}"]
+    out = [f"MIGRATION: {plan.migration}", f"RISK: {plan.risk}", f"ROLLBACK RISK: {plan.rollback_risk}"]
     out += table_lines(report)
     out.append("PHASES:")
     if not plan.phases:
@@ -124,14 +124,18 @@ def step_dict(step: Step) -> dict[str, Any]:
             "pause_seconds": step.backfill.pause_seconds, "target_seconds": step.backfill.target_seconds,
             "delete": step.backfill.delete,
             "backup": str(step.backfill.backup) if step.backfill.backup else None,
-            "backup_columns": list(step.backfill.backup_columns)},
+            "backup_columns": list(step.backfill.backup_columns),
+            "source": str(step.backfill.source) if step.backfill.source else None,
+            "keep_written": step.backfill.keep_written},
+        "down_steps": [step_dict(p) for p in step.down_steps],
     }
 
 
 def plan_dict(plan: Plan, report: Report) -> dict[str, Any]:
     lint = report_dict(report)
     return {
-        "migration": plan.migration, "risk": str(plan.risk), "pg_version": plan.pg_version,
+        "migration": plan.migration, "risk": str(plan.risk), "rollback_risk": str(plan.rollback_risk),
+        "pg_version": plan.pg_version,
         "tables": lint["tables"], "operations": lint["operations"],
         "phases": [{"name": p.name.value, "estimate_seconds": round(p.estimate_seconds, 3), "reversible": p.reversible,
                     "after": p.after, "steps": [step_dict(s) for s in p.steps]} for p in plan.phases],
@@ -152,7 +156,7 @@ def render_json(plan: Plan, report: Report) -> str:
 
 
 def render_markdown(plan: Plan, report: Report) -> str:
-    out = [f"# Migration plan: {plan.migration}", "", f"**Risk: {plan.risk}** - PostgreSQL {plan.pg_version}", ""]
+    out = [f"# Migration plan: {plan.migration}", "", f"**Risk: {plan.risk}** (rollback: {plan.rollback_risk}) - PostgreSQL {plan.pg_version}", ""]
     out += [f"- {line}" for line in table_lines(report)]
     out += ["", "```mermaid", "timeline", f"    title {plan.migration}"]
     for p in plan.phases:
@@ -251,6 +255,11 @@ def sql_files(plan: Plan) -> list[tuple[str, str]]:
                 pieces: list[str] = []
                 if suffix == "up" and step.manual:
                     body = _comment("manual step: no SQL")
+                elif suffix == "down" and step.down_steps:  # each part as apply runs it
+                    for part in step.down_steps:
+                        pieces += guarded_statements(part.up, part.lock_timeout_s, part.statement_timeout_s) \
+                            if part.transactional else [s.rstrip(";") for s in part.up]
+                    body = "\n".join(p + ";" for p in pieces) + "\n"
                 elif suffix == "down" and not statements:
                     body = _comment(step.down_note or "nothing to undo")
                 else:

@@ -226,7 +226,16 @@ class _Run:
             state.start(self.conn, plan_hash, phase, index, direction, step.description, step_sha256="",
                         plan_sha256=plan_hash)
         batches = 0
-        if direction == "up" and step.backfill is not None:
+        if direction == "down" and step.down_steps:
+            for part in step.down_steps:
+                if part.backfill is not None:
+                    batches += run_backfill(self.conn, part.backfill, plan=plan_hash, phase=phase, step=index,
+                                            log=log, throttle=Throttle(), direction="down",
+                                            lock_timeout_s=part.lock_timeout_s or BACKFILL_LOCK_TIMEOUT_S).batches
+                elif part.up:
+                    run_statements(self.conn, part, part.up, log, RetryPolicy(),
+                                   str(part.table) if part.table else None)
+        elif direction == "up" and step.backfill is not None:
             progress = run_backfill(self.conn, step.backfill, plan=plan_hash, phase=phase, step=index, log=log,
                                     throttle=Throttle(), lock_timeout_s=step.lock_timeout_s or BACKFILL_LOCK_TIMEOUT_S)
             batches = progress.batches
