@@ -130,7 +130,7 @@ def apply_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: Log)
                 continue
             ran += 1
             what = f"{opts.phase} step {i} ('{step.description}')"
-            key = _Key(mig, opts.phase, i, "up", 0, ids[i - 1], plan.sha256, step.description)
+            key = StepKey(mig, opts.phase, i, "up", 0, ids[i - 1], plan.sha256, step.description)
             with conn.transaction():
                 state.clear_down(conn, mig, opts.phase, i)  # an unfinished earlier rollback no longer applies
             _run_unit(conn, step, step.up, key, opts, log)
@@ -143,7 +143,7 @@ def apply_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: Log)
 
 
 @dataclass(frozen=True)
-class _Key:
+class StepKey:
     """Where a unit of work is recorded in the state table."""
 
     mig: str
@@ -168,7 +168,7 @@ class _Key:
             (f" part {self.part}" if self.part else "")
 
 
-def _run_unit(conn: psycopg.Connection, step: Step, statements: tuple[str, ...], key: _Key, opts: ApplyOptions,
+def _run_unit(conn: psycopg.Connection, step: Step, statements: tuple[str, ...], key: StepKey, opts: ApplyOptions,
               log: Log, *, record: Callable[[], None] | None = None) -> None:
     """Carry out one unit (a step's UP, or one part of a DOWN) and record it done.
 
@@ -242,8 +242,8 @@ def rollback_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: L
                 continue  # never started (or already rolled back)
             ran += 1
             what = f"{opts.phase} rollback of step {i} ('{step.description}')"
-            key = _Key(mig, opts.phase, i, "down", 0, ids[i - 1], plan.sha256, step.description)
-            _rollback_step(conn, step, key, opts, log)
+            key = StepKey(mig, opts.phase, i, "down", 0, ids[i - 1], plan.sha256, step.description)
+            rollback_step(conn, step, key, opts, log)
         log(f"{opts.phase}: rolled back ({ran} step(s))")
         return ran
     except psycopg.Error as exc:
@@ -252,7 +252,7 @@ def rollback_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: L
         conn.close()
 
 
-def _rollback_step(conn: psycopg.Connection, step: Step, key: _Key, opts: ApplyOptions, log: Log) -> None:
+def rollback_step(conn: psycopg.Connection, step: Step, key: StepKey, opts: ApplyOptions, log: Log) -> None:
     """The step's DOWN; the step is forgotten (no UP recorded) in the transaction of its last part.
     A DOWN made of parts (guarded statements, batched restores) records each part as it finishes,
     so a killed rollback continues at the part it was in."""
@@ -272,7 +272,7 @@ def _rollback_step(conn: psycopg.Connection, step: Step, key: _Key, opts: ApplyO
         _run_unit(conn, down, down.up, key, opts, log, record=forget)
         return
     for n, part in enumerate(parts, 1):
-        pk = _Key(key.mig, key.phase, key.step, "down", n, key.step_sha256, key.plan_sha256, part.description)
+        pk = StepKey(key.mig, key.phase, key.step, "down", n, key.step_sha256, key.plan_sha256, part.description)
         st = state.status(conn, key.mig, key.phase, key.step, "down", n)
         if st and st[0] == "done":
             log(f"{pk.label} already done: {part.description}")

@@ -57,7 +57,8 @@ def groups(plan: Plan) -> list[Group]:
                     out[-1] = Group(last.phase, last.steps, last.transactional,
                                     (*last.manual_after, step.description))
                 continue
-            transactional = step.transactional and step.backfill is None
+            # a DOWN made of parts (batched restores) runs through the runtime too
+            transactional = step.transactional and step.backfill is None and not step.down_steps
             if kind is not None and kind != transactional:
                 close()
             kind = transactional

@@ -61,10 +61,12 @@ def run_step(connection: Any, step: dict[str, Any], *, plan: str, phase: str, in
     state.ensure(conn)
     table = str(s.table) if s.table else None
     if direction == "down":
-        if s.down:
-            run_statements(conn, s, s.down, _log, table=table)
-        with conn.transaction():
-            state.forget(conn, plan, phase, index)
+        # The DOWN exactly as 'migspec rollback' runs it: guarded, or part by part (batched
+        # restores, NOT NULL online), each part recorded; the step forgotten with the last one.
+        from migspec.execute.apply import ApplyOptions, StepKey, rollback_step
+
+        rollback_step(conn, s, StepKey(plan, phase, index, "down", 0, sha, plan, s.description), ApplyOptions(phase),
+                      _log)
         return
     done = state.status(conn, plan, phase, index, "up")
     if done and done[0] == "done":

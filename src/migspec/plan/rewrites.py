@@ -518,16 +518,20 @@ def rename_column(item: Analyzed, ctx: PlanContext) -> Steps:
                                        down_note="the DOWN sets NOT NULL online (CHECK NOT VALID, VALIDATE)"),
                                    set_not_null_online(ctx, t, op.column, rows))))
     steps += [
-        (C, ddl(ctx, "remove the sync trigger", drop_trg.split("; "), [fn, trg], t, AEL)),
+        # Its DOWN replaces the trigger the drop-old DOWN installed (idempotent either way).
+        (C, ddl(ctx, "remove the sync trigger", drop_trg.split("; "), [*drop_trg.split("; "), fn, trg], t, AEL)),
         *drop_dependent_indexes(ctx, t, op.column, rows),
         (C, with_down(ddl(ctx, f"drop the old column {op.column} (destructive: needs confirmation)",
                           [f"ALTER TABLE {t.sql} DROP COLUMN {o}"], [], t, AEL, requires_confirmation=canonical,
                           down_note="the DOWN re-adds the old column and copies the data back from the new one "
                                     "in batches"),
-                      [ddl(ctx, f"re-add the old column {op.column} to {t}",
+                      # The trigger first, in the re-add's transaction: rows the application
+                      # writes meanwhile through the new name fill the old column too, so none is
+                      # left NULL behind the batched copy (NOT NULL comes back after it).
+                      [ddl(ctx, f"re-add the old column {op.column} to {t} with the sync trigger",
                            [f"ALTER TABLE {t.sql} ADD COLUMN {o} {old.type}"]
                            + ([f"ALTER TABLE {t.sql} ALTER COLUMN {o} SET DEFAULT {old.default}"] if old.default
-                              else []), [], t, AEL),
+                              else []) + [fn, trg], [], t, AEL),
                        _backfill_step(ctx, f"copy {op.new_name} back into {op.column} in keyset batches",
                                       Backfill(t, pk, ((op.column, n),), f"{o} IS NULL AND {n} IS NOT NULL"),
                                       rows)])),
