@@ -186,3 +186,83 @@ def test_second_approval_is_a_cosignature_or_a_refusal(pg, pg_dsn: str, pg_serve
     _one_line_refusal(r, 3, "approves other contents")
     assert record.read_bytes() == saved
     assert "mallory" not in last_line(r.stderr)
+
+
+def test_statement_order_across_phases(pg, pg_dsn: str, pg_server, tmp_path: Path) -> None:
+    """ADD CONSTRAINT ... CHECK then RENAME TO: the CHECK is validated in MIGRATE, so the rename
+    runs in MIGRATE after it (before, MIGRATE failed: VALIDATE on what had become a view); every
+    phase applies and rolls back. A rename after a statement with CONTRACT steps on the table is
+    refused (exit 3) with the reason."""
+    import pytest
+
+    from migspec.errors import RefusedError
+
+    pg.execute(setup_sql(3000))
+    original = catalog(pg)
+    sql = ("ALTER TABLE orders ADD CONSTRAINT orders_amount_check CHECK (amount >= 0);\n"
+           "ALTER TABLE orders RENAME TO orders2;\n")
+    plan = make_plan(sql, server=pg_server, dsn=pg_dsn, out=tmp_path / "plan.json",
+                     stats_doc=stats(rows=3000, batch_rows=1000))
+    migrate = [s["description"] for p in json.loads(plan.read_text())["phases"] if p["name"] == "migrate"
+               for s in p["steps"]]
+    assert migrate[0].startswith("validate orders_amount_check") and migrate[1].startswith("rename public.orders")
+    assert migspec_inproc("approve", str(plan), "--by", "r").returncode == 0
+    for phase in ("expand", "migrate", "contract"):
+        r = migspec_inproc("apply", str(plan), "--dsn", pg_dsn, "--phase", phase)
+        assert r.returncode == 0, r.stderr
+    assert pg.execute("SELECT convalidated FROM pg_constraint WHERE conname = 'orders_amount_check' "
+                      "AND conrelid = 'orders2'::regclass").fetchone() == (True,)
+    for phase in ("contract", "migrate", "expand"):
+        r = migspec_inproc("rollback", str(plan), "--dsn", pg_dsn, "--phase", phase)
+        assert r.returncode == 0, r.stderr
+    assert not diff(original, catalog(pg)), diff(original, catalog(pg))
+
+    with pytest.raises(RefusedError, match="cannot plan the rename of public.orders: an earlier statement's CONTRACT"):
+        make_plan("ALTER TABLE orders DROP COLUMN code;\nALTER TABLE orders RENAME TO orders2;\n", server=pg_server,
+                  dsn=pg_dsn, out=tmp_path / "refused.json", stats_doc=stats(rows=3000, batch_rows=1000))
+
+
+def test_apply_after_a_killed_rollback_redoes_the_step(pg, pg_dsn: str, pg_server, tmp_path: Path) -> None:
+    """A rollback of MIGRATE killed after its batched restore but before the step is forgotten,
+    then apply instead of finishing the rollback: the UPDATE walks the table again (the restore
+    undid rows its cursor had passed), so every row is migrated; then a full rollback."""
+    pg.execute(setup_sql(3000))
+    notes = pg.execute("SELECT id, note FROM orders ORDER BY id").fetchall()
+    plan = make_plan("UPDATE orders SET note = 'archived' WHERE amount % 2 = 0;", server=pg_server, dsn=pg_dsn,
+                     out=tmp_path / "plan.json", stats_doc=stats(rows=3000, batch_rows=1000))
+    assert migspec_inproc("approve", str(plan), "--by", "r").returncode == 0
+    for phase in ("expand", "migrate"):
+        assert migspec_inproc("apply", str(plan), "--dsn", pg_dsn, "--phase", phase).returncode == 0
+    archived = "SELECT count(*) FROM orders WHERE note = 'archived'"
+    assert pg.execute(archived).fetchone()[0] == 1500
+    _killed_after(plan, pg_dsn, "rollback", "migrate", "migrate:1:down")
+    assert pg.execute(archived).fetchone()[0] == 0
+    _one_line_refusal(migspec_inproc("rollback", str(plan), "--dsn", pg_dsn, "--phase", "expand"), 3,
+                      "rollback --phase migrate first")
+    r = migspec_inproc("apply", str(plan), "--dsn", pg_dsn, "--phase", "migrate")
+    assert r.returncode == 0 and "1 step(s) run now" in r.stderr, r.stderr
+    assert pg.execute(archived).fetchone()[0] == 1500
+    for phase in ("migrate", "expand"):
+        assert migspec_inproc("rollback", str(plan), "--dsn", pg_dsn, "--phase", phase).returncode == 0
+    assert pg.execute("SELECT id, note FROM orders ORDER BY id").fetchall() == notes
+
+
+def test_detach_concurrently_killed_before_its_record_is_recognised(pg, pg_dsn: str, pg_server,
+                                                                   tmp_path: Path) -> None:
+    pg.execute("CREATE TABLE m (id bigint NOT NULL, at date NOT NULL) PARTITION BY RANGE (at); "
+               "CREATE TABLE m_1 PARTITION OF m FOR VALUES FROM ('2024-01-01') TO ('2025-01-01'); "
+               "CREATE TABLE m_2 PARTITION OF m FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')")
+    doc = stats(rows=1000)
+    doc["tables"] = {t: doc["tables"]["public.orders"] for t in ("public.m", "public.m_1")}
+    plan = make_plan("ALTER TABLE m DETACH PARTITION m_1;", server=pg_server, dsn=pg_dsn, out=tmp_path / "plan.json",
+                     stats_doc=doc)
+    step = json.loads(plan.read_text())["phases"][0]["steps"][0]
+    assert "CONCURRENTLY" in step["up"][0] and not step["transactional"]
+    assert migspec_inproc("approve", str(plan), "--by", "r").returncode == 0
+    phase = json.loads(plan.read_text())["phases"][0]["name"]
+    _killed_after(plan, pg_dsn, "apply", phase, f"{phase}:1:up")
+    parts = "SELECT count(*) FROM pg_inherits WHERE inhparent = 'm'::regclass"
+    assert pg.execute(parts).fetchone()[0] == 1
+    r = migspec("apply", str(plan), "--dsn", pg_dsn, "--phase", phase)
+    assert r.returncode == 0 and "no longer a partition" in r.stderr, r.stderr
+    assert pg.execute(parts).fetchone()[0] == 1

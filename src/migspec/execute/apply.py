@@ -259,6 +259,9 @@ def rollback_step(conn: psycopg.Connection, step: Step, key: StepKey, opts: Appl
     def forget() -> None:
         state.forget(conn, key.mig, key.phase, key.step)
 
+    with conn.transaction():
+        state.undoing(conn, key.mig, key.phase, key.step)
+
     parts = step.down_steps
     if not parts:
         if not step.down:

@@ -106,7 +106,40 @@ def run_statements(conn: psycopg.Connection, step: Step, statements: tuple[str, 
             time.sleep(wait)
 
 
+def _detach_target(sql: str) -> tuple[str, str] | None:
+    """(parent, partition) of an ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY."""
+    from pglast import parse_sql
+
+    try:
+        node = parse_sql(sql)[0].stmt
+    except Exception:  # not parseable here: run it as it is
+        return None
+    if type(node).__name__ != "AlterTableStmt":
+        return None
+    for cmd in node.cmds or ():
+        part = getattr(getattr(cmd, "def_", None), "name", None)
+        if part is not None and getattr(cmd.def_, "concurrent", False):
+            from migspec.names import QualifiedName
+
+            return (QualifiedName(node.relation.schemaname or "public", node.relation.relname).sql,
+                    QualifiedName(part.schemaname or "public", part.relname).sql)
+    return None
+
+
 def _run_outside_transaction(conn: psycopg.Connection, sql: str, step: Step, log: Log) -> None:
+    detach = _detach_target(sql)
+    if detach is not None:
+        # A DETACH ... CONCURRENTLY that finished (killed before its done record) is not run
+        # again; one interrupted between its two transactions is completed with FINALIZE.
+        row = conn.execute("SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = to_regclass(%s) "
+                           "AND inhparent = to_regclass(%s)", (detach[1], detach[0])).fetchone()
+        if row is None:
+            log(f"{detach[1]} is no longer a partition of {detach[0]}: skipped")
+            return
+        if row[0]:
+            log(f"finishing the interrupted detach of {detach[1]}")
+            conn.execute(f"ALTER TABLE {detach[0]} DETACH PARTITION {detach[1]} FINALIZE")
+            return
     index = _concurrent_index_target(sql, step)
     if index is not None:
         row = conn.execute("SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass(%s)",

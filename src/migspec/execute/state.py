@@ -114,10 +114,20 @@ def forget(conn: psycopg.Connection, mig: str, phase: str, step: int) -> None:
     conn.execute(f"DELETE FROM {TABLE} WHERE migration = %s AND phase = %s AND step = %s", (mig, phase, step))
 
 
+def undoing(conn: psycopg.Connection, mig: str, phase: str, step: int) -> None:
+    """A DOWN starts: the UP no longer counts as done (an apply re-runs it, a later phase waits)."""
+    conn.execute(f"UPDATE {TABLE} SET status = 'running' WHERE migration = %s AND phase = %s AND step = %s "
+                 "AND direction = 'up'", (mig, phase, step))
+
+
 def clear_down(conn: psycopg.Connection, mig: str, phase: str, step: int) -> None:
-    """The step is applied again: progress of an earlier, unfinished DOWN no longer applies."""
-    conn.execute(f"DELETE FROM {TABLE} WHERE migration = %s AND phase = %s AND step = %s AND direction = 'down'",
-                 (mig, phase, step))
+    """The step is applied again: progress of an earlier, unfinished DOWN no longer applies, and
+    a backfill walks the table again from the start (the DOWN may have undone rows it passed)."""
+    gone = conn.execute(f"DELETE FROM {TABLE} WHERE migration = %s AND phase = %s AND step = %s "
+                        "AND direction = 'down'", (mig, phase, step)).rowcount
+    if gone:
+        conn.execute(f"UPDATE {TABLE} SET cursor = NULL, rows_done = 0 WHERE migration = %s AND phase = %s "
+                     "AND step = %s AND direction = 'up'", (mig, phase, step))
 
 
 def event(conn: psycopg.Connection, mig: str, name: str, *, phase: str | None, plan_sha256: str,

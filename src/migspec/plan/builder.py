@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from migspec.errors import RefusedError
 from migspec.estimate.throughput import Calibration, format_duration
 from migspec.lint import Report
 from migspec.parse.source import Migration
@@ -76,8 +78,9 @@ def build_plan(report: Report, *, facts: SchemaFacts | None = None, calibration:
                       confirmed, options.contract_after_days)
     by_phase: dict[PhaseName, list[Step]] = {p: [] for p in ORDER}
     confirmations: dict[str, Confirmation] = {}
+    moved: dict[QualifiedName, PhaseName] = {}  # renamed tables whose rename runs later than EXPAND
     for r in report.results:
-        for phase, step in rewrite(r.item, ctx):
+        for phase, step in in_order(r.item, rewrite(r.item, ctx), by_phase, moved):
             by_phase[phase].append(step)
             if step.requires_confirmation:
                 target = normalize_target(step.requires_confirmation)
@@ -109,6 +112,48 @@ def build_plan(report: Report, *, facts: SchemaFacts | None = None, calibration:
                 notes.append(f"{phase.name.value.upper()}: '{step.description}' is not reversible: {step.down_note}")
     return Plan(report.migration.name, risk, report.version, phases, runbook(phases, report, thresholds),
                 tuple(confirmations.values()), tuple(notes), window, back)
+
+
+def _touches(step: Step, t: QualifiedName) -> bool:
+    if step.manual:
+        return False
+    if step.table == t or (step.backfill is not None and t in (step.backfill.table, step.backfill.source)):
+        return True
+    return any(t.sql in s for s in step.up)
+
+
+def in_order(item: Any, steps: list[tuple[PhaseName, Step]], by_phase: dict[PhaseName, list[Step]],
+             moved: dict[QualifiedName, PhaseName]) -> list[tuple[PhaseName, Step]]:
+    """Statement order across the phases: every step must still find its object when it runs.
+
+    A table rename runs in EXPAND (the table gets its new name, a view keeps the old one). An
+    earlier statement whose steps run later on the old name (a CHECK validated in MIGRATE) would
+    find the view: the rename moves to MIGRATE, after them, before its own deploy step. Steps of
+    CONTRACT on the old name, or steps of a later statement on the new name that would now run
+    before the moved rename, cannot be ordered: refused (exit 3) with the reason."""
+    from migspec.ops import table as table_ops
+
+    for phase, step in steps:
+        for new, at in moved.items():
+            if ORDER.index(phase) < ORDER.index(at) and _touches(step, new):
+                raise RefusedError(f"{item.stmt.location}: this statement uses {new}, whose rename runs in "
+                                   f"{at.value.upper()} (moved there so earlier statements find their table); "
+                                   f"plan it in a separate migration applied after this one")
+    op = item.op
+    if not isinstance(op, table_ops.RenameTable) or item.new_table or not steps or steps[0][0] is not PhaseName.EXPAND:
+        return steps
+    t = op.table
+    later = [(p, s) for p in ORDER[1:] for s in by_phase[p] if _touches(s, t)]
+    if not later:
+        return steps
+    if any(p is PhaseName.CONTRACT for p, _ in later):
+        step = next(s for p, s in later if p is PhaseName.CONTRACT)
+        raise RefusedError(f"{item.stmt.location}: cannot plan the rename of {t}: an earlier statement's "
+                           f"CONTRACT step ('{step.description}') runs on {t} after the rename would have made it "
+                           "a view; plan the rename in a separate migration applied after this one")
+    new = t.sibling(op.new_name)
+    moved[new] = PhaseName.MIGRATE
+    return [(PhaseName.MIGRATE, steps[0][1]), *steps[1:]]
 
 
 def step_risk(step: Step, phase: Phase, report: Report, t: Thresholds) -> Risk:
