@@ -169,3 +169,23 @@ def test_apply_and_rollback_leave_the_password_nowhere(form: str, pg: psycopg.Co
     _one_clean_line(outputs[-1].stderr, secret)
     seen = "".join(o.stdout + o.stderr for o in outputs) + state
     assert secret not in seen
+
+
+def test_a_worker_thread_failure_is_one_line_without_the_password(monkeypatch: pytest.MonkeyPatch,
+                                                                  empty_plan: Path) -> None:
+    import threading
+
+    def boom(args):  # type: ignore[no-untyped-def]
+        def fail() -> None:
+            raise RuntimeError(f"writer could not connect to postgresql://u:{PASSWORD}@h/db")
+
+        t = threading.Thread(target=fail, name="writer-1")
+        t.start()
+        t.join()
+        return 0
+
+    monkeypatch.setitem(cli.COMMANDS, "apply", boom)
+    r = migspec_inproc("apply", str(empty_plan), "--phase", "expand", "--dsn", f"postgresql://u:{PASSWORD}@h/db")
+    assert r.returncode == 0
+    _one_clean_line(r.stderr, PASSWORD)
+    assert "background thread (writer-1) stopped: RuntimeError" in r.stderr

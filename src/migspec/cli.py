@@ -6,16 +6,17 @@ Exit codes: 0 clean, 1 findings at or above --fail-on, 2 bad input, 3 refused fo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
 from migspec import __version__
-from migspec.dsn import dsn_argument, remember, scrub
+from migspec.dsn import dsn_argument, forget, remember, scrub
 from migspec.errors import (EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, InputError, MigspecError,
                             RefusedError)
 from migspec.names import QualifiedName
@@ -583,6 +584,7 @@ def _interrupted() -> type[Exception]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    forget()
     for word in argv:  # a password anywhere on the command line (even a DSN split by the shell)
         remember(word)
     try:
@@ -590,7 +592,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = build_parser().parse_args(argv)
         except SystemExit as exc:  # --help and --version print, then stop
             return exc.code if isinstance(exc.code, int) else EXIT_OK
-        return COMMANDS[args.command](args)
+        with _threads_report_one_line():
+            return COMMANDS[args.command](args)
     except MigspecError as exc:
         sys.stderr.write(f"migspec: {printable(scrub(str(exc)), lines=exc.exit_code != EXIT_BAD_INPUT)}\n")
         return exc.exit_code
@@ -604,6 +607,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except Exception as exc:  # a bug: still one line, and never a password
         return internal_error(exc)
+
+
+@contextlib.contextmanager
+def _threads_report_one_line() -> Iterator[None]:
+    """An exception that ends a worker thread (verify's writers and lock sampler) is one line with
+    passwords masked, like the main thread's, not Python's default traceback."""
+    import threading
+
+    def report(hook: threading.ExceptHookArgs) -> None:
+        message = scrub(" ".join(str(hook.exc_value).split())[:500])
+        sys.stderr.write(f"migspec: a background thread ({hook.thread.name if hook.thread else '?'}) stopped: "
+                         f"{hook.exc_type.__name__}: {printable(message, lines=False)}\n")
+
+    previous, threading.excepthook = threading.excepthook, report
+    try:
+        yield
+    finally:
+        threading.excepthook = previous
 
 
 def printable(text: str, *, lines: bool = True) -> str:

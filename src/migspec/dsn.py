@@ -80,6 +80,11 @@ def remember(text: str) -> None:
     _known.update(secrets_in(text))
 
 
+def forget() -> None:
+    """Start a new command: the passwords remembered belong to the one before (main() in-process)."""
+    _known.clear()
+
+
 def _file_passwords() -> set[str]:
     """Passwords libpq may read on its own: PGPASSWORD, the password file (last field of each
     line, ``\\:`` escapes) and ``password=`` lines of the connection service files."""
