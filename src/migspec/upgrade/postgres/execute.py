@@ -35,6 +35,7 @@ import psycopg
 from psycopg import sql as psql
 from psycopg.conninfo import conninfo_to_dict
 
+from migspec.dsn import connect
 from migspec.errors import InputError, RefusedError
 from migspec.execute.apply import _advisory_key
 from migspec.execute.guard import Log, StepFailed
@@ -104,11 +105,8 @@ def _done(ctx: Context, phase: str) -> list[str]:
 # ----------------------------------------------------------------------------------------- helpers
 
 def _connect(dsn: str, secrets: tuple[str, ...], which: str) -> psycopg.Connection:
-    try:
-        return psycopg.connect(dsn, autocommit=True, application_name="migspec upgrade", connect_timeout=10)
-    except psycopg.Error as exc:
-        first = next((ln for ln in str(exc).splitlines() if ln.strip()), "connection failed")
-        raise InputError(f"cannot connect to the {which}: {redact(first, secrets)}") from None
+    # migspec.dsn: the one place a user's DSN is parsed and connected (a malformed one names no part of it).
+    return connect(dsn, application_name="migspec upgrade", flag=f"the {which}'s DSN")
 
 
 def _one(conn: psycopg.Connection, sql: str, params: tuple[Any, ...] = ()) -> Any:
