@@ -72,6 +72,9 @@ def test_django_loud_findings_fail_on_the_target_and_expand_fixes_pass_on_both(
     assert up["warnings"]["ok"] and up["warnings"]["warnings"]["RemovedInDjango51Warning"] > 0
     assert up["target_tests"]["ok"] is False
     assert doc["risk"] == "RED"  # silent settings changes (USE_TZ, USE_L10N, DEFAULT_FILE_STORAGE)
+    # DEFAULT_AUTO_FIELD unset: Django's own check says so under both; the plan pins today's key type
+    assert up["system_checks"] == {"models.W042": 1}
+    assert any("DEFAULT_AUTO_FIELD" in s["description"] for s in doc["phases"][0]["steps"])
     assert [p["name"] for p in doc["phases"]] == ["expand", "migrate", "contract"]
     assert all(s["down_note"] for p in doc["phases"] for s in p["steps"])
     loud = [f for f in up["findings"] if f["severity"] == "loud"]

@@ -100,3 +100,19 @@ def test_meta_options_in_migrations_are_history(tmp_path: Path) -> None:
     (tmp_path / "migrations" / "0001.py").write_text(
         "from django.db import models\nclass M(models.Model):\n    class Meta:\n        index_together = [('a',)]\n")
     assert scan(tmp_path, removals.crossing("django", "4.2", "5.2")) == []
+
+
+def test_risk_rules_from_findings_and_measurements() -> None:
+    from migspec.risk import Risk
+    from migspec.upgrade.plan import Reason, common_reasons
+    from migspec.upgrade.probe import TestRun
+
+    clean = TestRun(ok=True, exit_code=0, warnings={}, tail="")
+    assert common_reasons((), clean, clean, measured_target=True) == []  # GREEN: nothing to report
+    matches = tuple(scan(SAMPLES / "sqlalchemy_project", removals.crossing("sqlalchemy", "1.4", "2.0")))
+    loud = tuple(m for m in matches if m.row.severity == "loud")
+    assert max(r.risk for r in common_reasons(loud, clean, clean, True)) is Risk.YELLOW
+    assert max(r.risk for r in common_reasons(matches, clean, clean, True)) is Risk.RED  # autocommit
+    unmeasured = common_reasons((), None, None, measured_target=False)
+    assert {r.rule for r in unmeasured} == {"not_measured"} and all(r.risk is Risk.YELLOW for r in unmeasured)
+    assert Reason("postgres_below_minimum", "13 < 14").risk is Risk.RED

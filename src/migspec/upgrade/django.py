@@ -30,6 +30,16 @@ from migspec.upgrade.probe import Environment, default_python, probe, run_comman
 from migspec.upgrade.scanner import SKIP_DIRS, scan
 
 _WARNING = r"\b(RemovedInDjango\d+Warning)\b"
+_CHECK_ID = re.compile(r"\(([a-z_]+\.[CEWI]\d{3})\)")
+#: What the plan does about a system check the project trips (check id -> EXPAND step, DOWN).
+#: models.W042: DEFAULT_AUTO_FIELD unset.  Letting a new default (startproject's, django-upgrade's
+#: former default_auto_field fixer) switch it to BigAutoField generates an AlterField of every
+#: primary key - a rewrite of every table (upgrades.md 1(b); django-upgrade 1.30.0 changelog).
+CHECK_STEPS = {
+    "models.W042": ("set DEFAULT_AUTO_FIELD = 'django.db.models.AutoField' explicitly (system check models.W042): "
+                    "today's keys, no migration; a switch to BigAutoField rewrites every table - plan it separately "
+                    "with 'migspec plan PROJECT'", "remove the setting (the implicit default is the same)"),
+}
 _CLASSIFIER = re.compile(r"^Framework :: Django :: (\d+\.\d+)$")
 
 
@@ -80,6 +90,8 @@ def measure(project: Path, opts: DjangoOptions) -> UpgradeReport:
     migrations: tuple[str, ...] | None = None
     added: tuple[str, ...] | None = None
     schema_plan: Plan | None = None
+    checks = _system_checks(env.python_path, project, env_vars)
+    target_checks: dict[str, int] | None = None
     notes: list[str] = []
     if opts.target_python:
         target_env = probe(opts.target_python, ("django",), project)
@@ -90,6 +102,7 @@ def measure(project: Path, opts: DjangoOptions) -> UpgradeReport:
         migrations, failure = _makemigrations(target_env.python_path, project, env_vars)
         if failure:
             notes.append(f"makemigrations --check under Django {opts.target} could not load the project: {failure}")
+        target_checks = _system_checks(target_env.python_path, project, env_vars)
         before = _disk_migrations(env.python_path, project, env_vars)
         after = _disk_migrations(target_env.python_path, project, env_vars)
         if before is not None and after is not None:
@@ -107,6 +120,9 @@ def measure(project: Path, opts: DjangoOptions) -> UpgradeReport:
                        target_env is not None)
     if added:
         reasons.append(Reason("target_migrations", f"Django {opts.target}'s own apps add {', '.join(added)}"))
+    new_checks = sorted(set(target_checks or ()) - set(checks or ()))
+    if new_checks:
+        reasons.append(Reason("system_checks", f"under Django {opts.target}: {', '.join(new_checks)}"))
     if (migrations or added) and schema_plan is None:
         reasons.append(Reason("not_measured", "the target's migrations planned against production (--stats "
                                               "with the tables they touch)"))
@@ -119,7 +135,8 @@ def measure(project: Path, opts: DjangoOptions) -> UpgradeReport:
     return UpgradeReport("django", current, opts.target, release_path(current, opts.target), env, target_env,
                          findings, tuple(reasons), opts.pg_version, pg_minimum, supported,  # type: ignore[arg-type]
                          tuple(deps), warnings, target_tests, migrations, tuple(notes), removals.sources("django"),
-                         framework_migrations=added, schema_plan=schema_plan)
+                         framework_migrations=added, schema_plan=schema_plan, checks=checks,
+                         target_checks=target_checks)
 
 
 def _makemigrations(python: str, project: Path, env: dict[str, str] | None) -> tuple[tuple[str, ...] | None, str]:
@@ -132,6 +149,18 @@ def _makemigrations(python: str, project: Path, env: dict[str, str] | None) -> t
         return created, ""
     lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
     return None, lines[-1] if lines else f"exit code {proc.returncode}"
+
+
+def _system_checks(python: str, project: Path, env: dict[str, str] | None) -> dict[str, int] | None:
+    """``manage.py check``: how often each check id fires (None: the project does not load)."""
+    proc = run_command(python, ["manage.py", "check"], project, extra_env=env)
+    output = proc.stdout + proc.stderr
+    if proc.returncode != 0 and "System check identified" not in output:
+        return None
+    counts: dict[str, int] = {}
+    for check in _CHECK_ID.findall(output):
+        counts[check] = counts.get(check, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 _LIST_MIGRATIONS = ("import json; from django.db.migrations.loader import MigrationLoader; "
@@ -234,6 +263,9 @@ def build_plan(report: UpgradeReport, contract_after_days: int = 7) -> Plan:
             expand.append(manual(f"settle the silent change of {m.row.symbol} ({m.path}:{m.line}): set it explicitly "
                                  f"or move to the replacement, and cover it with a test: {m.row.replacement or m.row.text}",
                                  "revert the settings change"))
+    for check in sorted(set(report.checks or ()) | set(report.target_checks or ())):
+        if check in CHECK_STEPS:
+            expand.append(manual(*CHECK_STEPS[check]))
     for d in report.dependencies:
         if not d.supports_target:
             expand.append(manual(f"upgrade {d.name} {d.version} to a release declaring Django {cur} and {target}",

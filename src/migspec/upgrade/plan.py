@@ -47,6 +47,8 @@ RULES: dict[str, RiskRule] = {r.key: r for r in (
              "with migspec's schema planner", "makemigrations --check --dry-run under the target"),
     RiskRule("target_tests_fail", Risk.YELLOW, "the project's tests fail under the target release",
              "the project's test suite run under the target"),
+    RiskRule("system_checks", Risk.YELLOW, "system checks that fire under the target release only",
+             "manage.py check under both releases"),
     RiskRule("schema_plan", Risk.YELLOW, "the schema planner's verdict on the migrations the target brings "
              "(its own risk when RED: a rewrite of a large table)", "migspec plan on the target's migrations"),
     RiskRule("not_measured", Risk.YELLOW, "a measurement that would allow GREEN was not taken",
@@ -99,6 +101,8 @@ class UpgradeReport:
     sources: dict[str, str] = field(default_factory=dict)
     framework_migrations: tuple[str, ...] | None = None  # migrations the target's own apps add; None: not measured
     schema_plan: Plan | None = None  # the schema planner's plan of the target's migrations
+    checks: dict[str, int] | None = None  # Django system check ids under the current release
+    target_checks: dict[str, int] | None = None  # ... and under the target
 
     @property
     def risk(self) -> Risk:

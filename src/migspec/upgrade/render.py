@@ -30,6 +30,8 @@ def measurement_lines(r: UpgradeReport) -> list[str]:
            + (f"; the target supports {', '.join(r.python_supported)}" if r.python_supported else "")]
     if r.framework == "django":
         out.append(f"  PostgreSQL: server {r.pg_version}, Django {r.target} needs {r.pg_minimum}+")
+    if r.checks is not None:
+        out.append(f"  system checks on {r.current}: " + (", ".join(f"{k} x{v}" for k, v in r.checks.items()) or "none"))
     if r.warnings is None:
         out.append("  deprecation warnings: not measured (--run-tests)")
     else:
@@ -41,6 +43,9 @@ def measurement_lines(r: UpgradeReport) -> list[str]:
     else:
         if r.target_tests is not None:
             out.append(f"  tests on {r.target}: {'pass' if r.target_tests.ok else 'FAIL'}")
+        if r.target_checks is not None:
+            out.append(f"  system checks on {r.target}: "
+                       + (", ".join(f"{k} x{v}" for k, v in r.target_checks.items()) or "none"))
         if r.framework_migrations is not None:
             out.append(f"  migrations Django {r.target}'s own apps add: "
                        + (", ".join(r.framework_migrations) or "none"))
@@ -84,6 +89,7 @@ def upgrade_dict(r: UpgradeReport) -> dict[str, Any]:
         "postgresql": {"server": r.pg_version, "target_minimum": r.pg_minimum} if r.framework == "django" else None,
         "warnings": run(r.warnings), "target_tests": run(r.target_tests),
         "target_migrations": None if r.target_migrations is None else list(r.target_migrations),
+        "system_checks": r.checks, "target_system_checks": r.target_checks,
         "framework_migrations": None if r.framework_migrations is None else list(r.framework_migrations),
         "dependencies": [{"name": d.name, "version": d.version, "supported": list(d.supported),
                           "supports_current": d.supports_current, "supports_target": d.supports_target}

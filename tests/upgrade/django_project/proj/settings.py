@@ -14,4 +14,3 @@ TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "DIR
 ROOT_URLCONF = "proj.urls"
 USE_L10N = True
 DEFAULT_FILE_STORAGE = "django.core.files.storage.FileSystemStorage"
-DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
