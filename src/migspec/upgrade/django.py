@@ -252,7 +252,9 @@ def build_plan(report: UpgradeReport, contract_after_days: int = 7) -> Plan:
     expand = []
     if report.pg_minimum and report.pg_version and report.pg_version < report.pg_minimum:
         expand.append(manual(f"upgrade PostgreSQL {report.pg_version} -> {report.pg_minimum} or later first "
-                             f"(Django {target} refuses older servers): plan it with 'migspec upgrade postgres'",
+                             f"(Django {target} refuses older servers): 'migspec measure --upgrade-to "
+                             f"{report.pg_minimum} -o stats.yaml', then 'migspec upgrade postgres stats.yaml --to "
+                             f"{report.pg_minimum}'",
                              "per that plan's own DOWN steps"))
     expand.append(manual(f"pin the latest Django {cur}.x patch release; deploy", "re-pin the previous patch release"))
     expand.append(manual("make deprecation warnings errors in CI: python -W error::DeprecationWarning manage.py test",
