@@ -127,3 +127,31 @@ def test_alembic_version_needs_no_measurements_in_a_plan() -> None:
                    "INSERT INTO django_migrations (app, name, applied) VALUES ('a', '0001', now());\n")
     plan, report = plan_migration(m2, parse_stats(stats(), "s"))
     assert report.risk is Risk.GREEN and not report.tables == ()  # judged, not refused
+
+
+# --- class 3: a measured table is an existing table ----------------------------------------------
+
+def test_measured_table_wins_over_an_earlier_create_table_and_says_so() -> None:
+    files = ("CREATE TABLE sessions (id uuid PRIMARY KEY, user_id bigint);\n",
+             "CREATE INDEX sessions_user_idx ON sessions (user_id);\n")
+    s = parse_stats(stats(sessions={**LARGE, "rows": 50_000_000}), "s")
+    together, alone = lint(migration(*files), s), lint(migration(files[1]), s)
+    assert together.risk is alone.risk is Risk.RED
+    assert [f.message for f in together.findings if f.rule == "creating-index-non-concurrently"] == \
+        [f.message for f in alone.findings if f.rule == "creating-index-non-concurrently"]
+    assert any("public.sessions is measured in the stats" in n and "0000.sql:1:1" in n for n in together.notes)
+    # Without measurements the earlier CREATE TABLE still makes it new and empty.
+    assert lint(migration(*files), parse_stats(stats(), "s")).risk is Risk.GREEN
+
+
+# --- class 9: plan accepts a table the same input creates -----------------------------------------
+
+def test_plan_needs_no_measurement_for_a_table_it_creates() -> None:
+    m = migration("CREATE TABLE e (id bigint PRIMARY KEY, v varchar(10));\n"
+                  "ALTER TABLE e ADD COLUMN w text;\n"
+                  "ALTER TABLE e ALTER COLUMN v TYPE varchar(20);\n"
+                  "ALTER TABLE e ALTER COLUMN w TYPE varchar(30);\n")
+    plan, report = plan_migration(m, parse_stats(stats(), "s"))
+    assert report.risk is Risk.GREEN
+    ups = [u for p in plan.phases for st in p.steps for u in st.up]
+    assert any("varchar(20)" in u for u in ups) and any("varchar(30)" in u for u in ups)

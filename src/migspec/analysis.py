@@ -112,6 +112,7 @@ def seed_schema(stats: Stats) -> SchemaState:
     schema = SchemaState()
     for name, table in stats.tables.items():
         state = schema.table(name)
+        state.measured = table.rows is not None
         for column, text in table.columns.items():
             try:
                 state.columns[column] = ColumnType.parse(text)

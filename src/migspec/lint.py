@@ -18,7 +18,8 @@ from migspec.locks import LockMode
 from migspec.names import QualifiedName
 from migspec.ops.base import Work
 from migspec.parse.source import Location, Migration
-from migspec.risk import Assessment, Risk, TableLoad, Thresholds, assess, classify_stall
+from migspec.ops.table import CreateTable
+from migspec.risk import Assessment, Risk, TableLoad, Thresholds, assess, classify_stall, stall_seconds
 from migspec.rules import Hit, RuleContext, all_rules, rule_names
 from migspec.stats import Stats, require_measurements
 from migspec.versions import DEFAULT_VERSION
@@ -94,16 +95,19 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
     by_type: dict[type, list] = {}
     ctx = RuleContext(version, stats.pg_version_full if pg_version in (None, stats.pg_version) else None,
                       schema=None, thresholds=thresholds)  # type: ignore[arg-type]
-    collected: list[tuple[Analyzed, list[tuple[str, Hit]]]] = []
+    collected: list[tuple[Analyzed, list[tuple[str, Hit]], frozenset[QualifiedName]]] = []
     touched: dict[QualifiedName, None] = {}
+    schema_notes: list[str] = []
     for item, schema in analyze(migration, version=version, stats=stats, transaction_per_file=transaction_per_file):
         ctx.schema = schema
         op_type = type(item.op)
         if op_type not in by_type:  # rules that look at this operation class, found once per class
             by_type[op_type] = [r for r in rules if not r.operations or issubclass(op_type, r.operations)]
         hits = [(rule.name, hit) for rule in by_type[op_type] if rule.applies(item) for hit in rule.check(item, ctx)]
-        collected.append((item, hits))
+        fresh = frozenset(lk.relation for lk in item.effect.locks if schema.is_new(lk.relation))
+        collected.append((item, hits, fresh))
         ctx.history.append(item)
+        schema_notes = schema.notes
         if not item.new_table:
             for name in item.op.tables:
                 if not schema.is_new(name) and name not in schema.dropped:
@@ -114,7 +118,7 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
     results: list[OpResult] = []
     # Seconds each write-blocking lock has been held so far, per (transaction, relation).
     tx_hold: dict[tuple[int, QualifiedName], float] = defaultdict(float)
-    for item, hits in collected:
+    for item, hits, fresh in collected:
         load = _load(item, stats)
         held = {h.relation for h in item.tx.held} if item.tx.tx_id is not None else set()
         own = item.op.table
@@ -122,6 +126,7 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
         concurrent = bool(getattr(item.op, "concurrent", False))
         assessment = assess(item.effect, load, lock_timeout_s=item.tx.lock_timeout_s, calibration=calibration,
                             thresholds=thresholds, concurrent=concurrent, extra_hold_s=extra)
+        assessment = _judge_other_locks(item, assessment, fresh, stats, thresholds)
         if item.tx.tx_id is not None:
             assessment = _extend_held(item, assessment, held - {own}, tx_hold, stats, thresholds)
             locked = {lk.relation for lk in item.effect.locks if lk.mode.blocks_writes}
@@ -139,11 +144,36 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
             findings.append(_finding(item, name, hit, risk, assessment, load, allowed.get(name)))
         results.append(OpResult(item, assessment, tuple(findings)))
 
-    notes = list(migration.notes)
+    notes = list(migration.notes) + schema_notes
     if stats.tables and not stats.from_production:
         notes.append(f"measurements are from '{stats.source or 'an unstated source'}', not production: "
                      "risk and estimates may not hold in production")
     return Report(migration, version, stats, tuple(results), tuple(touched), tuple(notes))
+
+
+def _judge_other_locks(item: Analyzed, a: Assessment, fresh: frozenset[QualifiedName], stats: Stats,
+                       t: Thresholds) -> Assessment:
+    """Every lock is judged with the measurements of the relation it is taken on: a foreign key
+    from a new (empty) table takes SHARE ROW EXCLUSIVE on the busy referenced table, which queues
+    behind that table's longest transaction and stalls that table's writers for the statement's
+    hold (issue 12, class 6)."""
+    worst, reasons = a.risk, list(a.reasons)
+    stall, queued = a.stall_seconds, a.queued_writes
+    for lk in item.effect.locks:
+        ts = stats.tables.get(lk.relation)
+        if lk.relation == item.op.table or lk.relation in fresh or not lk.mode.blocks_writes or ts is None \
+                or ts.rows is None:
+            continue
+        lc = ts.lock_contention
+        queue = lc.longest_transaction_seconds if lc else 0.0
+        rel_stall = stall_seconds(queue, a.hold.seconds, item.tx.lock_timeout_s)
+        qps = ts.write_qps or 0.0
+        risk, why = classify_stall(rel_stall, qps, t)
+        if lc and lc.lock_waits_per_minute >= t.contended_lock_waits_per_minute and risk < Risk.YELLOW:
+            risk, why = Risk.YELLOW, f"{why}; the table is contended ({lc.lock_waits_per_minute:g} lock waits/min)"
+        reasons.append(f"{lk.mode.sql_name} on {lk.relation} ({ts.rows:,} rows, {qps:g} writes/s): {why}")
+        worst, stall, queued = max(worst, risk), max(stall, rel_stall), max(queued, qps * rel_stall)
+    return replace(a, risk=worst, reasons=tuple(reasons), stall_seconds=stall, queued_writes=queued)
 
 
 def _extend_held(item: Analyzed, a: Assessment, relations: set[QualifiedName],
@@ -164,7 +194,7 @@ def _load(item: Analyzed, stats: Stats) -> TableLoad | None:
     table = item.op.table
     if table is None:
         return None
-    if item.new_table:
+    if item.new_table or (isinstance(item.op, CreateTable) and table not in stats.tables):
         return TableLoad(0, 0, 0.0, 0.0, 0.0, new=True)
     ts = stats.table(table)
     lc = ts.lock_contention
@@ -180,7 +210,11 @@ def _finding(item: Analyzed, rule: str, hit: Hit, risk: Risk, a: Assessment, loa
         work = "" if item.effect.work is Work.NONE else f"; {item.effect.work.value} est. {a.hold}"
         message += f" [{size}, {load.write_qps:g} writes/s{work}; {'; '.join(a.reasons)}]"
     elif load is not None and load.new:
-        message += " [table created earlier in this migration: empty]"
+        others = [r for r in a.reasons if " on " in r and " writes/s): " in r]
+        message += (" [table created earlier in this migration: empty]" if item.op.kind != "create_table"
+                    else " [new table: empty]")
+        if others:
+            message += f" [{'; '.join(others)}]"
     return Finding(rule, item.stmt.location, item.stmt.sql, item.op.kind,
                    str(item.op.table) if item.op.table else None, item.effect.strongest,
                    item.effect.work is Work.REWRITE, item.effect.scans_table, risk, message,

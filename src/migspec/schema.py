@@ -14,6 +14,7 @@ from migspec.ops.types import ColumnType
 class TableState:
     name: QualifiedName
     created_here: bool = False  # created earlier in this migration: empty, no traffic yet
+    measured: bool = False  # the stats measure it: it exists in production with those rows
     columns: dict[str, ColumnType] = field(default_factory=dict)
     not_null_checks: dict[str, tuple[str, bool]] = field(default_factory=dict)  # name -> (column, validated)
     not_null_columns: set[str] = field(default_factory=set)
@@ -27,6 +28,7 @@ class SchemaState:
     tables: dict[QualifiedName, TableState] = field(default_factory=dict)
     dropped: set[QualifiedName] = field(default_factory=set)
     indexes: dict[QualifiedName, QualifiedName] = field(default_factory=dict)  # index -> its table
+    notes: list[str] = field(default_factory=list)  # what the walk decided that the user should know
 
     def table(self, name: QualifiedName) -> TableState:
         if name not in self.tables:

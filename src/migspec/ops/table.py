@@ -34,9 +34,18 @@ class CreateTable(Operation):
 
     def apply(self, schema: SchemaState) -> None:
         assert self.table
-        if self.if_not_exists and self.table in schema.tables and not schema.tables[self.table].created_here:
-            # The table is known to exist already (measured, or met earlier): IF NOT EXISTS makes
-            # this a no-op, and the table keeps its rows and traffic.
+        state = schema.tables.get(self.table)
+        if state is not None and state.measured and not state.created_here:
+            # A measured table exists in production with the measured rows: this CREATE TABLE (an
+            # earlier file of a directory, already applied there) does not make it empty. What
+            # the stats say wins, and the output says so (issue 12: a directory judged as if
+            # production were empty).
+            schema.notes.append(f"{self.stmt.location}: {self.table} is measured in the stats, so it is judged as "
+                                "the existing table with those rows, not as the empty table this statement creates")
+            return
+        if self.if_not_exists and state is not None and not state.created_here:
+            # The table is known to exist already (met earlier): IF NOT EXISTS makes this a no-op,
+            # and the table keeps its rows and traffic.
             return
         schema.dropped.discard(self.table)
         state = schema.table(self.table)

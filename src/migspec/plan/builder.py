@@ -15,7 +15,8 @@ from migspec.parse.source import Migration
 from migspec.stats import Stats
 from migspec.names import QualifiedName, quote_literal
 from migspec.plan.context import PlanContext
-from migspec.plan.facts import SchemaFacts, from_stats, load_schema_file, with_column_types
+from migspec.ops.table import CreateTable
+from migspec.plan.facts import SchemaFacts, from_stats, learn, load_schema_file, with_column_types
 from migspec.plan.model import Confirmation, Phase, PhaseName, Plan, Runbook, Step
 from migspec.plan.rewrites import rewrite
 from migspec.risk import Risk, Thresholds, classify_stall, stall_seconds
@@ -79,6 +80,7 @@ def build_plan(report: Report, *, facts: SchemaFacts | None = None, calibration:
     by_phase: dict[PhaseName, list[Step]] = {p: [] for p in ORDER}
     confirmations: dict[str, Confirmation] = {}
     moved: dict[QualifiedName, PhaseName] = {}  # renamed tables whose rename runs later than EXPAND
+    learned: set[int] = set()
     for r in report.results:
         for phase, step in in_order(r.item, rewrite(r.item, ctx), by_phase, moved):
             by_phase[phase].append(step)
@@ -86,6 +88,12 @@ def build_plan(report: Report, *, facts: SchemaFacts | None = None, calibration:
                 target = normalize_target(step.requires_confirmation)
                 confirmations.setdefault(target, Confirmation(target, r.item.op.kind, target in confirmed,
                                                               confirmed.get(target)))
+        # A table the migration creates is known from its own statements: later changes to it
+        # are planned from them, with no measurement (it is empty).
+        if (r.item.new_table or isinstance(r.item.op, CreateTable) and r.item.op.table not in stats.tables) \
+                and r.item.stmt.index not in learned:
+            learned.add(r.item.stmt.index)
+            learn(ctx.facts, r.item.stmt.node)
     phases = tuple(Phase(p, tuple(by_phase[p]), f"{options.contract_after_days} days green"
                          if p is PhaseName.CONTRACT else None) for p in ORDER if by_phase[p])
     risk, notes = plan_risk(phases, report, thresholds)

@@ -95,28 +95,36 @@ def load_schema_file(path: str | Path, facts: SchemaFacts) -> SchemaFacts:
     # psql meta-commands (\connect, \restrict ...) are not SQL; blank them, keeping line numbers.
     text = "\n".join("" if line.lstrip().startswith("\\") else line for line in text.splitlines())
     for stmt in parse_text(text, str(p)):
-        node = stmt.node
-        if isinstance(node, ast.CreateStmt):
-            _create(facts, node)
-        elif isinstance(node, ast.AlterTableStmt) and node.relation is not None:
-            tname = QualifiedName(node.relation.schemaname or "public", node.relation.relname)
-            for cmd in node.cmds or ():
-                if cmd.subtype == enums.AlterTableType.AT_AddConstraint:
-                    _constraint(facts.table(tname), cmd.def_)
-                elif cmd.subtype == enums.AlterTableType.AT_ColumnDefault and cmd.def_ is not None:
-                    col = facts.table(tname).columns.get(cmd.name)
-                    if col:
-                        col.default = sql_of(cmd.def_)
-        elif isinstance(node, ast.IndexStmt) and node.idxname:
-            tname = QualifiedName(node.relation.schemaname or "public", node.relation.relname)
-            facts.table(tname).indexes[node.idxname] = sql_of(node)
-            facts.index_tables[tname.sibling(node.idxname)] = tname
-        elif isinstance(node, ast.ViewStmt):
-            _view(facts, node)
-        elif isinstance(node, ast.CreateTrigStmt):
-            tname = QualifiedName(node.relation.schemaname or "public", node.relation.relname)
-            facts.table(tname).triggers[node.trigname] = sql_of(node)
+        learn(facts, stmt.node)
     return facts
+
+
+def learn(facts: SchemaFacts, node: object) -> None:
+    """Record what one schema statement says (CREATE TABLE, ADD CONSTRAINT, SET DEFAULT, CREATE
+    INDEX, CREATE VIEW, CREATE TRIGGER): from a pg_dump file, or from the migration itself for a
+    table it creates (a plan of changes to that table needs no measurement: it is empty)."""
+    if isinstance(node, ast.CreateStmt):
+        _create(facts, node)
+    elif isinstance(node, ast.AlterTableStmt) and node.relation is not None:
+        tname = QualifiedName(node.relation.schemaname or "public", node.relation.relname)
+        for cmd in node.cmds or ():
+            if cmd.subtype == enums.AlterTableType.AT_AddConstraint:
+                _constraint(facts.table(tname), cmd.def_)
+            elif cmd.subtype == enums.AlterTableType.AT_AddColumn and cmd.def_.typeName is not None:
+                _column(facts.table(tname), cmd.def_)
+            elif cmd.subtype == enums.AlterTableType.AT_ColumnDefault and cmd.def_ is not None:
+                col = facts.table(tname).columns.get(cmd.name)
+                if col:
+                    col.default = sql_of(cmd.def_)
+    elif isinstance(node, ast.IndexStmt) and node.idxname:
+        tname = QualifiedName(node.relation.schemaname or "public", node.relation.relname)
+        facts.table(tname).indexes[node.idxname] = sql_of(node)
+        facts.index_tables[tname.sibling(node.idxname)] = tname
+    elif isinstance(node, ast.ViewStmt):
+        _view(facts, node)
+    elif isinstance(node, ast.CreateTrigStmt):
+        tname = QualifiedName(node.relation.schemaname or "public", node.relation.relname)
+        facts.table(tname).triggers[node.trigname] = sql_of(node)
 
 
 def _view(facts: SchemaFacts, node: ast.ViewStmt) -> None:
@@ -142,18 +150,22 @@ def _create(facts: SchemaFacts, node: ast.CreateStmt) -> None:
     tf = facts.table(tname)
     for elt in node.tableElts or ():
         if isinstance(elt, ast.ColumnDef) and elt.typeName is not None:
-            col = ColumnFact(elt.colname, sql_of(elt.typeName), bool(elt.is_not_null))
-            for con in elt.constraints or ():
-                if con.contype == enums.ConstrType.CONSTR_NOTNULL:
-                    col.not_null = True
-                elif con.contype == enums.ConstrType.CONSTR_DEFAULT and con.raw_expr is not None:
-                    col.default = sql_of(con.raw_expr)
-                elif con.contype == enums.ConstrType.CONSTR_PRIMARY:
-                    col.not_null = True
-                    tf.primary_key = (elt.colname,)
-            tf.columns[elt.colname] = col
+            _column(tf, elt)
         elif isinstance(elt, ast.Constraint):
             _constraint(tf, elt)
+
+
+def _column(tf: TableFacts, elt: ast.ColumnDef) -> None:
+    col = ColumnFact(elt.colname, sql_of(elt.typeName), bool(elt.is_not_null))
+    for con in elt.constraints or ():
+        if con.contype == enums.ConstrType.CONSTR_NOTNULL:
+            col.not_null = True
+        elif con.contype == enums.ConstrType.CONSTR_DEFAULT and con.raw_expr is not None:
+            col.default = sql_of(con.raw_expr)
+        elif con.contype == enums.ConstrType.CONSTR_PRIMARY:
+            col.not_null = True
+            tf.primary_key = (elt.colname,)
+    tf.columns[elt.colname] = col
 
 
 def _constraint(tf: TableFacts, con: ast.Constraint) -> None:

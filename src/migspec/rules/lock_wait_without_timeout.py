@@ -38,6 +38,8 @@ from migspec.rules.base import Hit, Rule, RuleContext
 
 class LockWaitWithoutTimeout(Rule):
     name = "lock-wait-without-timeout"
+    #: A statement on a new table may lock an existing one (a foreign key's referenced table).
+    on_new_tables = True
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         # Only a lock on a relation others can already use can queue them: the strongest such lock

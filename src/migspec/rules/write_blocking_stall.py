@@ -34,9 +34,14 @@ from migspec.rules.base import Hit, Rule, RuleContext
 
 class WriteBlockingStall(Rule):
     name = "write-blocking-stall"
+    #: A statement on a new table may lock an existing one (a foreign key's referenced table).
+    on_new_tables = True
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
-        lock = item.effect.strongest
-        if item.op.table is not None and lock is not None and lock.blocks_writes:
-            yield Hit(f"{lock.sql_name} on {item.op.table} {lock.blocks}",
+        # The strongest write-blocking lock on a relation others already use (not one this
+        # migration created): a new table's foreign key locks its busy referenced table.
+        locks = [lk for lk in item.effect.locks if lk.mode.blocks_writes and not ctx.schema.is_new(lk.relation)]
+        if item.op.table is not None and locks:
+            lock = max(locks, key=lambda lk: lk.mode)
+            yield Hit(f"{lock.mode.sql_name} on {lock.relation} {lock.mode.blocks}",
                       "a short lock_timeout with retries, at a quieter time", fallback=True)
