@@ -62,6 +62,9 @@ CASES = {
     "update": "UPDATE orders SET note = 'archived' WHERE amount % 2 = 0;",
     "delete": "DELETE FROM orders WHERE amount > 4000;",
     "drop-column": "ALTER TABLE orders DROP COLUMN note;",
+    # Django's RemoveField of a NOT NULL column: DROP NOT NULL, then DROP COLUMN (issue 12, class 8).
+    "drop-not-null-then-column": "ALTER TABLE customers ALTER COLUMN name DROP NOT NULL;\n"
+                                 "ALTER TABLE customers DROP COLUMN name CASCADE;",
     "drop-table": "DROP TABLE customers CASCADE;",
     "truncate": "TRUNCATE customers CASCADE;",
 }

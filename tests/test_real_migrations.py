@@ -155,3 +155,43 @@ def test_plan_needs_no_measurement_for_a_table_it_creates() -> None:
     assert report.risk is Risk.GREEN
     ups = [u for p in plan.phases for st in p.steps for u in st.up]
     assert any("varchar(20)" in u for u in ups) and any("varchar(30)" in u for u in ups)
+
+
+# --- class 4: a one-row UPDATE/DELETE by primary key is GREEN and not batched ----------------------
+
+KEYED = {**LARGE, "columns": {"id": "bigint", "status": "text"},
+         "schema": {"primary_key": ["id"], "columns": [{"name": "id", "type": "bigint", "not_null": True},
+                                                       {"name": "status", "type": "text"}],
+                    "indexes": {"accounts_pkey": "CREATE UNIQUE INDEX accounts_pkey ON public.accounts USING btree (id)"}}}
+
+
+def test_one_row_update_by_primary_key_is_green_and_one_statement() -> None:
+    s = parse_stats(stats(accounts=KEYED), "s")
+    plan, report = plan_migration(migration("UPDATE accounts SET status = 'x' WHERE id = 1;\n"
+                                            "DELETE FROM accounts WHERE id IN (7, 8);\n"), s)
+    assert report.risk is Risk.GREEN, [f.message for f in report.findings]
+    assert all(r.assessment.hold.seconds < 0.1 for r in report.results)
+    steps = [st for p in plan.phases for st in p.steps]
+    assert not any(st.backfill for st in steps) and len(steps) == 2
+    assert "1 rows" in steps[0].description and "2 rows" in steps[1].description
+    # The same UPDATE without a key in its WHERE is still batched.
+    plan, report = plan_migration(migration("UPDATE accounts SET status = 'x' WHERE status = 'y';\n"), s)
+    assert report.risk is Risk.RED and any(st.backfill for p in plan.phases for st in p.steps)
+
+
+# --- class 8: DROP NOT NULL then DROP COLUMN plans each change once --------------------------------
+
+def test_drop_not_null_then_drop_column_drops_and_restores_not_null_once() -> None:
+    from test_plan_roundtrip import CASES, CONFIRM, STATS
+
+    from migspec.plan.builder import PlanOptions
+
+    customers = {**STATS["tables"]["public.customers"],
+                 "schema": {"primary_key": ["id"], "columns": [{"name": "id", "type": "bigint", "not_null": True},
+                                                               {"name": "name", "type": "text", "not_null": True}]}}
+    s = parse_stats({**STATS, "tables": {"public.customers": customers}}, "s")
+    plan, _ = plan_migration(migration(CASES["drop-not-null-then-column"]), s, options=PlanOptions(confirm=CONFIRM))
+    ups = [u for p in plan.phases for st in p.steps for u in st.up]
+    downs = [d for p in plan.phases for st in p.steps for d in st.down]
+    assert sum("DROP NOT NULL" in u for u in ups) == 1, ups
+    assert sum("SET NOT NULL" in d for d in downs) == 1, downs

@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
+from pglast.enums import ConstrType
+
 from migspec.locks import LockMode
 from migspec.names import QualifiedName
 from migspec.ops.base import Effect, Operation
@@ -21,7 +23,7 @@ from migspec.ops.session import SetSetting, TransactionControl
 from migspec.parse.operations import build_operations
 from migspec.parse.source import Location, Migration, Statement
 from migspec.schema import SchemaState
-from migspec.stats import Stats
+from migspec.stats import Stats, TableSchema
 from migspec.ops.types import ColumnType
 
 
@@ -80,10 +82,10 @@ class _Session:
     tx_id: int | None = None
     explicit: bool = False
     next_tx: int = 0
-    session_settings: dict[str, float | None] = field(default_factory=dict)
-    local_settings: dict[str, float | None] = field(default_factory=dict)
+    session_settings: dict[str, float | str | None] = field(default_factory=dict)
+    local_settings: dict[str, float | str | None] = field(default_factory=dict)
     #: Session settings as the transaction found them: a ROLLBACK undoes a plain SET too.
-    settings_at_begin: dict[str, float | None] = field(default_factory=dict)
+    settings_at_begin: dict[str, float | str | None] = field(default_factory=dict)
     held: list[HeldLock] = field(default_factory=list)
 
     def begin(self, explicit: bool) -> None:
@@ -97,22 +99,57 @@ class _Session:
     def end(self) -> None:
         self.tx_id, self.explicit, self.held, self.local_settings = None, False, [], {}
 
-    def setting(self, name: str) -> float | None:
+    def setting(self, name: str) -> float | str | None:
         if name in self.local_settings:
             return self.local_settings[name]
         return self.session_settings.get(name)
 
     def context(self) -> TxContext:
         return TxContext(self.tx_id, self.explicit, self.wrapped and self.tx_id is not None,
-                         self.setting("lock_timeout"), self.setting("statement_timeout"), tuple(self.held))
+                         self.seconds("lock_timeout"), self.seconds("statement_timeout"), tuple(self.held))
+
+    def seconds(self, name: str) -> float | None:
+        value = self.setting(name)
+        return value if isinstance(value, float) else None
+
+
+def unique_keys(ts: TableSchema) -> set[frozenset[str]]:
+    """The column sets a table's schema section makes unique: its primary key, UNIQUE / PRIMARY
+    KEY constraints, and unique indexes on plain columns without a WHERE (a partial or expression
+    index bounds nothing a WHERE on columns can use)."""
+    from pglast import ast, parse_sql
+    from pglast.parser import ParseError
+
+    keys = {frozenset(ts.primary_key)} if ts.primary_key else set()
+    for definition in ts.indexes.values():
+        try:
+            node = parse_sql(definition)[0].stmt
+        except (ParseError, IndexError):
+            continue
+        if isinstance(node, ast.IndexStmt) and node.unique and node.whereClause is None \
+                and all(getattr(p, "name", None) for p in node.indexParams):
+            keys.add(frozenset(p.name for p in node.indexParams))
+    for definition in ts.constraints.values():
+        try:
+            node = parse_sql(f"ALTER TABLE t ADD {definition}")[0].stmt
+        except (ParseError, IndexError):
+            continue
+        con = node.cmds[0].def_
+        if isinstance(con, ast.Constraint) and con.contype in (ConstrType.CONSTR_PRIMARY, ConstrType.CONSTR_UNIQUE) \
+                and con.keys:
+            keys.add(frozenset(k.sval for k in con.keys))
+    return keys
 
 
 def seed_schema(stats: Stats) -> SchemaState:
-    """Schema facts from the stats file (column types) so type changes can be judged."""
+    """Schema facts from the stats file (column types, unique keys) so type changes can be
+    judged and a WHERE on a unique key is known to touch one row."""
     schema = SchemaState()
     for name, table in stats.tables.items():
         state = schema.table(name)
         state.measured = table.rows is not None
+        if table.schema is not None:
+            state.unique_keys = unique_keys(table.schema)
         for column, text in table.columns.items():
             try:
                 state.columns[column] = ColumnType.parse(text)
@@ -146,6 +183,8 @@ def analyze(migration: Migration, *, version: int, stats: Stats, transaction_per
                 _transaction(session, op, transaction_per_file)
             elif isinstance(op, SetSetting):
                 _setting(session, op)
+            zone = session.setting("timezone")
+            schema.timezone = zone if isinstance(zone, str) else None
             effect = op.effect(schema, version)
             effects.append(effect)
             ctx = session.context()
@@ -178,9 +217,9 @@ def _transaction(session: _Session, op: TransactionControl, wrapped: bool) -> No
 
 
 def _setting(session: _Session, op: SetSetting) -> None:
-    if op.name not in ("lock_timeout", "statement_timeout"):
+    if op.name not in ("lock_timeout", "statement_timeout", "timezone"):
         return
-    value = parse_duration_setting(op.value)
+    value: float | str | None = op.value if op.name == "timezone" else parse_duration_setting(op.value)
     if op.local:
         if session.tx_id is not None:  # SET LOCAL outside a transaction has no effect (a WARNING)
             session.local_settings[op.name] = value

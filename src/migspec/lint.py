@@ -138,7 +138,7 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
         for name, hit in primary or [(n, h) for n, h in hits if assessment.risk > Risk.GREEN]:
             if hit.min_rows is not None and load is not None:
                 limit = getattr(thresholds, hit.min_rows) if isinstance(hit.min_rows, str) else hit.min_rows
-                if load.rows * item.effect.work_rows_fraction <= limit:
+                if item.effect.touched_rows(load.rows) <= limit:
                     continue
             risk = hit.fixed if hit.fixed is not None else max(assessment.risk, hit.floor)
             findings.append(_finding(item, name, hit, risk, assessment, load, allowed.get(name)))

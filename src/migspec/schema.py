@@ -18,6 +18,9 @@ class TableState:
     columns: dict[str, ColumnType] = field(default_factory=dict)
     not_null_checks: dict[str, tuple[str, bool]] = field(default_factory=dict)  # name -> (column, validated)
     not_null_columns: set[str] = field(default_factory=set)
+    #: Column sets no two rows share (primary key, unique constraints and plain unique indexes):
+    #: an equality on all of one matches at most one row.
+    unique_keys: set[frozenset[str]] = field(default_factory=set)
 
     def has_validated_not_null_check(self, column: str) -> bool:
         return any(col == column and valid for col, valid in self.not_null_checks.values())
@@ -29,6 +32,9 @@ class SchemaState:
     dropped: set[QualifiedName] = field(default_factory=set)
     indexes: dict[QualifiedName, QualifiedName] = field(default_factory=dict)  # index -> its table
     notes: list[str] = field(default_factory=list)  # what the walk decided that the user should know
+    #: The session TimeZone the migration set (SET [LOCAL] timezone / TIME ZONE) before the current
+    #: statement, None when it set none: timestamp <-> timestamptz depends on it.
+    timezone: str | None = None
 
     def table(self, name: QualifiedName) -> TableState:
         if name not in self.tables:

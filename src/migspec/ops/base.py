@@ -52,7 +52,13 @@ class Effect:
     locks: tuple[RelationLock, ...]
     work: Work = Work.NONE
     notes: tuple[str, ...] = ()  # the facts behind the claim, quoted from data (gates, catalogs)
-    work_rows_fraction: float = 1.0  # share of the table touched (DML with a WHERE: unknown -> 1.0)
+    #: At most this many rows are touched (a WHERE on a primary key or unique key), when known;
+    #: None: every row may be (migspec.ops.data.rows_bound).
+    work_rows_max: int | None = None
+
+    def touched_rows(self, table_rows: int) -> int:
+        """Rows the work touches in a table of ``table_rows`` rows."""
+        return table_rows if self.work_rows_max is None else min(table_rows, self.work_rows_max)
 
     @property
     def rewrites_table(self) -> bool:

@@ -7,27 +7,91 @@ every row they touch until commit, write WAL for every row and leave dead tuples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pglast import ast
+from pglast.enums import A_Expr_Kind, BoolExprType
 
 from migspec.locks import LockMode
 from migspec.ops.base import Effect, Operation, RelationLock, Work
 from migspec.schema import SchemaState
 
 
+def _conjuncts(expr: Any) -> list[Any]:
+    if isinstance(expr, ast.BoolExpr) and expr.boolop == BoolExprType.AND_EXPR:
+        return [c for arg in expr.args for c in _conjuncts(arg)]
+    return [expr]
+
+
+def _is_value(expr: Any) -> bool:
+    """A constant or parameter (possibly cast): the same for every row."""
+    from migspec.parse.source import iter_nodes
+
+    return not any(isinstance(n, (ast.ColumnRef, ast.SubLink, ast.FuncCall)) for n in iter_nodes(expr))
+
+
+def _column(expr: Any, names: set[str]) -> str | None:
+    """The column an expression names, if it is a bare or table-qualified column of this table."""
+    if not isinstance(expr, ast.ColumnRef) or not all(isinstance(f, ast.String) for f in expr.fields):
+        return None
+    parts = [f.sval for f in expr.fields]
+    if len(parts) == 1 or (len(parts) == 2 and parts[0] in names):
+        return parts[-1]
+    return None
+
+
+def rows_bound(where: Any, names: set[str], keys: set[frozenset[str]]) -> int | None:
+    """At most how many rows ``where`` matches, from equalities (``col = value``, ``col IN (v, ...)``)
+    ANDed at the top level that cover a unique key; None when nothing bounds it."""
+    if where is None or not keys:
+        return None
+    eq: dict[str, int] = {}
+    for c in _conjuncts(where):
+        if not isinstance(c, ast.A_Expr) or [n.sval for n in c.name] != ["="]:
+            continue
+        if c.kind == A_Expr_Kind.AEXPR_OP:
+            for col_side, value_side in ((c.lexpr, c.rexpr), (c.rexpr, c.lexpr)):
+                col = _column(col_side, names)
+                if col and _is_value(value_side):
+                    eq[col] = 1
+                    break
+        elif c.kind == A_Expr_Kind.AEXPR_IN and isinstance(c.rexpr, (list, tuple)):
+            col = _column(c.lexpr, names)
+            if col and all(_is_value(v) for v in c.rexpr):
+                eq[col] = min(eq.get(col, len(c.rexpr)), len(c.rexpr))
+    bounds = []
+    for key in keys:
+        if key and key <= eq.keys():
+            product = 1
+            for col in key:
+                product *= eq[col]
+            bounds.append(product)
+    return min(bounds, default=None)
+
+
 @dataclass(frozen=True, kw_only=True)
 class DataChange(Operation):
     has_where: bool = False
     columns: tuple[str, ...] = ()  # UPDATE: the columns set
+    where: Any = field(default=None, compare=False, repr=False)  # the WHERE clause (pglast node)
+    alias: str | None = None  # UPDATE t AS x: the name the WHERE may qualify columns with
     lock = LockMode.ROW_EXCLUSIVE
     verb: ClassVar[str] = "UPDATE"
 
     def effect(self, schema: SchemaState, version: int) -> Effect:
         assert self.table
-        note = ("the WHERE clause's selectivity is unknown: migspec assumes it may match every row"
-                if self.has_where else "no WHERE clause: every row is touched")
+        state = schema.tables.get(self.table)
+        names = {self.table.name} | ({self.alias} if self.alias else set())
+        bound = rows_bound(self.where, names, state.unique_keys) if state else None
+        if bound is not None:
+            note = f"the WHERE is an equality on a unique key: at most {bound:,} row{'s' if bound != 1 else ''}"
+        elif self.has_where:
+            note = "the WHERE clause's selectivity is unknown: migspec assumes it may match every row"
+        else:
+            note = "no WHERE clause: every row is touched"
         return Effect((RelationLock(self.table, self.lock),), Work.ROWS, (
-            f"{self.verb} row-locks every row it touches until commit; {note}",))
+            f"{self.verb} row-locks every row it touches until commit; {note}",), work_rows_max=bound)
 
     def describe(self) -> str:
         return f"{self.verb} {'some' if self.has_where else 'all'} rows of {self.table}"

@@ -91,8 +91,24 @@ def _widens(name: str, old: tuple[int, ...], new: tuple[int, ...]) -> bool:
     return new[0] >= old[0]
 
 
-def type_change(old: ColumnType | None, new: ColumnType, *, using: Any, version: int) -> tuple[bool, str]:
-    """(rewrites, why) for ALTER COLUMN ... TYPE from ``old`` to ``new`` on ``version``."""
+#: TimeZone values whose UTC offset is fixed at zero. PostgreSQL's TimestampTimestampTzRequiresRewrite
+#: (src/backend/utils/adt/timestamp.c, PG12+) skips the rewrite when pg_get_timezone_offset() of
+#: the session zone succeeds with offset 0 - a zone without transitions; these are the IANA names
+#: (and their Etc/ forms) and numeric spellings of such zones.
+UTC_ZONES = frozenset({"utc", "etc/utc", "uct", "etc/uct", "gmt", "etc/gmt", "gmt0", "etc/gmt0", "gmt+0",
+                       "etc/gmt+0", "gmt-0", "etc/gmt-0", "greenwich", "etc/greenwich", "universal",
+                       "etc/universal", "zulu", "etc/zulu", "z", "0", "+0", "-0", "00:00", "+00:00", "+00",
+                       "-00", "0.0"})
+
+
+def is_utc(zone: str | None) -> bool:
+    return zone is not None and zone.strip().lower() in UTC_ZONES
+
+
+def type_change(old: ColumnType | None, new: ColumnType, *, using: Any, version: int,
+                timezone: str | None = None) -> tuple[bool, str]:
+    """(rewrites, why) for ALTER COLUMN ... TYPE from ``old`` to ``new`` on ``version``, with the
+    session ``timezone`` the migration set (None: not set, unknown)."""
     if old is None:
         return True, ("the column's current type is unknown, so migspec assumes a rewrite; give it in the stats "
                       "file (tables.<t>.columns) or create the table in the migration")
@@ -109,8 +125,12 @@ def type_change(old: ColumnType | None, new: ColumnType, *, using: Any, version:
         return True, f"{old} -> {new} narrows or changes the limit: every row is checked and rewritten"
     pair = {old.name, new.name}
     if pair == {"timestamp", "timestamptz"} and supports("timestamptz_utc_no_rewrite", version):
+        if is_utc(timezone) and not old.mods and not new.mods:
+            return False, f"{old} -> {new} with the session TimeZone '{timezone}': {GATES['timestamptz_utc_no_rewrite'].fact}"
         return True, (f"{old} -> {new} rewrites unless the session TimeZone is UTC "
-                      f"({GATES['timestamptz_utc_no_rewrite'].fact}); migspec cannot see the session, so assumes a rewrite")
+                      f"({GATES['timestamptz_utc_no_rewrite'].fact}); "
+                      + (f"the migration sets it to '{timezone}'" if timezone else
+                         "the migration does not set it (SET LOCAL timezone = 'UTC' before the change), so migspec assumes a rewrite"))
     if (old.name, new.name) in BINARY_COERCIBLE and not old.array:
         if not new.mods or (new.name == old.name):
             return False, f"{old} -> {new} is binary-coercible (pg_cast castmethod 'b'): no rewrite"

@@ -211,7 +211,7 @@ def _set(stmt: Statement, node: ast.VariableSetStmt) -> list[Operation]:
     if node.kind == enums.VariableSetKind.VAR_RESET_ALL:
         # RESET ALL resets every setting, both timeouts included.
         return [session.SetSetting(stmt=stmt, name=n, value=None, local=False)
-                for n in ("lock_timeout", "statement_timeout")]
+                for n in ("lock_timeout", "statement_timeout", "timezone")]
     return [session.SetSetting(stmt=stmt, name=(node.name or "").lower(), value=value, local=bool(node.is_local))]
 
 
@@ -248,8 +248,11 @@ _BUILDERS: dict[type, Callable[[Statement, Any], list[Operation]]] = {
                                                    cascade=n.behavior == enums.DropBehavior.DROP_CASCADE)
                                     for r in n.relations],
     ast.UpdateStmt: lambda s, n: [data.Update(stmt=s, table=relation_name(n.relation), has_where=n.whereClause is not None,
-                                              columns=tuple(t.name for t in n.targetList))],
-    ast.DeleteStmt: lambda s, n: [data.Delete(stmt=s, table=relation_name(n.relation), has_where=n.whereClause is not None)],
+                                              columns=tuple(t.name for t in n.targetList), where=n.whereClause,
+                                              alias=n.relation.alias.aliasname if n.relation.alias else None)],
+    ast.DeleteStmt: lambda s, n: [data.Delete(stmt=s, table=relation_name(n.relation), has_where=n.whereClause is not None,
+                                              where=n.whereClause,
+                                              alias=n.relation.alias.aliasname if n.relation.alias else None)],
     ast.InsertStmt: lambda s, n: [data.Insert(stmt=s, table=relation_name(n.relation),
                                               from_select=n.selectStmt is not None)],
     ast.TransactionStmt: lambda s, n: [session.TransactionControl(stmt=s, action=_TX.get(n.kind, "begin"))],

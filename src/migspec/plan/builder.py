@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pglast.ast import AlterTableStmt
+
 from migspec.errors import RefusedError
 from migspec.estimate.throughput import Calibration, format_duration
 from migspec.lint import Report
@@ -88,10 +90,11 @@ def build_plan(report: Report, *, facts: SchemaFacts | None = None, calibration:
                 target = normalize_target(step.requires_confirmation)
                 confirmations.setdefault(target, Confirmation(target, r.item.op.kind, target in confirmed,
                                                               confirmed.get(target)))
-        # A table the migration creates is known from its own statements: later changes to it
-        # are planned from them, with no measurement (it is empty).
-        if (r.item.new_table or isinstance(r.item.op, CreateTable) and r.item.op.table not in stats.tables) \
-                and r.item.stmt.index not in learned:
+        # What the statement changed is a fact for the steps after it: a table the migration
+        # creates is known from its own statements (no measurement: it is empty), and a column's
+        # NOT NULL dropped earlier is not restored twice by a later DOWN.
+        if (r.item.new_table or isinstance(r.item.op, CreateTable) and r.item.op.table not in stats.tables
+                or isinstance(r.item.stmt.node, AlterTableStmt)) and r.item.stmt.index not in learned:
             learned.add(r.item.stmt.index)
             learn(ctx.facts, r.item.stmt.node)
     phases = tuple(Phase(p, tuple(by_phase[p]), f"{options.contract_after_days} days green"

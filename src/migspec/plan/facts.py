@@ -100,9 +100,11 @@ def load_schema_file(path: str | Path, facts: SchemaFacts) -> SchemaFacts:
 
 
 def learn(facts: SchemaFacts, node: object) -> None:
-    """Record what one schema statement says (CREATE TABLE, ADD CONSTRAINT, SET DEFAULT, CREATE
-    INDEX, CREATE VIEW, CREATE TRIGGER): from a pg_dump file, or from the migration itself for a
-    table it creates (a plan of changes to that table needs no measurement: it is empty)."""
+    """Record what one schema statement says (CREATE TABLE, ALTER TABLE ADD COLUMN / ADD CONSTRAINT
+    / SET DEFAULT / SET and DROP NOT NULL, CREATE INDEX, CREATE VIEW, CREATE TRIGGER): from a
+    pg_dump file, or from the migration itself as the plan walks it - a table it creates needs no
+    measurement (it is empty), and a later step's DOWN restores the state the earlier steps left
+    (DROP NOT NULL then DROP COLUMN: the column's DOWN must not SET NOT NULL a second time)."""
     if isinstance(node, ast.CreateStmt):
         _create(facts, node)
     elif isinstance(node, ast.AlterTableStmt) and node.relation is not None:
@@ -112,6 +114,10 @@ def learn(facts: SchemaFacts, node: object) -> None:
                 _constraint(facts.table(tname), cmd.def_)
             elif cmd.subtype == enums.AlterTableType.AT_AddColumn and cmd.def_.typeName is not None:
                 _column(facts.table(tname), cmd.def_)
+            elif cmd.subtype in (enums.AlterTableType.AT_DropNotNull, enums.AlterTableType.AT_SetNotNull):
+                col = facts.table(tname).columns.get(cmd.name)
+                if col:
+                    col.not_null = cmd.subtype == enums.AlterTableType.AT_SetNotNull
             elif cmd.subtype == enums.AlterTableType.AT_ColumnDefault and cmd.def_ is not None:
                 col = facts.table(tname).columns.get(cmd.name)
                 if col:

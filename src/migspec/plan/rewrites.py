@@ -639,7 +639,7 @@ def _leading(definition: str) -> tuple[str, ...]:
 def data_change(item: Analyzed, ctx: PlanContext) -> Steps:
     op: data.DataChange = item.op
     t = _t(op)
-    rows = ctx.rows(item)
+    rows = item.effect.touched_rows(ctx.rows(item))  # a WHERE on a unique key touches few rows
     if item.new_table or rows <= ctx.thresholds.batch_rows:
         return [(M, ddl(ctx, f"{op.verb} {t} in one statement ({rows:,} rows: small enough)", [item.stmt.sql], [],
                         t, LockMode.ROW_EXCLUSIVE, down_note="not reversible: old values are not kept",
