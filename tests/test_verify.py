@@ -67,6 +67,10 @@ CASES = {
     "rename-column": "ALTER TABLE orders RENAME COLUMN note TO remark;",
     "retype-int-bigint": "ALTER TABLE orders ALTER COLUMN amount TYPE bigint;",
     "batched-update": "UPDATE orders SET note = 'archived' WHERE amount % 2 = 0;",
+    # Django's RemoveField of a NOT NULL column (issue 12, class 8): each change planned once.
+    "drop-not-null-then-column": "ALTER TABLE customers ALTER COLUMN name DROP NOT NULL;\n"
+                                 "-- migspec: confirm public.customers.name reason: the test's own column\n"
+                                 "ALTER TABLE customers DROP COLUMN name;",
 }
 
 
