@@ -12,7 +12,7 @@ import pytest
 from migspec.cli import main
 from migspec.lint import lint
 from migspec.parse.source import Migration, parse_text
-from migspec.plan.builder import plan_migration
+from migspec.plan.builder import PlanOptions, plan_migration
 from migspec.risk import Risk
 from migspec.stats import parse_stats
 
@@ -195,3 +195,62 @@ def test_drop_not_null_then_drop_column_drops_and_restores_not_null_once() -> No
     downs = [d for p in plan.phases for st in p.steps for d in st.down]
     assert sum("DROP NOT NULL" in u for u in ups) == 1, ups
     assert sum("SET NOT NULL" in d for d in downs) == 1, downs
+
+
+# --- class 1: the rename's dual write is exact for defaults, NULLs and both application versions ---
+
+RENAME_SETUP = """
+CREATE TABLE users (id bigint PRIMARY KEY, display_name varchar(50) DEFAULT '' NOT NULL, bio text DEFAULT 'none');
+CREATE UNIQUE INDEX users_display_name_key ON users (display_name);
+INSERT INTO users SELECT g, 'u' || g, CASE WHEN g % 3 = 0 THEN NULL ELSE 'b' || g END FROM generate_series(1, 50) g;
+"""
+RENAME_STATS = {**stats(users={**LARGE, "rows": 50, "schema": {
+    "primary_key": ["id"],
+    "columns": [{"name": "id", "type": "bigint", "not_null": True},
+                {"name": "display_name", "type": "character varying(50)", "not_null": True,
+                 "default": "''::character varying"},
+                {"name": "bio", "type": "text", "default": "'none'::text"}],
+    "indexes": {"users_pkey": "CREATE UNIQUE INDEX users_pkey ON public.users USING btree (id)",
+                "users_display_name_key": "CREATE UNIQUE INDEX users_display_name_key ON public.users "
+                                          "USING btree (display_name)"}}}), "thresholds": {"batch_rows": 10}}
+
+
+def _run_phase(pg, plan, phase: str) -> None:
+    for p in plan.phases:
+        if p.name.value == phase:
+            for st in p.steps:
+                for statement in st.up:
+                    pg.execute(statement)
+
+
+def test_rename_dual_write_is_exact_for_both_application_versions(pg) -> None:
+    pg.execute(RENAME_SETUP)
+    m = migration("ALTER TABLE users RENAME COLUMN display_name TO username;\n"
+                  "ALTER TABLE users RENAME COLUMN bio TO about;\n")
+    plan, _ = plan_migration(m, parse_stats(RENAME_STATS, "s"),
+                             options=PlanOptions(confirm=("public.users.display_name", "public.users.bio")))
+    _run_phase(pg, plan, "expand")
+    # Both application versions write while the rollout runs (before and after the backfill).
+    pg.execute("INSERT INTO users (id, display_name, bio) VALUES (101, 'old-explicit', 'x')")
+    pg.execute("INSERT INTO users (id) VALUES (102)")  # old app relying on both DEFAULTs
+    pg.execute("INSERT INTO users (id, display_name, bio) VALUES (103, 'old-null-bio', NULL)")
+    _run_phase(pg, plan, "migrate")
+    pg.execute("INSERT INTO users (id, username, about) VALUES (201, 'new-explicit', 'y')")
+    pg.execute("INSERT INTO users (id, username) VALUES (202, 'new-default-about')")  # about omitted
+    pg.execute("UPDATE users SET display_name = 'old-updated' WHERE id = 101")
+    pg.execute("UPDATE users SET username = 'new-updated', about = NULL WHERE id = 201")
+    pg.execute("UPDATE users SET bio = 'old-bio' WHERE id = 3")
+    diverged = pg.execute("SELECT id, display_name, username, bio, about FROM users WHERE "
+                          "display_name IS DISTINCT FROM username OR bio IS DISTINCT FROM about").fetchall()
+    assert diverged == []
+    got = dict((r[0], r[1:]) for r in pg.execute(
+        "SELECT id, username, about FROM users WHERE id IN (101, 102, 103, 201, 202, 3)").fetchall())
+    assert got == {101: ("old-updated", "x"), 102: ("", "none"), 103: ("old-null-bio", None),
+                   201: ("new-updated", None), 202: ("new-default-about", "none"), 3: ("u3", "old-bio")}
+    # The unique index copied onto the new column was built (it failed on diverged rows before).
+    assert pg.execute("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                      "WHERE c.relname LIKE '%username%' AND i.indisunique AND i.indisvalid").fetchone()[0] == 1
+    _run_phase(pg, plan, "contract")
+    pg.execute("DELETE FROM users WHERE id = 102")  # the unique index allows one ''
+    pg.execute("INSERT INTO users (id) VALUES (301)")  # only the new application remains
+    assert pg.execute("SELECT username, about FROM users WHERE id = 301").fetchone() == ("", "none")

@@ -65,6 +65,9 @@ CASES = {
     "foreign-key": "ALTER TABLE orders ADD CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id) "
                    "REFERENCES customers (id);",
     "rename-column": "ALTER TABLE orders RENAME COLUMN note TO remark;",
+    # A NOT NULL column with a DEFAULT (issue 12, class 1): rows either application version
+    # inserts must not diverge between the two columns.
+    "rename-column-with-default": "ALTER TABLE orders RENAME COLUMN amount TO total;",
     "retype-int-bigint": "ALTER TABLE orders ALTER COLUMN amount TYPE bigint;",
     "batched-update": "UPDATE orders SET note = 'archived' WHERE amount % 2 = 0;",
     # Django's RemoveField of a NOT NULL column (issue 12, class 8): each change planned once.

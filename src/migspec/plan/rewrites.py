@@ -492,10 +492,12 @@ def rename_column(item: Analyzed, ctx: PlanContext) -> Steps:
     rows = ctx.rows(item)
     pk = _pk(ctx, t)
     ctx.facts.table(t).columns[op.new_name] = ColumnFact(op.new_name, old.type, old.not_null, old.default)
+    # No DEFAULT on the new column until cutover: the sync trigger tells the two application
+    # versions' INSERTs apart by it (plan.sql.sync_trigger).
     steps: Steps = [
-        (E, ddl(ctx, f"add column {op.new_name} {old.type} to {t} (catalog only)",
-                [f"ALTER TABLE {t.sql} ADD COLUMN {n} {old.type}"]
-                + ([f"ALTER TABLE {t.sql} ALTER COLUMN {n} SET DEFAULT {old.default}"] if old.default else []),
+        (E, ddl(ctx, f"add column {op.new_name} {old.type} to {t} (catalog only"
+                + ("; its DEFAULT comes at cutover)" if old.default else ")"),
+                [f"ALTER TABLE {t.sql} ADD COLUMN {n} {old.type}"],
                 [f"ALTER TABLE {t.sql} DROP COLUMN IF EXISTS {n}"], t, AEL)),
         (E, ddl(ctx, f"install a trigger keeping {op.column} and {op.new_name} in sync in both directions",
                 [fn, trg], drop_trg.split("; "), t, SRE)),
@@ -509,6 +511,10 @@ def rename_column(item: Analyzed, ctx: PlanContext) -> Steps:
     steps.append((M, Step(f"deploy the application reading and writing {op.new_name} instead of {op.column}",
                           (), (), manual=True, down_note="redeploy the previous application version")))
     canonical, _ = _confirmation(ctx, t, op.column)
+    if old.default:
+        steps.append((C, ddl(ctx, f"give {op.new_name} the DEFAULT of {op.column} (only the new application runs)",
+                             [f"ALTER TABLE {t.sql} ALTER COLUMN {n} SET DEFAULT {old.default}"],
+                             [f"ALTER TABLE {t.sql} ALTER COLUMN {n} DROP DEFAULT"], t, AEL)))
     if old.not_null:
         # The new application no longer writes the old column: once the trigger is gone its
         # NOT NULL would reject every INSERT.

@@ -200,9 +200,17 @@ def sync_trigger(table: QualifiedName, old: str, new: str, to_new: str, to_old: 
     """(CREATE FUNCTION, CREATE TRIGGER, DROP both) keeping ``old`` and ``new`` in step.
 
     Both ways (``to_old`` given: a rename, where old and new application versions write different
-    columns - pgroll's up/down triggers in one): an INSERT that sets only one side fills the
-    other; an UPDATE copies whichever side changed. One way (``to_old`` None: a type change, where
-    only the old column is written until the swap): ``new`` is always computed from ``old``, so
+    columns - pgroll's up/down triggers in one): an UPDATE copies whichever side changed; an
+    INSERT is told apart by ``new``, which has no DEFAULT while both versions run (the rename
+    gives it the old column's DEFAULT only at cutover): NULL there means the writer did not name
+    it - the old application - so ``new`` follows ``old`` (its value or its DEFAULT); anything
+    else was written by the new application, and ``old`` follows it. An ``IS NULL`` test on both
+    sides was not enough: with a DEFAULT on both, a row the old application inserted kept the
+    new column's default (issue 12, class 1). The one case no BEFORE trigger can tell apart: the
+    new application inserting an explicit NULL into a nullable column whose old DEFAULT is not
+    NULL gets that DEFAULT (an omitted column and an explicit value look alike once defaults ran).
+
+    One way (``to_old`` None: a type change, where only the old column is written until the swap): ``new`` is always computed from ``old``, so
     a backfill writing ``new`` can never write a lossy cast back into ``old``."""
     fn = trigger_function_name(table, tag)
     trg = q(fn.name)
@@ -215,7 +223,7 @@ def sync_trigger(table: QualifiedName, old: str, new: str, to_new: str, to_old: 
         body = (
             "\nBEGIN\n"
             "  IF TG_OP = 'INSERT' THEN\n"
-            f"    IF NEW.{n} IS NULL THEN NEW.{n} := {to_new}; ELSIF NEW.{o} IS NULL THEN NEW.{o} := {to_old}; END IF;\n"
+            f"    IF NEW.{n} IS NULL THEN NEW.{n} := {to_new}; ELSE NEW.{o} := {to_old}; END IF;\n"
             f"  ELSIF NEW.{n} IS DISTINCT FROM OLD.{n} THEN NEW.{o} := {to_old};\n"
             f"  ELSIF NEW.{o} IS DISTINCT FROM OLD.{o} THEN NEW.{n} := {to_new};\n"
             "  END IF;\n"
