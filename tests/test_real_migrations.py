@@ -254,3 +254,28 @@ def test_rename_dual_write_is_exact_for_both_application_versions(pg) -> None:
     pg.execute("DELETE FROM users WHERE id = 102")  # the unique index allows one ''
     pg.execute("INSERT INTO users (id) VALUES (301)")  # only the new application remains
     assert pg.execute("SELECT username, about FROM users WHERE id = 301").fetchone() == ("", "none")
+
+
+# --- class 13: verify loads only what the migration touches, and a CHECK or trigger is no refusal --
+
+def test_verify_load_filters_checks_skips_triggers_and_untouched_tables(pg) -> None:
+    from migspec.verify import data
+
+    pg.execute("""
+        CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL);
+        CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint REFERENCES customers (id),
+                             amount integer NOT NULL CHECK (amount >= 0 AND amount < 50),
+                             code text CHECK (length(code) < 3));
+        CREATE TABLE ledger (id bigint PRIMARY KEY, entry text NOT NULL);
+        CREATE FUNCTION reject() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN RAISE EXCEPTION 'only the application inserts here'; END $$;
+        CREATE TRIGGER orders_reject BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION reject();
+    """)
+    models = data.with_parents(data.table_models(pg, 200), {"public.orders"})
+    assert sorted(m.name for m in models.values()) == ["public.customers", "public.orders"]
+    data.load(pg, 200, models, lambda _: None)
+    loaded, bad = pg.execute("SELECT count(*), count(*) FILTER (WHERE NOT (amount >= 0 AND amount < 50)) "
+                             "FROM orders").fetchone()
+    assert loaded > 0 and bad == 0
+    assert pg.execute("SELECT count(*) FROM ledger").fetchone()[0] == 0
+    assert pg.execute("SHOW session_replication_role").fetchone()[0] == "origin"  # triggers are back on

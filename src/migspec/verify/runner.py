@@ -561,7 +561,8 @@ def verify(inp: VerifyInput, opts: VerifyOptions = VerifyOptions(), *, dsn: str 
             if not trace.install_event_trigger(run.conn):
                 result.notes.append("not a superuser: locks of statements run outside a transaction block are only "
                                     "sampled every few ms, not captured at the end of each DDL command")
-            models = data.table_models(run.conn, opts.rows, run.pending_fks)
+            touched = {s["table"] for p in doc.get("phases", []) for s in p.get("steps", []) if s.get("table")}
+            models = data.with_parents(data.table_models(run.conn, opts.rows, run.pending_fks), touched)
             data.load(run.conn, opts.rows, models, log)
             result.tables = len(models)
             run.original_columns = {m.name: list(m.columns) for m in models.values()}
