@@ -76,7 +76,7 @@ class Trace:
     sql: str
     blocker: str | None = None
     unclaimed: Mapping[str, str] = field(default_factory=dict)  # table -> why migspec cannot claim it
-    conservative: Mapping[str, str] = field(default_factory=dict)  # "rewrite"|"scan" -> why it over-claims
+    conservative: Mapping[str, str] = field(default_factory=dict)  # "rewrite"|"scan"|"rebuild" -> why it over-claims
     error: str | None = None  # the server must refuse the statement with this text in the message
     gate: str | None = None  # a versions.py gate: on majors before it the server must refuse the sql
 
@@ -145,8 +145,8 @@ def _trace(rule: str, raw: Any, where: str, index: int) -> Trace:
     for key in ("unclaimed", "conservative"):
         if not isinstance(raw.get(key, {}), dict):
             raise CaseFileError(f"{where}: {key} maps a name to the reason")
-    if set(raw.get("conservative", {})) - {"rewrite", "scan"}:
-        raise CaseFileError(f"{where}: conservative takes the keys rewrite and scan")
+    if set(raw.get("conservative", {})) - {"rewrite", "scan", "rebuild"}:
+        raise CaseFileError(f"{where}: conservative takes the keys rewrite, scan and rebuild")
     if raw.get("gate") is not None and raw["gate"] not in GATES:
         raise CaseFileError(f"{where}: gate must name a gate of migspec.versions ({', '.join(sorted(GATES))})")
     name = str(raw.get("name") or " ".join(raw["sql"].split())[:70])

@@ -96,8 +96,8 @@ LOG_TABLE = "_migspec_trace_locks"
 AS = LockMode.ACCESS_SHARE
 
 CATALOG = """
-SELECT c.oid, n.nspname, c.relname, c.relkind, c.relfilenode
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+SELECT c.oid, n.nspname, c.relname, c.relkind, c.relfilenode, i.indrelid
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_index i ON i.indexrelid = c.oid
  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%%'
    AND c.relname <> %(log)s
 """
@@ -108,6 +108,10 @@ SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod)
    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%%'
    AND c.relname <> %(log)s
  ORDER BY 1, 2, a.attnum
+"""
+INDEXES = """
+SELECT schemaname, tablename, indexname, indexdef FROM pg_indexes
+ WHERE schemaname NOT IN ('pg_catalog', 'information_schema') AND tablename <> %(log)s
 """
 COUNTERS = """
 SELECT relid, seq_scan, seq_tup_read, n_tup_upd + n_tup_del FROM {view}
@@ -138,6 +142,7 @@ class Rel:
     name: QualifiedName
     kind: str  # pg_class.relkind
     filenode: int
+    table: int | None = None  # an index's table
 
     @property
     def is_table(self) -> bool:
@@ -153,6 +158,7 @@ class Observation:
     scanned: set[int] = field(default_factory=set)  # a seq scan started
     read_rows: set[int] = field(default_factory=set)  # seq_tup_read moved
     changed_rows: set[int] = field(default_factory=set)  # rows updated or deleted
+    rebuilt: set[int] = field(default_factory=set)  # pre-existing indexes given a new relfilenode
     how: str = "pg_locks of the statement's own backend, inside its transaction"
 
 
@@ -189,8 +195,8 @@ class Relations:
 
 
 def _catalog(conn: psycopg.Connection) -> dict[int, Rel]:
-    return {oid: Rel(QualifiedName(nsp, name), kind, node)
-            for oid, nsp, name, kind, node in conn.execute(CATALOG, {"log": LOG_TABLE}).fetchall()}
+    return {oid: Rel(QualifiedName(nsp, name), kind, node, table)
+            for oid, nsp, name, kind, node, table in conn.execute(CATALOG, {"log": LOG_TABLE}).fetchall()}
 
 
 def _stats_document(conn: psycopg.Connection) -> dict:
@@ -201,6 +207,11 @@ def _stats_document(conn: psycopg.Connection) -> dict:
             "lock_contention": {"longest_transaction_seconds": 0.1, "lock_waits_per_minute": 0},
             "columns": {}})
         entry["columns"][column] = type_text
+    # The indexes too (as 'migspec measure' records them): they decide whether a type change
+    # rebuilds an index and whether a WHERE names a unique key.
+    for nsp, rel, index, definition in conn.execute(INDEXES, {"log": LOG_TABLE}).fetchall():
+        if f"{nsp}.{rel}" in tables:
+            tables[f"{nsp}.{rel}"].setdefault("schema", {"indexes": {}})["indexes"][index] = definition
     return {"source": "production", "tables": tables}
 
 
@@ -235,6 +246,16 @@ def _data_changes(rels: Relations, conn: psycopg.Connection, obs: Observation,
             size = conn.execute("SELECT pg_relation_size(%s)", (oid,)).fetchone()
             if size and size[0] > 0:  # TRUNCATE swaps in an empty file: not a rewrite
                 obs.rewritten.add(oid)
+    emptied = {oid for oid in rels.tables if oid not in obs.rewritten and rels.before.get(oid) and rels.after.get(oid)
+               and rels.before[oid].filenode != rels.after[oid].filenode}
+    # ALTER TABLE re-creates an index it cannot reuse: same name, new OID, new file. So an index
+    # is matched by OID, else by name.
+    by_name = {rel.name: rel for rel in rels.after.values() if rel.kind == "i"}
+    for oid, old in rels.before.items():
+        new = rels.after.get(oid) or by_name.get(old.name)
+        if old.kind == "i" and new and old.table in rels.tables and old.table not in emptied \
+                and new.filenode != old.filenode:
+            obs.rebuilt.add(oid)
 
 
 @dataclass
@@ -244,6 +265,25 @@ class Claims:
     scans: list[tuple[str, set[int], bool, bool]]  # (op, its tables' OIDs, data change, rewrite)
     unknown: bool  # an operation migspec says it cannot see into
     unresolved: list[str]  # claimed relations that exist neither before nor after the statement
+    rebuilds: set[int] = field(default_factory=set)  # pre-existing indexes given a new file
+
+
+def _claimed_rebuilds(result: OpResult, rels: Relations) -> set[int]:
+    """Indexes the operation rebuilds: those it names (effect.rebuilds), every index of a table it
+    rewrites, and what a REINDEX names."""
+    op, effect = result.item.op, result.item.effect
+    out = {o for o in (rels.resolve(i) for i in effect.rebuilds) if o is not None}
+    tables = set()
+    if effect.rewrites_table and op.table is not None:
+        tables.add(rels.resolve(op.table))
+    if op.kind == "reindex":
+        target = rels.resolve(op.relation)
+        if getattr(op, "target", "") == "index":
+            out.add(target)
+        else:
+            tables.add(target)
+    out |= {oid for oid, rel in rels.before.items() if rel.kind == "i" and rel.table in tables}
+    return out
 
 
 def _claims(results: list[OpResult], held: dict[int, LockMode], rels: Relations) -> Claims:
@@ -263,6 +303,7 @@ def _claims(results: list[OpResult], held: dict[int, LockMode], rels: Relations)
             oids = {o for o in (rels.resolve(t) for t in op.tables) if o is not None}
             claims.scans.append((op.describe(), oids, isinstance(op, DataChange), effect.rewrites_table))
         claims.unknown = claims.unknown or effect.work is Work.UNKNOWN
+        claims.rebuilds |= _claimed_rebuilds(result, rels)
     return claims
 
 
@@ -294,6 +335,15 @@ def _compare(trace: Trace, label: str, claims: Claims, obs: Observation, rels: R
             conservative_seen.add("rewrite")
         elif claimed != seen:
             problems.append(f"{label}: {rels.label(oid)}: migspec claims {'a rewrite' if claimed else 'no rewrite'}, "
+                            f"relfilenode {'changed' if seen else 'unchanged'}")
+    # Every pre-existing index: a new relfilenode is a rebuild, which must be claimed (an ALTER
+    # TYPE that keeps the table's file can still rebuild an index under ACCESS EXCLUSIVE).
+    for oid in sorted(obs.rebuilt | claims.rebuilds, key=rels.label):
+        claimed, seen = oid in claims.rebuilds, oid in obs.rebuilt
+        if claimed and not seen and "rebuild" in trace.conservative:
+            conservative_seen.add("rebuild")
+        elif claimed != seen and (claimed or rels.before.get(oid) is not None):
+            problems.append(f"{label}: index {rels.label(oid)}: migspec claims {'a rebuild' if claimed else 'no rebuild'}, "
                             f"relfilenode {'changed' if seen else 'unchanged'}")
     for what, oids, data_change, rewrite in claims.scans:
         targets = oids & rels.tables

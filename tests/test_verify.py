@@ -43,6 +43,7 @@ CREATE TABLE orders (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX orders_note_idx ON orders (note);
+CREATE INDEX orders_code_lower_idx ON orders (lower(code::text));
 """
 
 STATS = {
@@ -70,6 +71,8 @@ CASES = {
     "rename-column-with-default": "ALTER TABLE orders RENAME COLUMN amount TO total;",
     "retype-int-bigint": "ALTER TABLE orders ALTER COLUMN amount TYPE bigint;",
     "batched-update": "UPDATE orders SET note = 'archived' WHERE amount % 2 = 0;",
+    # Binary-coercible, yet the expression index on lower(code::text) is rebuilt (issue 12, class 2).
+    "retype-rebuilds-expression-index": "ALTER TABLE orders ALTER COLUMN code TYPE text;",
     # Django's RemoveField of a NOT NULL column (issue 12, class 8): each change planned once.
     "drop-not-null-then-column": "ALTER TABLE customers ALTER COLUMN name DROP NOT NULL;\n"
                                  "-- migspec: confirm public.customers.name reason: the test's own column\n"
@@ -185,6 +188,26 @@ def test_a_plain_create_index_claimed_as_concurrent_fails(tmp_path: Path, schema
     assert any("took SHARE on public.orders, stronger than the claimed SHARE UPDATE EXCLUSIVE (blocks writes" in p
                for p in report["problems"])
     assert report["calibration"] == {}  # a step that broke its claim measures nothing
+
+
+def test_an_index_rebuild_claimed_as_catalog_only_fails(tmp_path: Path, schema_dump: Path, pg_dsn: str,
+                                                       capsys) -> None:
+    """verify compares every index's relfilenode (by name: the rebuilt index has a new OID), and
+    fails a step whose observed rebuilds differ from its claim."""
+    doc = _plan_json(tmp_path, "retype", CASES["retype-rebuilds-expression-index"], schema_dump, capsys)
+    step = doc["phases"][0]["steps"][0]
+    assert "rebuilds orders_code_lower_idx" in step["description"] and "index_build" in step["estimate_basis"]
+    step["estimate_basis"] = "catalog only"
+    plan = tmp_path / "broken.json"
+    plan.write_text(json.dumps(doc))
+    code = main(["verify", str(plan), "--schema", str(schema_dump), "--stats", str(_stats(tmp_path)),
+                 "--dsn", pg_dsn, "--rows", str(ROWS), "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and report["ok"] is False
+    s = report["phases"][0]["steps"][0]
+    assert s["rewrite"]["observed"] is False and s["rewrite"]["rebuilt_indexes"] == ["public.orders_code_lower_idx"]
+    assert any("orders_code_lower_idx rebuilt (relfilenode changed) but the step claims no rewrite and no index "
+               "build" in p for p in report["problems"])
 
 
 def test_a_production_dsn_is_refused(tmp_path: Path, schema_dump: Path, pg, pg_dsn: str, capsys) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 from dataclasses import dataclass, field, replace
 
 from pglast.enums import ConstrType
@@ -22,7 +23,7 @@ from migspec.ops.base import Effect, Operation
 from migspec.ops.session import SetSetting, TransactionControl
 from migspec.parse.operations import build_operations
 from migspec.parse.source import Location, Migration, Statement
-from migspec.schema import SchemaState
+from migspec.schema import IndexShape, SchemaState
 from migspec.stats import Stats, TableSchema
 from migspec.ops.types import ColumnType
 
@@ -121,13 +122,8 @@ def unique_keys(ts: TableSchema) -> set[frozenset[str]]:
     from pglast.parser import ParseError
 
     keys = {frozenset(ts.primary_key)} if ts.primary_key else set()
-    for definition in ts.indexes.values():
-        try:
-            node = parse_sql(definition)[0].stmt
-        except (ParseError, IndexError):
-            continue
-        if isinstance(node, ast.IndexStmt) and node.unique and node.whereClause is None \
-                and all(getattr(p, "name", None) for p in node.indexParams):
+    for node in _index_nodes(ts).values():
+        if node.unique and node.whereClause is None and all(getattr(p, "name", None) for p in node.indexParams):
             keys.add(frozenset(p.name for p in node.indexParams))
     for definition in ts.constraints.values():
         try:
@@ -141,6 +137,39 @@ def unique_keys(ts: TableSchema) -> set[frozenset[str]]:
     return keys
 
 
+def _index_nodes(ts: TableSchema) -> dict[str, Any]:
+    """The schema section's index definitions, parsed (unreadable ones left out)."""
+    from pglast import ast, parse_sql
+    from pglast.parser import ParseError
+
+    out = {}
+    for name, definition in ts.indexes.items():
+        try:
+            node = parse_sql(definition)[0].stmt
+        except (ParseError, IndexError):
+            continue
+        if isinstance(node, ast.IndexStmt):
+            out[name] = node
+    return out
+
+
+def index_shapes(ts: TableSchema) -> dict[str, IndexShape]:
+    """Each index's columns (named plainly, or inside an expression or the WHERE) and whether it
+    is plain: PostgreSQL reuses only plain indexes across ALTER COLUMN TYPE (ops.table)."""
+    from pglast import ast
+
+    from migspec.parse.source import iter_nodes
+
+    shapes = {}
+    for name, node in _index_nodes(ts).items():
+        plain = node.whereClause is None and all(getattr(p, "name", None) for p in node.indexParams)
+        columns = {p.name for p in node.indexParams if getattr(p, "name", None)}
+        columns |= {n.fields[-1].sval for n in iter_nodes((node.indexParams, node.whereClause))
+                    if isinstance(n, ast.ColumnRef) and isinstance(n.fields[-1], ast.String)}
+        shapes[name] = IndexShape(frozenset(columns), plain)
+    return shapes
+
+
 def seed_schema(stats: Stats) -> SchemaState:
     """Schema facts from the stats file (column types, unique keys) so type changes can be
     judged and a WHERE on a unique key is known to touch one row."""
@@ -150,6 +179,7 @@ def seed_schema(stats: Stats) -> SchemaState:
         state.measured = table.rows is not None
         if table.schema is not None:
             state.unique_keys = unique_keys(table.schema)
+            state.indexes = index_shapes(table.schema)
         for column, text in table.columns.items():
             try:
                 state.columns[column] = ColumnType.parse(text)

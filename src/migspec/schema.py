@@ -10,6 +10,15 @@ from migspec.names import QualifiedName
 from migspec.ops.types import ColumnType
 
 
+@dataclass(frozen=True)
+class IndexShape:
+    """What an ALTER COLUMN ... TYPE needs to know about an existing index: the columns it reads
+    and whether it is plain (only columns, no expression, no WHERE)."""
+
+    columns: frozenset[str]
+    plain: bool
+
+
 @dataclass
 class TableState:
     name: QualifiedName
@@ -21,6 +30,7 @@ class TableState:
     #: Column sets no two rows share (primary key, unique constraints and plain unique indexes):
     #: an equality on all of one matches at most one row.
     unique_keys: set[frozenset[str]] = field(default_factory=set)
+    indexes: dict[str, IndexShape] = field(default_factory=dict)  # existing indexes, by name
 
     def has_validated_not_null_check(self, column: str) -> bool:
         return any(col == column and valid for col, valid in self.not_null_checks.values())

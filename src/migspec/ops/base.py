@@ -55,6 +55,8 @@ class Effect:
     #: At most this many rows are touched (a WHERE on a primary key or unique key), when known;
     #: None: every row may be (migspec.ops.data.rows_bound).
     work_rows_max: int | None = None
+    #: Existing indexes rebuilt without a table rewrite (a rewrite rebuilds every index anyway).
+    rebuilds: tuple[QualifiedName, ...] = ()
 
     def touched_rows(self, table_rows: int) -> int:
         """Rows the work touches in a table of ``table_rows`` rows."""

@@ -229,6 +229,7 @@ class AlterColumnType(Operation):
     column: str = ""
     type: ColumnType | None = None
     using: Any = None
+    collate: str | None = None  # COLLATE written with the new type
     kind: ClassVar[str] = "alter_column_type"
     lock = AEL
     breaking = True
@@ -239,10 +240,38 @@ class AlterColumnType(Operation):
         return type_change(old, self.type, using=_effective_using(self.using, self.column, self.type),
                            version=version, timezone=schema.timezone)
 
+    def rebuilt_indexes(self, schema: SchemaState) -> list[tuple[str, str]]:
+        """(index, why) for the existing indexes a catalog-only type change still rebuilds.
+
+        ALTER TABLE re-creates every index on the column and keeps the old one only when
+        CheckIndexCompatible (src/backend/commands/indexcmds.c) says so: never for an index with
+        expressions or a WHERE, and not when the operator class or collation changes. Seen on a
+        real server (tests/rules/changing-column-type.yml traces): varchar -> text rebuilds an
+        expression index on lower(slug::text); a COLLATE change rebuilds a unique index; a
+        varchar widening keeps a plain index."""
+        state = schema.tables.get(self.table) if self.table else None
+        out = []
+        for name, shape in (state.indexes.items() if state else ()):
+            if self.column not in shape.columns:
+                continue
+            if not shape.plain:
+                out.append((name, "an index with an expression or a WHERE is never reused"))
+            elif self.collate is not None:
+                out.append((name, f"COLLATE {self.collate} changes the index's collation"))
+        return out
+
     def effect(self, schema: SchemaState, version: int) -> Effect:
         assert self.table
         rewrites, why = self.rewrite(schema, version)
-        return Effect((RelationLock(self.table, AEL),), Work.REWRITE if rewrites else Work.NONE, (why,))
+        if rewrites:
+            return Effect((RelationLock(self.table, AEL),), Work.REWRITE, (why,))
+        rebuilt = self.rebuilt_indexes(schema)
+        if rebuilt:
+            return Effect((RelationLock(self.table, AEL),), Work.INDEX_BUILD,
+                          (why, "yet it rebuilds " + "; ".join(f"index {n} ({reason})" for n, reason in rebuilt)
+                           + " under ACCESS EXCLUSIVE"),
+                          rebuilds=tuple(self.table.sibling(n) for n, _ in rebuilt))
+        return Effect((RelationLock(self.table, AEL),), Work.NONE, (why,))
 
     def apply(self, schema: SchemaState) -> None:
         assert self.table and self.type

@@ -99,8 +99,10 @@ def _alter_table(stmt: Statement, node: ast.AlterTableStmt) -> list[Operation]:
             ops.append(table.DropColumn(stmt=stmt, table=tbl, column=cmd.name))
         elif st == AT.AT_AlterColumnType:
             col = cmd.def_
+            collate = ".".join(n.sval for n in col.collClause.collname) if col.collClause else None
             ops.append(table.AlterColumnType(stmt=stmt, table=tbl, column=cmd.name,
-                                             type=ColumnType.from_node(col.typeName), using=col.raw_default))
+                                             type=ColumnType.from_node(col.typeName), using=col.raw_default,
+                                             collate=collate))
         elif st == AT.AT_SetNotNull:
             ops.append(table.SetNotNull(stmt=stmt, table=tbl, column=cmd.name))
         elif st == AT.AT_DropNotNull:

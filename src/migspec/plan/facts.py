@@ -187,12 +187,13 @@ def _constraint(tf: TableFacts, con: ast.Constraint) -> None:
 
 
 def with_column_types(stats: Stats, facts: SchemaFacts, *, facts_win: bool = False) -> Stats:
-    """The stats with every column type the facts know, so that lint judges type changes (a
-    widening is catalog-only) from the same schema the planner writes DOWNs from. ``facts_win``:
-    the facts are newer than the stats (the schema after the migration, to judge its DOWNs)."""
+    """The stats with every column type (and key and index) the facts know, so that lint judges
+    type changes (a widening is catalog-only) from the same schema the planner writes DOWNs from.
+    ``facts_win``: the facts are newer than the stats (the schema after the migration, to judge its
+    DOWNs)."""
     from dataclasses import replace
 
-    from migspec.stats import TableStats
+    from migspec.stats import TableSchema, TableStats
 
     for name, tf in facts.tables.items():
         if not tf.columns:
@@ -200,7 +201,11 @@ def with_column_types(stats: Stats, facts: SchemaFacts, *, facts_win: bool = Fal
         ts = stats.table(name) if name in stats.tables else TableStats(name)
         known = {c: f.type for c, f in tf.columns.items()}
         merged = {**ts.columns, **known} if facts_win else {**known, **ts.columns}
-        stats = stats.with_table(replace(ts, columns=merged))
+        # The keys and indexes as well, when the stats hold none: lint bounds a WHERE on a unique
+        # key and sees the indexes a type change rebuilds from the same schema.
+        schema = ts.schema if ts.schema is not None or not (tf.primary_key or tf.indexes) else \
+            TableSchema(primary_key=tf.primary_key, constraints=dict(tf.constraints), indexes=dict(tf.indexes))
+        stats = stats.with_table(replace(ts, columns=merged, schema=schema))
     return stats
 
 

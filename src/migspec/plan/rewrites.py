@@ -387,15 +387,23 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
     t = _t(op)
     cmd = item.stmt.node.cmds[[getattr(c, "name", None) for c in item.stmt.node.cmds].index(op.column)]
     new_type = sql_of(cmd.def_.typeName)
+    # The statement's COLLATE is part of the change (it was dropped from the emitted SQL).
+    collate = f" {sql_of(cmd.def_.collClause)}" if cmd.def_.collClause is not None else ""
     old = _column_type(ctx, t, op.column)
     col = q(op.column)
     if item.effect.rewrites_table and not item.new_table:
         _refuse_if_views_read(ctx, item, t, op.column, "a type change")
     if not item.effect.rewrites_table or item.new_table:
         ctx.facts.table(t).columns[op.column] = ColumnFact(op.column, new_type, old.not_null, old.default)
-        return [(E, ddl(ctx, f"change {t}.{op.column} to {new_type} (catalog only: no rewrite)",
-                        [f"ALTER TABLE {t.sql} ALTER COLUMN {col} TYPE {new_type}"],
+        # Indexes PostgreSQL cannot reuse are rebuilt under the lock: the step claims that work.
+        rebuild = item.effect.rebuilds and not item.new_table
+        est = ctx.calibration.work(item.effect.work, ctx.rows(item), ctx.size(t)) if rebuild else None
+        return [(E, ddl(ctx, f"change {t}.{op.column} to {new_type} "
+                        + (f"(no table rewrite; rebuilds {', '.join(i.name for i in item.effect.rebuilds)})"
+                           if rebuild else "(catalog only: no rewrite)"),
+                        [f"ALTER TABLE {t.sql} ALTER COLUMN {col} TYPE {new_type}{collate}"],
                         [f"ALTER TABLE {t.sql} ALTER COLUMN {col} TYPE {old.type}"], t, AEL,
+                        estimate=est.seconds if est else 0.01, basis=est.basis if est else "catalog only",
                         down_note="the DOWN changes the type back, which may rewrite the table and fails "
                                   "if values that only fit the new type arrived"))]
     tmp = f"{op.column}__migspec_new"[:63]
@@ -409,7 +417,7 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
     backfill_expr = (sql_of(op.using) if op.using is not None else f"CAST({col} AS {new_type})")
     steps: Steps = [
         (E, ddl(ctx, f"add column {tmp} {new_type} beside {t}.{op.column} (catalog only)",
-                [f"ALTER TABLE {t.sql} ADD COLUMN {tcol} {new_type}"],
+                [f"ALTER TABLE {t.sql} ADD COLUMN {tcol} {new_type}{collate}"],
                 [f"ALTER TABLE {t.sql} DROP COLUMN IF EXISTS {tcol}"], t, AEL)),
         (E, ddl(ctx, f"install a trigger filling {tmp} from {op.column} on every write",
                 [fn, trg], drop_trg.split("; "), t, SRE)),

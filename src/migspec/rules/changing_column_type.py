@@ -11,6 +11,11 @@ Why:
     changes (varchar(n) -> varchar(m > n), varchar -> text, numeric precision up, cidr -> inet)
     are catalog-only; migspec decides from pg_cast (migspec.catalog.casts) and typmod rules, and
     needs the old type (stats file ``columns`` or a CREATE TABLE in the migration) to say so.
+    A catalog-only change still rebuilds, under ACCESS EXCLUSIVE, every index on the column that
+    has an expression or a WHERE (lower(slug::text)) and, with COLLATE, the column's indexes:
+    migspec reads the indexes from the stats file's ``schema`` section and scores the rebuild.
+    ``USING col::newtype`` (Django writes it) is judged like the plain form; ``SET TIME ZONE
+    'UTC'`` earlier in the migration is followed.
 
 Example:
     ALTER TABLE orders ALTER COLUMN id TYPE bigint;
@@ -43,7 +48,11 @@ class ChangingColumnType(Rule):
         op: AlterColumnType = item.op
         rewrites, why = op.rewrite(ctx.schema, ctx.version)
         verb = "rewrites" if rewrites else "does not rewrite"
-        yield Hit(f"changing {op.table}.{op.column} to {op.type} {verb} the table ({why}); running code sees a "
-                  "new type", "new column + sync trigger + batched backfill + switch readers + drop old column"
-                  if rewrites else "deploy the application change that handles the new type first",
+        rebuilt = op.rebuilt_indexes(ctx.schema) if not rewrites else []
+        rebuilds = ("; yet it rebuilds " + "; ".join(f"index {n} ({reason})" for n, reason in rebuilt)
+                    + " under ACCESS EXCLUSIVE") if rebuilt else ""
+        yield Hit(f"changing {op.table}.{op.column} to {op.type} {verb} the table ({why}){rebuilds}; running code "
+                  "sees a new type", "new column + sync trigger + batched backfill + switch readers + drop old column"
+                  + (" (its indexes built CONCURRENTLY)" if rebuilt else "")
+                  if rewrites or rebuilt else "deploy the application change that handles the new type first",
                   floor=Risk.YELLOW)

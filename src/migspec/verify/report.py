@@ -32,6 +32,7 @@ class StepResult:
     claimed_rewrite: bool = False
     observed_rewrite: bool | None = None
     rewritten: list[str] = field(default_factory=list)  # every table whose relfilenode changed
+    rebuilt_indexes: list[str] = field(default_factory=list)  # every pre-existing index given a new file
     duration_s: float = 0.0
     rows: int | None = None  # rows in the step's table when it started
     production_rows: int | None = None
@@ -202,7 +203,8 @@ def step_dict(s: StepResult) -> dict[str, Any]:
         "transactional": s.transactional, "table": s.table,
         "lock": {"claimed": s.claimed_lock, "observed": s.observed_lock, "other_relations": s.other_locks,
                  "samples": s.lock_samples, "own_backend": s.own_backend_locks},
-        "rewrite": {"claimed": s.claimed_rewrite, "observed": s.observed_rewrite, "rewritten": s.rewritten},
+        "rewrite": {"claimed": s.claimed_rewrite, "observed": s.observed_rewrite, "rewritten": s.rewritten,
+                    "rebuilt_indexes": s.rebuilt_indexes},
         "duration_seconds": round(s.duration_s, 4), "rows": s.rows, "production_rows": s.production_rows,
         "production_seconds": None if s.production_s is None else round(s.production_s, 3),
         "plan_estimate_seconds": s.plan_estimate_s, "plan_estimate_low_seconds": s.plan_estimate_low_s,

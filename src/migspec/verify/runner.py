@@ -261,6 +261,7 @@ class _Run:
         if oid is not None and r.rate_kind:
             r.rows = int(self.conn.execute(f"SELECT count(*) FROM {table_name}").fetchone()[0])
         files = trace.relfilenodes(self.conn)
+        index_files = trace.index_files(self.conn)
         known = trace.user_relations(self.conn)
         trace.read_own_locks(self.conn)  # forget what earlier DDL (DOWN, setup) left there
         own = step.transactional and step.backfill is None
@@ -291,6 +292,7 @@ class _Run:
         changed, emptied = trace.rewritten(files, trace.relfilenodes(self.conn), {o for o in truncated if o})
         names = trace.relation_names(self.conn, set(changed) | set(emptied) | (obs.relations() if obs else set()), known)
         r.rewritten = [names[o] for o in changed]
+        r.rebuilt_indexes = trace.rebuilt_indexes(index_files, trace.index_files(self.conn), set(emptied))
         if emptied:
             r.notes.append(f"emptied into a new file (TRUNCATE, no rewrite): {', '.join(names[o] for o in emptied)}")
         if obs is not None:
@@ -377,6 +379,11 @@ class _Run:
         others = [t for t in r.rewritten if t != r.table]
         if others:
             r.notes.append(f"also rewritten: {', '.join(others)}")
+        # Every index's file too: a type change that keeps the table's file can still rebuild an
+        # index under ACCESS EXCLUSIVE (issue 12, class 2). A rewrite or an index build claims it.
+        if r.rebuilt_indexes and not (r.claimed_rewrite or (r.rate_kind or "").startswith("index_build")):
+            r.problems.append(f"index(es) {', '.join(r.rebuilt_indexes)} rebuilt (relfilenode changed) but the step "
+                              "claims no rewrite and no index build")
         w = r.writers
         if w is not None and w.max_ms is not None and r.stall_limit_ms is not None and w.max_ms > r.stall_limit_ms:
             r.problems.append(f"writers stalled {w.max_ms:g} ms, over the limit of {r.stall_limit_ms:g} ms")

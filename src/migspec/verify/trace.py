@@ -199,6 +199,23 @@ def relfilenodes(conn: psycopg.Connection) -> dict[int, tuple[int, int]]:
     return {int(o): (int(f), int(size)) for o, f, size in rows}
 
 
+def index_files(conn: psycopg.Connection) -> dict[str, tuple[int, int]]:
+    """(relfilenode, table OID) of every user index, by qualified name: ALTER TABLE re-creates an
+    index it cannot reuse under the same name with a new OID, so a name is what stays."""
+    rows = conn.execute("SELECT format('%I.%I', n.nspname, c.relname), c.relfilenode::bigint, i.indrelid::bigint "
+                        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_index i ON "
+                        f"i.indexrelid = c.oid WHERE c.relkind = 'i' AND {SYSTEM_SCHEMA_FILTER}").fetchall()
+    return {name: (int(f), int(t)) for name, f, t in rows}
+
+
+def rebuilt_indexes(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]],
+                    skip_tables: set[int] = frozenset()) -> list[str]:
+    """Indexes that existed before and got a new file (rebuilt), except those of ``skip_tables``
+    (emptied by TRUNCATE: a new empty file is no rebuild)."""
+    return [name for name in sorted(before) if name in after and after[name][0] != before[name][0]
+            and before[name][1] not in skip_tables]
+
+
 def rewritten(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]],
               truncated: set[int] = frozenset()) -> tuple[list[int], list[int]]:
     """(rewritten, emptied): a new relfilenode holding data means the rows were copied (ALTER TYPE,
