@@ -171,18 +171,24 @@ def test_a_down_that_forgets_to_drop_a_column_fails(tmp_path: Path, schema_dump:
     assert "MIGRATE: not run (an earlier phase failed)" in out
 
 
-def test_a_plain_create_index_claimed_as_concurrent_fails(tmp_path: Path, schema_dump: Path, pg_dsn: str,
-                                                          capsys) -> None:
-    doc = _plan_json(tmp_path, "idx", CASES["create-index"], schema_dump, capsys)
-    step = doc["phases"][0]["steps"][0]
-    assert step["lock"] == "SHARE UPDATE EXCLUSIVE" and "CONCURRENTLY" in step["up"][0]
-    step["up"] = [step["up"][0].replace(" CONCURRENTLY", "")]
+def _verify_broken(tmp_path: Path, doc: dict, schema_dump: Path, pg_dsn: str, capsys) -> dict:
+    """verify of a plan document someone broke: it must fail (exit 1); its JSON report."""
     plan = tmp_path / "broken.json"
     plan.write_text(json.dumps(doc))
     code = main(["verify", str(plan), "--schema", str(schema_dump), "--stats", str(_stats(tmp_path)),
                  "--dsn", pg_dsn, "--rows", str(ROWS), "--format", "json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 1 and report["ok"] is False
+    return report
+
+
+def test_a_plain_create_index_claimed_as_concurrent_fails(tmp_path: Path, schema_dump: Path, pg_dsn: str,
+                                                          capsys) -> None:
+    doc = _plan_json(tmp_path, "idx", CASES["create-index"], schema_dump, capsys)
+    step = doc["phases"][0]["steps"][0]
+    assert step["lock"] == "SHARE UPDATE EXCLUSIVE" and "CONCURRENTLY" in step["up"][0]
+    step["up"] = [step["up"][0].replace(" CONCURRENTLY", "")]
+    report = _verify_broken(tmp_path, doc, schema_dump, pg_dsn, capsys)
     s = report["phases"][0]["steps"][0]
     assert s["lock"]["claimed"] == "SHARE UPDATE EXCLUSIVE" and s["lock"]["observed"] == "SHARE"
     assert any("took SHARE on public.orders, stronger than the claimed SHARE UPDATE EXCLUSIVE (blocks writes" in p
@@ -198,12 +204,7 @@ def test_an_index_rebuild_claimed_as_catalog_only_fails(tmp_path: Path, schema_d
     step = doc["phases"][0]["steps"][0]
     assert "rebuilds orders_code_lower_idx" in step["description"] and "index_build" in step["estimate_basis"]
     step["estimate_basis"] = "catalog only"
-    plan = tmp_path / "broken.json"
-    plan.write_text(json.dumps(doc))
-    code = main(["verify", str(plan), "--schema", str(schema_dump), "--stats", str(_stats(tmp_path)),
-                 "--dsn", pg_dsn, "--rows", str(ROWS), "--format", "json"])
-    report = json.loads(capsys.readouterr().out)
-    assert code == 1 and report["ok"] is False
+    report = _verify_broken(tmp_path, doc, schema_dump, pg_dsn, capsys)
     s = report["phases"][0]["steps"][0]
     assert s["rewrite"]["observed"] is False and s["rewrite"]["rebuilt_indexes"] == ["public.orders_code_lower_idx"]
     assert any("orders_code_lower_idx rebuilt (relfilenode changed) but the step claims no rewrite and no index "
