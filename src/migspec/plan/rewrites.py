@@ -177,11 +177,15 @@ def _concurrent(node: Any) -> str:
     return sql_of(node)
 
 
-def drop_dependent_indexes(ctx: PlanContext, t: QualifiedName, column: str, rows: int) -> Steps:
-    """Drop (CONCURRENTLY) the indexes that would vanish with the column, so the DOWN rebuilds them."""
+def drop_dependent_indexes(ctx: PlanContext, t: QualifiedName, column: str, rows: int,
+                           named_now: str | None = None) -> Steps:
+    """Drop (CONCURRENTLY) the indexes that would vanish with the column, so the DOWN rebuilds them.
+    ``named_now``: the column's name at that point, when the plan renamed it (a type change's swap
+    keeps the old column as ``<col>__migspec_old``): the DOWN rebuilds the index on that name."""
     est = ctx.calibration.duration("index_build_concurrent", rows, ctx.size(t))
-    return [(C, ddl(ctx, f"drop index {name} CONCURRENTLY (it uses {t}.{column}, which is dropped next)",
-                    [f"DROP INDEX CONCURRENTLY IF EXISTS {t.sibling(name).sql}"], [_concurrent(node)], t, SUE,
+    return [(C, ddl(ctx, f"drop index {name} CONCURRENTLY (it uses {t}.{named_now or column}, which is dropped next)",
+                    [f"DROP INDEX CONCURRENTLY IF EXISTS {t.sibling(name).sql}"],
+                    [retarget_index(node, column, named_now, name) if named_now else _concurrent(node)], t, SUE,
                     transactional=False, down_note=f"the DOWN rebuilds it concurrently, est. {est.range_text}"))
             for name, node in indexes_on(ctx, t, column).items()]
 
@@ -403,7 +407,7 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
                            if rebuild else "(catalog only: no rewrite)"),
                         [f"ALTER TABLE {t.sql} ALTER COLUMN {col} TYPE {new_type}{collate}"],
                         [f"ALTER TABLE {t.sql} ALTER COLUMN {col} TYPE {old.type}"], t, AEL,
-                        estimate=est.seconds if est else 0.01, basis=est.basis if est else "catalog only",
+                        estimate=est,
                         down_note="the DOWN changes the type back, which may rewrite the table and fails "
                                   "if values that only fit the new type arrived"))]
     tmp = f"{op.column}__migspec_new"[:63]
@@ -427,6 +431,9 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
     ]
     if old.not_null:
         steps += _not_null_steps(ctx, t, tmp, rows)
+    # The column's indexes, rebuilt on the new column before the swap (they went away with the
+    # old column, and its DOWN did not bring them back: found by verify with an expression index).
+    steps += copy_indexes(ctx, t, op.column, tmp, rows, M)
     canonical, confirmed = _confirmation(ctx, t, op.column)
     raw_old = f"{op.column}__migspec_old"[:63]
     old_name = q(raw_old)
@@ -452,6 +459,7 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
                  f"ALTER TABLE {archive.sql} ADD PRIMARY KEY ({cols(pk)})"],
                 [f"DROP TABLE IF EXISTS {archive.sql}"], None, None,
                 estimate=ctx.calibration.duration("rewrite", rows, ctx.size(t)), basis="copy of the column")),
+        *drop_dependent_indexes(ctx, t, op.column, rows, named_now=f"{op.column}__migspec_old"[:63]),
         (C, with_down(ddl(ctx, f"drop the old column {op.column}__migspec_old (destructive: needs confirmation)",
                           [f"ALTER TABLE {t.sql} DROP COLUMN {old_name}"], [], t, AEL,
                           requires_confirmation=canonical,
