@@ -136,7 +136,7 @@ def assess(effect: Effect, load: TableLoad | None, *, lock_timeout_s: float | No
         hold = calibration.work(effect.work, 0, None)
         return Assessment(Risk.GREEN, lock, hold, 0.0, 0.0, 0.0, ("touches no existing table",))
     rows = effect.touched_rows(load.rows)
-    hold = calibration.work(effect.work, rows, load.size_bytes, concurrent=concurrent)
+    hold = calibration.work(effect.work, rows, effect.touched_bytes(load.rows, load.size_bytes), concurrent=concurrent)
     blocks_writes = bool(lock and lock.blocks_writes) or effect.work is Work.ROWS
     if not blocks_writes:
         return Assessment(Risk.GREEN, lock, hold, 0.0, 0.0, 0.0,

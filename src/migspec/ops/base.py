@@ -62,6 +62,13 @@ class Effect:
         """Rows the work touches in a table of ``table_rows`` rows."""
         return table_rows if self.work_rows_max is None else min(table_rows, self.work_rows_max)
 
+    def touched_bytes(self, table_rows: int, size_bytes: int | None) -> int | None:
+        """The share of the table's bytes those rows hold: a row found by its key is read through
+        the index, not by reading the whole table (cold or warm)."""
+        if size_bytes is None or self.work_rows_max is None or not table_rows:
+            return size_bytes
+        return int(size_bytes * self.touched_rows(table_rows) / table_rows)
+
     @property
     def rewrites_table(self) -> bool:
         return self.work.rewrites
