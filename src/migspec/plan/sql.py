@@ -210,8 +210,9 @@ def sync_trigger(table: QualifiedName, old: str, new: str, to_new: str, to_old: 
     new application inserting an explicit NULL into a nullable column whose old DEFAULT is not
     NULL gets that DEFAULT (an omitted column and an explicit value look alike once defaults ran).
 
-    One way (``to_old`` None: a type change, where only the old column is written until the swap): ``new`` is always computed from ``old``, so
-    a backfill writing ``new`` can never write a lossy cast back into ``old``."""
+    One way (``to_old`` None: a type change, where only the old column is written until the
+    swap): ``new`` is always computed from ``old``, so a backfill writing ``new`` can never write
+    a lossy cast back into ``old``."""
     fn = trigger_function_name(table, tag)
     trg = q(fn.name)
     o, n = q(old), q(new)
