@@ -213,3 +213,27 @@ def test_alembic_same_hazards_as_its_offline_sql(tmp_path: Path) -> None:
     def rules(report) -> Counter:
         return Counter((f.rule, f.table) for f in report.findings if f.table != "public.alembic_version")
     assert rules(from_project) == rules(from_sql)
+
+
+def test_measure_then_lint_a_django_project(pg_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The user's flow: production (here a real server) has some migrations applied; measure reads
+    which (django_migrations) and measures the tables the pending ones touch; lint reads only those."""
+    env = {**os.environ, "MIGSPEC_TEST_DSN": pg_dsn, "PYTHONPATH": str(DJANGO)}
+    for app, name in (("contenttypes", "0002"), ("accounts", "0001_squashed_0003_customer_phone"),
+                      ("shop", "0004_rename_total_amount")):
+        subprocess.run([sys.executable, "manage.py", "migrate", app, name], cwd=DJANGO, env=env, check=True,
+                       capture_output=True)
+    stats = tmp_path / "stats.yaml"
+    assert main(["measure", "--dsn", pg_dsn, "--migration", str(DJANGO), "--sample-seconds", "0.5",
+                 "-o", str(stats)]) == 0
+    capsys.readouterr()
+    import yaml
+
+    doc = yaml.safe_load(stats.read_text())
+    assert "shop.0004_rename_total_amount" in doc["applied_migrations"]["django"]
+    assert "accounts.0001_squashed_0003_customer_phone" in doc["applied_migrations"]["django"]
+    assert set(doc["tables"]) == {"public.shop_order"}  # what 0005-0007 touch
+    assert main(["lint", str(DJANGO), "--stats", str(stats), "--format", "json", "--fail-on", "red"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    files = {Path(f["location"].split(":")[0]).name for f in out["findings"]}
+    assert files == {"0005_order_status_idx.py", "0006_alter_order_amount.py", "0007_backfill_note.py"}

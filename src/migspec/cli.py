@@ -478,7 +478,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
                          "quote the whole --dsn value")
     names = parse_table_list(args.tables)
     if args.migration:
-        names = list(dict.fromkeys([*names, *tables_of_migration(args.migration)]))
+        names = list(dict.fromkeys([*names, *tables_of_migration(args.migration, dsn=args.dsn)]))
     if not args.tables and not args.migration and not args.upgrade_to:
         raise InputError("measure: name the tables: --migration PATH or --tables t1,t2")
     if args.calibrate and args.source.strip().lower() == "production":

@@ -42,10 +42,27 @@ def parse_table_list(texts: Iterable[str]) -> list[QualifiedName]:
     return list(dict.fromkeys(names))
 
 
-def tables_of_migration(paths: Sequence[str | Path]) -> list[QualifiedName]:
+def tables_of_migration(paths: Sequence[str | Path], *, dsn: str | None = None) -> list[QualifiedName]:
     """The pre-existing tables a migration touches, exactly the set ``lint`` asks measurements for:
-    a table created earlier in the migration (or dropped earlier) needs none."""
-    migration = load_migration(paths)
+    a table created earlier in the migration (or dropped earlier) needs none.
+
+    A Django or Alembic project (one directory) is read as ``lint`` reads it: its migrations not yet
+    recorded in the database at ``dsn`` (read-only: django_migrations / alembic_version)."""
+    from migspec.frameworks import NothingPending, ProjectOptions, detect, read_migration
+
+    if len(paths) == 1 and dsn and detect(paths[0], ProjectOptions()):
+        from migspec.measure.connection import connect
+        from migspec.measure.frameworks import applied_migrations
+
+        with connect(dsn) as conn:
+            applied, _ = applied_migrations(conn)
+        try:
+            migration, _, _ = read_migration([str(paths[0])], stats=Stats(applied_migrations={
+                k: tuple(v) for k, v in applied.items()}))
+        except NothingPending:
+            return []
+    else:
+        migration = load_migration(paths)
     touched: dict[QualifiedName, None] = {}
     # The version changes locks and work, not which tables an operation touches.
     for item, schema in analyze(migration, version=DEFAULT_VERSION, stats=Stats()):
