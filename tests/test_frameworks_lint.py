@@ -237,3 +237,26 @@ def test_measure_then_lint_a_django_project(pg_dsn: str, tmp_path: Path, capsys:
     out = json.loads(capsys.readouterr().out)
     files = {Path(f["location"].split(":")[0]).name for f in out["findings"]}
     assert files == {"0005_order_status_idx.py", "0006_alter_order_amount.py", "0007_backfill_note.py"}
+
+
+def test_alembic_revision_reading_rows_runs_on_a_throwaway_server(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A revision that reads through op.get_bind() (a count sizing its work) has no offline
+    rendering - Alembic's own --sql fails on it; migspec runs it on a throwaway server."""
+    project = tmp_path / "alf"
+    shutil.copytree(HERE / "alemit", project)
+    shutil.copy(HERE / "e3_reads_through_get_bind.py.txt", project / "migrations/versions/e3_backfill.py")
+    failed = subprocess.run([sys.executable, "-m", "alembic", "upgrade", "e1:e3", "--sql"], cwd=project,
+                            env={**os.environ, "PYTHONPATH": str(project)}, capture_output=True, text=True)
+    assert failed.returncode != 0
+    stats = tmp_path / "stats.json"
+    stats.write_text(json.dumps({"source": "production", "applied_migrations": {"alembic": ["e1"]},
+                                 "tables": {"entry": {"rows": 2_000_000, "write_qps": 40, "lock_contention": LOAD}}}))
+    assert main(["lint", str(project), "--stats", str(stats), "--format", "json"]) == 1
+    captured = capsys.readouterr()
+    assert "throwaway PostgreSQL" in captured.err
+    hits = {(f["rule"], Path(f["location"].rsplit(":", 2)[0]).name + ":" + f["location"].rsplit(":", 2)[1])
+            for f in json.loads(captured.out)["findings"]}
+    assert {("renaming-column", "e2_rename.py:15"), ("updating-rows-in-one-statement", "e3_backfill.py:20"),
+            ("lock-held-across-statements", "e3_backfill.py:20"),
+            ("creating-index-non-concurrently", "e3_backfill.py:21")} <= hits

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 import sys
@@ -82,6 +83,59 @@ class _RenderingBind:
         return _NoRows()
 
 
+def _live_context(live, script, start, per_migration, buf, spans, depth, caller):  # type: ignore[no-untyped-def]
+    """A throwaway server brought to production's revisions, whose connection writes every statement
+    it runs (parameters merged) and every BEGIN/COMMIT into the same buffer offline mode would."""
+    import psycopg
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.engine import URL
+
+    engine = create_engine(URL.create("postgresql+psycopg", username=live["user"], host=live["host"],
+                                      port=int(live["port"]), database=live["dbname"]))
+    conn = engine.connect()
+    for head in start:  # production's schema, by Alembic itself
+        pre = MigrationContext.configure(connection=conn, opts={
+            "script": script, "fn": lambda rev, context, head=head: script._upgrade_revs(head, rev)})
+        with Operations.context(pre), pre.begin_transaction():
+            pre.run_migrations()
+        conn.commit()
+
+    def write(text: str) -> None:
+        begin = buf.tell()
+        buf.write(text)
+        where = caller() if depth[0] == 0 else None
+        if where is not None:  # run through op.get_bind() (or a helper given it), not an op.* call
+            spans.append((begin, buf.tell(), where[0], where[1], "execute"))
+
+    def on_execute(conn_, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        text = statement
+        if parameters:
+            text = psycopg.ClientCursor(cursor.connection).mogrify(statement, parameters)
+        write(text.rstrip().rstrip(";") + ";\n\n")
+
+    class Marker(logging.Handler):
+        """Online, Alembic logs 'Running upgrade a -> b' where offline it writes it as a comment: the
+        same marker in the buffer tells which revision the statements that follow belong to."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            m = re.match(r"Running upgrade (.*?) -> ([^,\s]+)", record.getMessage())
+            if m:
+                buf.write(f"-- Running upgrade {m.group(1)} -> {m.group(2)}\n\n")
+
+    logger = logging.getLogger("alembic.runtime.migration")
+    logger.addHandler(Marker())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    event.listen(conn, "before_cursor_execute", on_execute)
+    event.listen(conn, "begin", lambda c: buf.write("BEGIN;\n\n"))
+    event.listen(conn, "commit", lambda c: buf.write("COMMIT;\n\n"))
+    return MigrationContext.configure(connection=conn, opts={
+        "script": script, "transaction_per_migration": per_migration,
+        "fn": lambda rev, context: script._upgrade_revs("heads", rev)})
+
+
 def main() -> None:
     request = json.load(sys.stdin)
     os.chdir(request["project"])
@@ -144,13 +198,24 @@ def main() -> None:
                     spans.append((begin, buf.tell(), path, frame.f_lineno, type(operation).__name__))
 
     Operations.invoke = invoke
-    ctx = MigrationContext.configure(dialect_name="postgresql", opts={
-        "as_sql": True, "output_buffer": buf, "literal_binds": True, "script": script,
-        "starting_rev": start or None, "destination_rev": "heads",
-        "transaction_per_migration": per_migration,
-        "fn": lambda rev, context: script._upgrade_revs("heads", rev)})
-    Operations.get_bind = lambda self: _RenderingBind(self, ctx.dialect)
+
+    def caller() -> tuple[str, int] | None:
+        frame = sys._getframe(2)
+        while frame is not None and os.path.abspath(frame.f_code.co_filename) not in files:
+            frame = frame.f_back
+        return (os.path.abspath(frame.f_code.co_filename), frame.f_lineno) if frame is not None else None
+
+    live = request.get("server")
     try:
+        if live:
+            ctx = _live_context(live, script, start, per_migration, buf, spans, depth, caller)
+        else:
+            ctx = MigrationContext.configure(dialect_name="postgresql", opts={
+                "as_sql": True, "output_buffer": buf, "literal_binds": True, "script": script,
+                "starting_rev": start or None, "destination_rev": "heads",
+                "transaction_per_migration": per_migration,
+                "fn": lambda rev, context: script._upgrade_revs("heads", rev)})
+            Operations.get_bind = lambda self: _RenderingBind(self, ctx.dialect)
         with Operations.context(ctx):
             with ctx.begin_transaction():
                 ctx.run_migrations()
@@ -158,7 +223,12 @@ def main() -> None:
         tb = traceback.extract_tb(exc.__traceback__)
         where = next((f"{f.filename}:{f.lineno}" for f in reversed(tb) if os.path.abspath(f.filename) in files),
                      ini)
-        _fail(f"{where}: Alembic's offline mode (--sql) failed: {type(exc).__name__}: {exc}")
+        mode = "on a throwaway server" if live else "offline (--sql)"
+        message = f"{where}: Alembic failed {mode}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        if live:
+            _fail(message)
+        json.dump({"offline_failed": message}, sys.stdout)  # migspec retries on a throwaway server
+        sys.exit(0)
     text = buf.getvalue()
     chunks = []
     pos = 0

@@ -49,6 +49,10 @@ def load_alembic(path: Path, options: ProjectOptions) -> Project:
     answer = run_driver("_alembic_driver.py", request, python=options.python, cwd=root,
                         what="Alembic's offline mode")
     notes = []
+    if "offline_failed" in answer:
+        answer = _on_throwaway_server(request, options, root, answer["offline_failed"])
+        notes.append("Alembic's offline mode cannot render these revisions (they read through op.get_bind()): "
+                     "they ran on a throwaway PostgreSQL upgraded to production's revisions, every statement recorded")
     if not answer.get("applied_known"):
         notes.append("no record of the revisions applied in production (measure the project's database, or give "
                      "--since): every revision from base is read")
@@ -96,6 +100,24 @@ def load_alembic(path: Path, options: ProjectOptions) -> Project:
                                              tuple(ops[r["revision"]]), framework_sql=True, dependencies=downs,
                                              path=r["file"]))
     return Project("alembic", root, tuple(migrations), answer.get("version", ""), tuple(notes))
+
+
+def _on_throwaway_server(request: dict, options: ProjectOptions, root: Path, why: str) -> dict:
+    import psycopg
+
+    from migspec.pgserver import ServerError, start_server
+
+    try:
+        server = start_server()
+    except ServerError as exc:
+        raise InputError(f"{why}; and no throwaway server to run it on: {str(exc).splitlines()[0]}") from None
+    with server:
+        with psycopg.connect(server.dsn, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE migspec_alembic")
+        info = psycopg.conninfo.conninfo_to_dict(server.dsn_for("migspec_alembic"))
+        live = {"host": info.get("host"), "port": info.get("port"), "user": info.get("user"), "dbname": info["dbname"]}
+        return run_driver("_alembic_driver.py", {**request, "server": live}, python=options.python, cwd=root,
+                          what="Alembic on a throwaway server")
 
 
 def _source_line(path: str, line: int) -> str:
