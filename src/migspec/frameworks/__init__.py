@@ -12,15 +12,18 @@ project's imports never load into migspec's process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migspec.errors import EXIT_OK, InputError, MigspecError
+from migspec.names import quote_ident
 from migspec.parse.source import Location, Migration, Placeholder, Statement, parse_text
 from migspec.stats import BOOKKEEPING_TABLES
 
@@ -133,6 +136,23 @@ def run_driver(driver: str, request: dict, *, python: str | None, cwd: Path, wha
     if "error" in answer:
         raise InputError(f"{cwd}: {answer['error']}")
     return answer
+
+
+@contextlib.contextmanager
+def throwaway_database(name: str) -> Iterator[dict[str, str | None]]:
+    """A new database on a throwaway server (migspec.pgserver), as the drivers' ``server`` request:
+    host, port, user, dbname (no password: the server trusts its local connections). The server and
+    its files are gone after the block. ``ServerError`` when no PostgreSQL server programs exist."""
+    import psycopg
+
+    from migspec.pgserver import start_server
+
+    with start_server() as server:
+        with psycopg.connect(server.dsn, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {quote_ident(name)}")
+        info = psycopg.conninfo.conninfo_to_dict(server.dsn_for(name))
+        yield {"host": info.get("host"), "port": info.get("port"), "user": info.get("user"), "dbname": name,
+               "version": str(server.version_num // 10000)}
 
 
 def _has_unknown_values(stmt: Statement) -> bool:

@@ -103,21 +103,15 @@ def load_alembic(path: Path, options: ProjectOptions) -> Project:
 
 
 def _on_throwaway_server(request: dict, options: ProjectOptions, root: Path, why: str) -> dict:
-    import psycopg
-
-    from migspec.pgserver import ServerError, start_server
+    from migspec.frameworks import throwaway_database
+    from migspec.pgserver import ServerError
 
     try:
-        server = start_server()
+        with throwaway_database("migspec_alembic") as live:
+            return run_driver("_alembic_driver.py", {**request, "server": live}, python=options.python, cwd=root,
+                              what="Alembic on a throwaway server")
     except ServerError as exc:
         raise InputError(f"{why}; and no throwaway server to run it on: {str(exc).splitlines()[0]}") from None
-    with server:
-        with psycopg.connect(server.dsn, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE migspec_alembic")
-        info = psycopg.conninfo.conninfo_to_dict(server.dsn_for("migspec_alembic"))
-        live = {"host": info.get("host"), "port": info.get("port"), "user": info.get("user"), "dbname": info["dbname"]}
-        return run_driver("_alembic_driver.py", {**request, "server": live}, python=options.python, cwd=root,
-                          what="Alembic on a throwaway server")
 
 
 def _source_line(path: str, line: int) -> str:

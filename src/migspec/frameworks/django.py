@@ -85,24 +85,18 @@ def _with_throwaway_server(request: dict, options: ProjectOptions, root: Path, o
     """Some operations write their SQL only against a live schema (AlterField of a primary key looks
     up the foreign keys pointing at it): run the applied migrations on a throwaway server, then
     collect the pending ones' SQL there, as ``sqlmigrate`` would against production."""
-    import psycopg
-
-    from migspec.pgserver import ServerError, start_server
+    from migspec.frameworks import throwaway_database
+    from migspec.pgserver import ServerError
 
     try:
-        server = start_server()  # its own temporary directory, removed when it stops
+        with throwaway_database("migspec_django") as live:
+            answer = run_driver("_django_driver.py", {**request, "server": live}, python=options.python,
+                                cwd=root.resolve(), what="Django's migration loader on a throwaway server")
     except ServerError as exc:
         first = str(exc).splitlines()[0]
         return offline, f"no throwaway server for the operations that need a database ({first}): unknown work"
-    with server:
-        with psycopg.connect(server.dsn, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE migspec_django")
-        info = psycopg.conninfo.conninfo_to_dict(server.dsn_for("migspec_django"))
-        live = {"host": info.get("host"), "port": info.get("port"), "user": info.get("user"), "dbname": info["dbname"]}
-        answer = run_driver("_django_driver.py", {**request, "server": live}, python=options.python,
-                            cwd=root.resolve(), what="Django's migration loader on a throwaway server")
     return answer, (f"some operations' SQL needs the live schema: Django wrote it against a throwaway "
-                    f"PostgreSQL {server.version_num // 10000} migrated to production's applied migrations")
+                    f"PostgreSQL {live['version']} migrated to production's applied migrations")
 
 
 def _run_python(op: dict, m: dict, root: Path, base: dict) -> list[FrameworkOperation]:
