@@ -193,3 +193,65 @@ def test_alembic_rollout_runs_through_upgrade_and_downgrade(pg_dsn: str, tmp_pat
         values = dict(conn.execute("SELECT id, total FROM entry").fetchall())
     assert all(values[i] == i for i in range(1, ROWS + 1))
     assert all(values[i] == v for i, v in writers.inserted)
+
+
+def test_django_backfill_killed_mid_migrate_resumes(pg_dsn: str, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """SIGKILL of 'manage.py migrate' inside the emitted backfill: Django has not recorded the
+    migration, migspec's state table has the last committed batch; migrate again resumes there and
+    every row - seeded and written by the application meanwhile - ends right."""
+    import signal
+
+    rows = 200_000
+    project = tmp_path / "djemit"
+    shutil.copytree(HERE / "djemit", project)
+    _manage(project, pg_dsn, "migrate", "ledger", "0001_initial")
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f"INSERT INTO ledger_entry (total, note) SELECT g, 'seed' FROM generate_series(1, {rows}) g")
+        conn.execute("ANALYZE ledger_entry")
+    stats = tmp_path / "stats.json"
+    stats.write_text(json.dumps({"source": "production", "applied_migrations": {"django": ["ledger.0001_initial"]},
+                                 "tables": {"ledger_entry": {
+                                     "rows": rows, "write_qps": 40, "lock_contention": LOAD,
+                                     "columns": {"id": "integer", "total": "integer", "note": "varchar(100)"},
+                                     "schema": {"columns": [
+                                         {"name": "id", "type": "integer", "not_null": True},
+                                         {"name": "total", "type": "integer", "not_null": True},
+                                         {"name": "note", "type": "character varying(100)", "not_null": True}],
+                                         "primary_key": ["id"]}}}}))
+    assert main(["plan", str(project), "--stats", str(stats), "--emit", "django"]) == 0
+    capsys.readouterr()
+    names = sorted(p.stem for p in (project / "ledger/migrations").glob("0002_*.py"))
+    expand = [n for n in names if n.endswith("expand")][-1]
+    backfill = next(n for n in names if "migrate" in n and "keyset" in (project / f"ledger/migrations/{n}.py")
+                    .read_text())
+    env = {**os.environ, "MIGSPEC_TEST_DSN": pg_dsn, "PYTHONPATH": str(project)}
+    with Writers(pg_dsn, "ledger_entry") as writers:
+        _manage(project, pg_dsn, "migrate", "ledger", expand)
+        proc = subprocess.Popen([sys.executable, "manage.py", "migrate", "ledger", backfill], cwd=project, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        done_before_kill = 0
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None:
+                row = conn.execute("SELECT max(rows_done) FROM migspec.steps WHERE cursor IS NOT NULL").fetchone() \
+                    if conn.execute("SELECT to_regclass('migspec.steps')").fetchone()[0] else None
+                if row and row[0]:
+                    done_before_kill = row[0]
+                    break
+                time.sleep(0.01)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            assert 0 < done_before_kill < rows, "the backfill finished before it could be killed"
+            recorded = [r[0] for r in conn.execute("SELECT name FROM django_migrations WHERE app = 'ledger'")]
+            assert backfill not in recorded
+            # Some rows are copied, others not yet: the kill landed mid-backfill.
+            assert conn.execute("SELECT count(*) FROM ledger_entry WHERE amount IS NULL").fetchone()[0] > 0
+        _manage(project, pg_dsn, "migrate", "ledger", backfill)  # resumes
+    assert not writers.errors, writers.errors[:3]
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM ledger_entry WHERE amount IS DISTINCT FROM total").fetchone() == (0,)
+        values = dict(conn.execute("SELECT id, total FROM ledger_entry").fetchall())
+        attempts = conn.execute("SELECT max(attempts) FROM migspec.steps WHERE cursor IS NOT NULL").fetchone()[0]
+    assert attempts == 2  # one run killed, one resumed
+    assert all(values[i] == v for i, v in writers.inserted) and all(values[i] == i for i in range(1, rows + 1))
