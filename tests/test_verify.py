@@ -232,6 +232,8 @@ def test_bad_input_exits_2_and_missing_schema_3(tmp_path: Path, schema_dump: Pat
     stats = str(_stats(tmp_path))
     assert main(["verify", migration, "--stats", stats, "--schema", str(schema_dump), "--rows", "0"]) == 2
     assert main(["verify", str(tmp_path / "missing.json"), "--schema", str(schema_dump)]) == 2
+    # Bad input comes before the refusal for a missing schema.
+    assert main(["verify", str(tmp_path / "missing.sql"), "--stats", stats]) == 2
     capsys.readouterr()
     assert main(["verify", migration, "--stats", stats]) == 3
     assert "verify needs the pre-migration schema" in capsys.readouterr().err

@@ -111,9 +111,11 @@ def prepare(paths: Sequence[str], *, stats_path: str | None = None, schema_path:
             pg_version: int | None = None, transaction_per_file: bool = False,
             confirm: tuple[str, ...] = ()) -> VerifyInput:
     """Load a saved JSON plan, or plan a migration first (like 'migspec plan': --stats, --schema)."""
+    from migspec.parse.source import collect_files
     from migspec.plan.facts import from_stats, load_schema_file
     from migspec.stats import Stats, load_stats
 
+    collect_files(paths)  # a missing input is bad input (exit 2), checked before any refusal
     stats = load_stats(stats_path) if stats_path else None
     # The pre-migration schema: the dump, else the schema sections 'migspec measure' writes.
     facts = None
