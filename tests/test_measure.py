@@ -32,7 +32,7 @@ from migspec.measure.sample import ContentionTracker, Observation
 from migspec.measure.snapshot import check, render, to_document
 from migspec.names import QualifiedName
 from migspec.pgserver import Server
-from migspec.plan.facts import from_stats
+from migspec.schema import from_stats
 from migspec.stats import load_stats, parse_stats
 
 ORDERS = QualifiedName("public", "orders")

@@ -1,7 +1,8 @@
 """Walk a migration statement by statement: operations, their effects, and the transaction and
 settings context each runs in. Stateful facts carried across statements and files:
   - tables created earlier in the migration (empty: no measurements, no risk from size);
-  - validated CHECK (col IS NOT NULL) constraints (PG12+ SET NOT NULL skips its scan);
+  - the schema model (migspec.schema), each operation applied to it: column types, validated
+    CHECK (col IS NOT NULL) constraints (PG12+ SET NOT NULL skips its scan), unique keys;
   - locks taken earlier in the same transaction (held until COMMIT: postgres-locks.md row 9);
   - lock_timeout / statement_timeout in effect (SET is session-wide, SET LOCAL ends with the
     transaction);
@@ -12,10 +13,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
 from dataclasses import dataclass, field, replace
 
-from pglast.enums import ConstrType
 
 from migspec.locks import LockMode
 from migspec.names import QualifiedName
@@ -23,9 +22,8 @@ from migspec.ops.base import Effect, Operation
 from migspec.ops.session import SetSetting, TransactionControl
 from migspec.parse.operations import build_operations
 from migspec.parse.source import Location, Migration, Statement
-from migspec.schema import IndexShape, SchemaState
-from migspec.stats import Stats, TableSchema
-from migspec.ops.types import ColumnType
+from migspec.schema import Schema, from_stats
+from migspec.stats import Stats
 
 
 @dataclass(frozen=True)
@@ -114,84 +112,11 @@ class _Session:
         return value if isinstance(value, float) else None
 
 
-def unique_keys(ts: TableSchema) -> set[frozenset[str]]:
-    """The column sets a table's schema section makes unique: its primary key, UNIQUE / PRIMARY
-    KEY constraints, and unique indexes on plain columns without a WHERE (a partial or expression
-    index bounds nothing a WHERE on columns can use)."""
-    from pglast import ast, parse_sql
-    from pglast.parser import ParseError
-
-    keys = {frozenset(ts.primary_key)} if ts.primary_key else set()
-    for node in _index_nodes(ts).values():
-        if node.unique and node.whereClause is None and all(getattr(p, "name", None) for p in node.indexParams):
-            keys.add(frozenset(p.name for p in node.indexParams))
-    for definition in ts.constraints.values():
-        try:
-            node = parse_sql(f"ALTER TABLE t ADD {definition}")[0].stmt
-        except (ParseError, IndexError):
-            continue
-        con = node.cmds[0].def_
-        if isinstance(con, ast.Constraint) and con.contype in (ConstrType.CONSTR_PRIMARY, ConstrType.CONSTR_UNIQUE) \
-                and con.keys:
-            keys.add(frozenset(k.sval for k in con.keys))
-    return keys
-
-
-def _index_nodes(ts: TableSchema) -> dict[str, Any]:
-    """The schema section's index definitions, parsed (unreadable ones left out)."""
-    from pglast import ast, parse_sql
-    from pglast.parser import ParseError
-
-    out = {}
-    for name, definition in ts.indexes.items():
-        try:
-            node = parse_sql(definition)[0].stmt
-        except (ParseError, IndexError):
-            continue
-        if isinstance(node, ast.IndexStmt):
-            out[name] = node
-    return out
-
-
-def index_shapes(ts: TableSchema) -> dict[str, IndexShape]:
-    """Each index's columns (named plainly, or inside an expression or the WHERE) and whether it
-    is plain: PostgreSQL reuses only plain indexes across ALTER COLUMN TYPE (ops.table)."""
-    from pglast import ast
-
-    from migspec.parse.source import iter_nodes
-
-    shapes = {}
-    for name, node in _index_nodes(ts).items():
-        plain = node.whereClause is None and all(getattr(p, "name", None) for p in node.indexParams)
-        columns = {p.name for p in node.indexParams if getattr(p, "name", None)}
-        columns |= {n.fields[-1].sval for n in iter_nodes((node.indexParams, node.whereClause))
-                    if isinstance(n, ast.ColumnRef) and isinstance(n.fields[-1], ast.String)}
-        shapes[name] = IndexShape(frozenset(columns), plain)
-    return shapes
-
-
-def seed_schema(stats: Stats) -> SchemaState:
-    """Schema facts from the stats file (column types, unique keys) so type changes can be
-    judged and a WHERE on a unique key is known to touch one row."""
-    schema = SchemaState()
-    for name, table in stats.tables.items():
-        state = schema.table(name)
-        state.measured = table.rows is not None
-        if table.schema is not None:
-            state.unique_keys = unique_keys(table.schema)
-            state.indexes = index_shapes(table.schema)
-        for column, text in table.columns.items():
-            try:
-                state.columns[column] = ColumnType.parse(text)
-            except ValueError:
-                continue
-    return schema
-
-
-def analyze(migration: Migration, *, version: int, stats: Stats, transaction_per_file: bool = False
-            ) -> Iterator[tuple[Analyzed, SchemaState]]:
-    """Yield each operation with its effect and context, and the schema state *before* it applies."""
-    schema = seed_schema(stats)
+def analyze(migration: Migration, *, version: int, stats: Stats, transaction_per_file: bool = False,
+            schema: Schema | None = None) -> Iterator[tuple[Analyzed, Schema]]:
+    """Yield each operation with its effect and context, and the schema *before* it applies.
+    ``schema``: the model before the migration (default: the stats file's); the walk changes a copy."""
+    schema = schema.copy() if schema is not None else from_stats(stats)
     session = _Session(wrapped=transaction_per_file)
     current_file = -1
     index = 0

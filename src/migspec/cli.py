@@ -347,11 +347,9 @@ def lint_report(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     merge_args(args, config)
     stats, calibration = load_inputs(args)
     migration, _ = _read_migration(args, stats)
-    if args.schema:
-        from migspec.plan.facts import from_stats, load_schema_file, with_column_types
+    from migspec.schema import load
 
-        stats = with_column_types(stats, load_schema_file(args.schema, from_stats(stats)))
-    report = apply_ignores(lint(migration, stats, pg_version=args.pg_version,
+    report = apply_ignores(lint(migration, stats, pg_version=args.pg_version, schema=load(stats, args.schema),
                                 transaction_per_file=args.transaction_per_file, calibration=calibration), config)
     threshold = Risk[args.fail_on.upper()]
     return report, [f for f in report.findings if not f.suppressed and f.risk >= threshold]

@@ -21,6 +21,7 @@ from migspec.parse.source import Location, Migration
 from migspec.ops.table import CreateTable
 from migspec.risk import Assessment, Risk, TableLoad, Thresholds, assess, classify_stall, stall_seconds
 from migspec.rules import Hit, RuleContext, all_rules, rule_names
+from migspec.schema import Schema
 from migspec.stats import Stats, require_measurements
 from migspec.versions import DEFAULT_VERSION
 
@@ -78,7 +79,8 @@ def target_version(stats: Stats, override: int | None) -> int:
 
 
 def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, transaction_per_file: bool = False,
-         calibration: Calibration | None = None, require_stats: bool = True) -> Report:
+         calibration: Calibration | None = None, require_stats: bool = True, schema: Schema | None = None) -> Report:
+    """``schema``: the model before the migration (migspec.schema.load; default: the stats file's)."""
     version = target_version(stats, pg_version)
     thresholds = Thresholds.from_mapping(stats.thresholds, f"{stats.origin}")
     calibration = (calibration or Calibration()).bound(stats)  # the probed server's speed and load
@@ -98,7 +100,8 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
     collected: list[tuple[Analyzed, list[tuple[str, Hit]], frozenset[QualifiedName]]] = []
     touched: dict[QualifiedName, None] = {}
     schema_notes: list[str] = []
-    for item, schema in analyze(migration, version=version, stats=stats, transaction_per_file=transaction_per_file):
+    for item, schema in analyze(migration, version=version, stats=stats, transaction_per_file=transaction_per_file,
+                                  schema=schema):
         ctx.schema = schema
         op_type = type(item.op)
         if op_type not in by_type:  # rules that look at this operation class, found once per class

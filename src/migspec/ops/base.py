@@ -17,7 +17,7 @@ from migspec.names import QualifiedName
 
 if TYPE_CHECKING:
     from migspec.parse.source import Statement
-    from migspec.schema import SchemaState
+    from migspec.schema import Schema
 
 
 class Work(enum.Enum):
@@ -102,13 +102,13 @@ class Operation:
     #: Only valid outside a transaction block (CONCURRENTLY forms).
     no_transaction: ClassVar[bool] = False
 
-    def effect(self, schema: SchemaState, version: int) -> Effect:
+    def effect(self, schema: Schema, version: int) -> Effect:
         """Locks and work at ``version``; the default is ``lock`` on ``table`` with no data work."""
         if self.table is None or self.lock is None:
             return Effect(())
         return Effect((RelationLock(self.table, self.lock),))
 
-    def apply(self, schema: SchemaState) -> None:
+    def apply(self, schema: Schema) -> None:
         """Record what this operation changes in the migration's running knowledge of the schema."""
 
     def describe(self) -> str:

@@ -13,7 +13,8 @@ from typing import ClassVar
 from migspec.locks import LockMode
 from migspec.names import QualifiedName
 from migspec.ops.base import Effect, Operation, RelationLock, Work
-from migspec.schema import SchemaState
+from migspec.schema import Schema
+from migspec.schema.model import CHECK, EXCLUDE, FOREIGN, NOT_NULL, PRIMARY, UNIQUE, Constraint
 from migspec.versions import GATES, supports
 
 AEL = LockMode.ACCESS_EXCLUSIVE
@@ -35,7 +36,7 @@ class AddConstraint(Operation):
     def lock_mode(self) -> LockMode:
         return LockMode.SHARE_ROW_EXCLUSIVE if self.constraint == "foreign_key" else AEL
 
-    def effect(self, schema: SchemaState, version: int) -> Effect:
+    def effect(self, schema: Schema, version: int) -> Effect:
         assert self.table
         locks = [RelationLock(self.table, self.lock_mode)]
         if self.references:
@@ -55,18 +56,27 @@ class AddConstraint(Operation):
                 f"the named NOT NULL constraint syntax needs PostgreSQL {GATES['not_null_not_valid'].since}",))
         return Effect(tuple(locks), Work.SCAN, ("every existing row is checked while the lock is held",))
 
-    def apply(self, schema: SchemaState) -> None:
+    def apply(self, schema: Schema) -> None:
         assert self.table
         state = schema.table(self.table)
+        kind = {"check": CHECK, "foreign_key": FOREIGN, "unique": UNIQUE, "primary_key": PRIMARY,
+                "exclude": EXCLUDE, "not_null": NOT_NULL}[self.constraint]
         if self.not_null_column and self.constraint == "check":
-            state.not_null_checks[self.name or f"{self.table.name}_{self.not_null_column}_check"] = (
-                self.not_null_column, not self.not_valid)
-        if self.constraint == "not_null" and self.not_null_column and not self.not_valid:
-            state.not_null_columns.add(self.not_null_column)
-        if self.constraint == "not_null" and self.not_null_column and self.not_valid and self.name:
-            state.not_null_checks[self.name] = (self.not_null_column, False)
+            name = self.name or f"{self.table.name}_{self.not_null_column}_check"
+            state.constraints[name] = Constraint(name, CHECK, columns=(self.not_null_column,),
+                                                 validated=not self.not_valid, not_null_column=self.not_null_column)
+        elif self.constraint == "not_null" and self.not_null_column:
+            if not self.not_valid:
+                state.column(self.not_null_column).not_null = True
+            elif self.name:  # NOT NULL ... NOT VALID (PostgreSQL 18): validated later, like a CHECK
+                state.constraints[self.name] = Constraint(self.name, NOT_NULL, columns=(self.not_null_column,),
+                                                          validated=False, not_null_column=self.not_null_column)
+        elif self.name:
+            state.constraints[self.name] = Constraint(self.name, kind, columns=self.columns,
+                                                      validated=not self.not_valid, references=self.references)
         if self.constraint == "primary_key":
-            state.not_null_columns.update(self.columns)
+            for column in self.columns:
+                state.column(column).not_null = True
 
     @property
     def tables(self) -> tuple[QualifiedName, ...]:
@@ -85,17 +95,16 @@ class ValidateConstraint(Operation):
     kind: ClassVar[str] = "validate_constraint"
     lock = LockMode.SHARE_UPDATE_EXCLUSIVE
 
-    def effect(self, schema: SchemaState, version: int) -> Effect:
+    def effect(self, schema: Schema, version: int) -> Effect:
         assert self.table
         return Effect((RelationLock(self.table, self.lock),), Work.SCAN,
                       ("VALIDATE reads every row but lets reads and writes continue",))
 
-    def apply(self, schema: SchemaState) -> None:
+    def apply(self, schema: Schema) -> None:
         assert self.table
         state = schema.table(self.table)
-        if self.name in state.not_null_checks:
-            column, _ = state.not_null_checks[self.name]
-            state.not_null_checks[self.name] = (column, True)
+        if self.name in state.constraints:
+            state.constraints[self.name].validated = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +114,6 @@ class DropConstraint(Operation):
     lock = AEL
     breaking = True  # an invariant the application may rely on goes away
 
-    def apply(self, schema: SchemaState) -> None:
+    def apply(self, schema: Schema) -> None:
         assert self.table
-        schema.table(self.table).not_null_checks.pop(self.name, None)
+        schema.table(self.table).constraints.pop(self.name, None)

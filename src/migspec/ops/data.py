@@ -15,7 +15,7 @@ from pglast.enums import A_Expr_Kind, BoolExprType
 
 from migspec.locks import LockMode
 from migspec.ops.base import Effect, Operation, RelationLock, Work
-from migspec.schema import SchemaState
+from migspec.schema import Schema
 
 
 def _conjuncts(expr: Any) -> list[Any]:
@@ -79,7 +79,7 @@ class DataChange(Operation):
     lock = LockMode.ROW_EXCLUSIVE
     verb: ClassVar[str] = "UPDATE"
 
-    def effect(self, schema: SchemaState, version: int) -> Effect:
+    def effect(self, schema: Schema, version: int) -> Effect:
         assert self.table
         state = schema.tables.get(self.table)
         names = {self.table.name} | ({self.alias} if self.alias else set())
@@ -115,7 +115,7 @@ class Insert(DataChange):
     kind: ClassVar[str] = "insert"
     verb: ClassVar[str] = "INSERT"
 
-    def effect(self, schema: SchemaState, version: int) -> Effect:
+    def effect(self, schema: Schema, version: int) -> Effect:
         assert self.table
         return Effect((RelationLock(self.table, self.lock),), Work.NONE,
                       ("INSERT adds rows; it blocks no reader or writer of existing rows",))

@@ -14,7 +14,8 @@ from typing import ClassVar
 from migspec.locks import LockMode
 from migspec.names import QualifiedName
 from migspec.ops.base import Effect, Operation, RelationLock, Work
-from migspec.schema import SchemaState
+from migspec.schema import Schema
+from migspec.schema.model import Index
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,16 +31,19 @@ class CreateIndex(Operation):
     def no_transaction(self) -> bool:  # type: ignore[override]
         return self.concurrent
 
-    def effect(self, schema: SchemaState, version: int) -> Effect:
+    def effect(self, schema: Schema, version: int) -> Effect:
         assert self.table
         mode = LockMode.SHARE_UPDATE_EXCLUSIVE if self.concurrent else LockMode.SHARE
         why = ("CONCURRENTLY builds without blocking writes (two scans, waits for older transactions)"
                if self.concurrent else "a plain build blocks every write until the index is complete")
         return Effect((RelationLock(self.table, mode),), Work.INDEX_BUILD, (why,))
 
-    def apply(self, schema: SchemaState) -> None:
+    def apply(self, schema: Schema) -> None:
         if self.name and self.table:
-            schema.indexes[self.table.sibling(self.name)] = self.table
+            keys = self.columns if self.columns else ("",)  # no plain columns: an expression index
+            schema.table(self.table).indexes[self.name] = Index(
+                self.name, self.stmt.sql if self.stmt else "", unique=self.unique,
+                keys=keys, reads=frozenset(self.columns), created_here=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,7 +56,7 @@ class DropIndex(Operation):
     def no_transaction(self) -> bool:  # type: ignore[override]
         return self.concurrent
 
-    def effect(self, schema: SchemaState, version: int) -> Effect:
+    def effect(self, schema: Schema, version: int) -> Effect:
         mode = LockMode.SHARE_UPDATE_EXCLUSIVE if self.concurrent else LockMode.ACCESS_EXCLUSIVE
         locks = [RelationLock(self.index, LockMode.ACCESS_EXCLUSIVE, "index")]
         if self.table:
@@ -74,7 +78,7 @@ class Reindex(Operation):
     def no_transaction(self) -> bool:  # type: ignore[override]
         return self.concurrent
 
-    def effect(self, schema: SchemaState, version: int) -> Effect:
+    def effect(self, schema: Schema, version: int) -> Effect:
         if self.concurrent:
             locks = [RelationLock(self.table, LockMode.SHARE_UPDATE_EXCLUSIVE)] if self.table else []
             return Effect(tuple(locks), Work.INDEX_BUILD, ("CONCURRENTLY rebuilds beside the old index",))

@@ -9,7 +9,7 @@ from typing import ClassVar
 from migspec.locks import LockMode
 from migspec.names import QualifiedName
 from migspec.ops.base import Effect, Operation, RelationLock, Work
-from migspec.schema import SchemaState
+from migspec.schema import Schema
 from migspec.versions import GATES, supports
 
 AEL = LockMode.ACCESS_EXCLUSIVE
@@ -22,7 +22,7 @@ class AddEnumValue(Operation):
     neighbor: str | None = None
     kind: ClassVar[str] = "add_enum_value"
 
-    def effect(self, schema: SchemaState, version: int) -> Effect:
+    def effect(self, schema: Schema, version: int) -> Effect:
         note = (() if supports("enum_add_in_transaction", version) else
                 (f"before PostgreSQL {GATES['enum_add_in_transaction'].since} it cannot run in a transaction block",))
         return Effect((), Work.NONE, ("locks the type, not any table",) + note)
@@ -37,7 +37,7 @@ class AddDomainConstraint(Operation):
     not_valid: bool = False
     kind: ClassVar[str] = "add_domain_constraint"
 
-    def effect(self, schema: SchemaState, version: int) -> Effect:
+    def effect(self, schema: Schema, version: int) -> Effect:
         if self.not_valid:
             return Effect((), Work.NONE, ("NOT VALID: existing values are not checked",))
         return Effect((), Work.UNKNOWN, (
@@ -60,7 +60,7 @@ class RewriteTable(Operation):
         # PG15 server: "VACUUM cannot run inside a transaction block" (CLUSTER of one table can).
         return self.command.startswith("VACUUM")
 
-    def effect(self, schema: SchemaState, version: int) -> Effect:
+    def effect(self, schema: Schema, version: int) -> Effect:
         assert self.table
         return Effect((RelationLock(self.table, AEL),), Work.REWRITE,
                       (f"{self.command} copies the whole table while holding ACCESS EXCLUSIVE",))
@@ -91,7 +91,7 @@ class AttachPartition(Operation):
     partition: QualifiedName = QualifiedName("public", "")
     kind: ClassVar[str] = "attach_partition"
 
-    def effect(self, schema: SchemaState, version: int) -> Effect:
+    def effect(self, schema: Schema, version: int) -> Effect:
         assert self.table
         parent = LockMode.SHARE_UPDATE_EXCLUSIVE if supports("attach_partition_sue", version) else AEL
         return Effect((RelationLock(self.table, parent, "parent"), RelationLock(self.partition, AEL, "partition")),
@@ -113,7 +113,7 @@ class DetachPartition(Operation):
     def no_transaction(self) -> bool:  # type: ignore[override]
         return self.concurrent
 
-    def effect(self, schema: SchemaState, version: int) -> Effect:
+    def effect(self, schema: Schema, version: int) -> Effect:
         assert self.table
         parent = LockMode.SHARE_UPDATE_EXCLUSIVE if self.concurrent else AEL
         # CONCURRENTLY (14+) takes ACCESS EXCLUSIVE on the partition in its last transaction.
@@ -144,7 +144,7 @@ class LockTable(Operation):
     mode: LockMode = AEL
     kind: ClassVar[str] = "lock_table"
 
-    def effect(self, schema: SchemaState, version: int) -> Effect:
+    def effect(self, schema: Schema, version: int) -> Effect:
         assert self.table
         return Effect((RelationLock(self.table, self.mode),))
 
@@ -157,7 +157,7 @@ class DropSchema(Operation):
     breaking = True
     destructive = True
 
-    def effect(self, schema: SchemaState, version: int) -> Effect:
+    def effect(self, schema: Schema, version: int) -> Effect:
         return Effect((), Work.UNKNOWN, ("every object in the schema is dropped under ACCESS EXCLUSIVE",))
 
     def describe(self) -> str:
@@ -171,7 +171,7 @@ class UnknownWork(Operation):
     label: str = "DO block"
     kind: ClassVar[str] = "unknown"
 
-    def effect(self, schema: SchemaState, version: int) -> Effect:
+    def effect(self, schema: Schema, version: int) -> Effect:
         return Effect((), Work.UNKNOWN, (f"migspec cannot see inside a {self.label}: it may lock and rewrite anything",))
 
     def describe(self) -> str:

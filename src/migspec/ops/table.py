@@ -14,7 +14,8 @@ from migspec.names import QualifiedName
 from migspec.ops.base import Effect, Operation, RelationLock, Work
 from migspec.ops.expressions import expression_volatility, volatility_name
 from migspec.ops.types import ColumnType, type_change
-from migspec.schema import SchemaState
+from migspec.schema import Schema
+from migspec.schema.model import Column
 from migspec.versions import GATES, supports
 
 AEL = LockMode.ACCESS_EXCLUSIVE
@@ -27,12 +28,12 @@ class CreateTable(Operation):
     if_not_exists: bool = False
     kind: ClassVar[str] = "create_table"
 
-    def effect(self, schema: SchemaState, version: int) -> Effect:
+    def effect(self, schema: Schema, version: int) -> Effect:
         # A foreign key to an existing table takes SHARE ROW EXCLUSIVE on it (CREATE TABLE docs).
         return Effect(tuple(RelationLock(ref, LockMode.SHARE_ROW_EXCLUSIVE, "referenced table")
                             for ref in self.references))
 
-    def apply(self, schema: SchemaState) -> None:
+    def apply(self, schema: Schema) -> None:
         assert self.table
         state = schema.tables.get(self.table)
         if state is not None and state.measured and not state.created_here:
@@ -51,9 +52,7 @@ class CreateTable(Operation):
         state = schema.table(self.table)
         state.created_here = True
         for name, ctype, not_null in self.columns:
-            state.columns[name] = ctype
-            if not_null:
-                state.not_null_columns.add(name)
+            state.columns[name] = Column(name, str(ctype), not_null, parsed=ctype)
 
     @property
     def tables(self) -> tuple[QualifiedName, ...]:
@@ -68,7 +67,7 @@ class DropTable(Operation):
     breaking = True
     destructive = True
 
-    def apply(self, schema: SchemaState) -> None:
+    def apply(self, schema: Schema) -> None:
         assert self.table
         schema.tables.pop(self.table, None)
         schema.dropped.add(self.table)
@@ -81,7 +80,7 @@ class RenameTable(Operation):
     lock = AEL
     breaking = True
 
-    def apply(self, schema: SchemaState) -> None:
+    def apply(self, schema: Schema) -> None:
         assert self.table
         state = schema.tables.pop(self.table, None)
         if state:
@@ -137,7 +136,7 @@ class AddColumn(Operation):
             return f"before PostgreSQL {GATES['fast_default'].since} every DEFAULT rewrites the table"
         return None
 
-    def effect(self, schema: SchemaState, version: int) -> Effect:
+    def effect(self, schema: Schema, version: int) -> Effect:
         assert self.table
         locks = [RelationLock(self.table, AEL)]
         if self.references:
@@ -164,13 +163,14 @@ class AddColumn(Operation):
         # REFERENCES locks the referenced table against writes too (SHARE ROW EXCLUSIVE, PG15 pg_locks).
         return tuple(t for t in (self.table, self.references) if t)
 
-    def apply(self, schema: SchemaState) -> None:
+    def apply(self, schema: Schema) -> None:
         assert self.table
         state = schema.table(self.table)
+        column = state.column(self.column)
         if self.type:
-            state.columns[self.column] = self.type
+            column.type, column.parsed = str(self.type), self.type
         if self.not_null:
-            state.not_null_columns.add(self.column)
+            column.not_null = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,7 +181,7 @@ class DropColumn(Operation):
     breaking = True
     destructive = True
 
-    def apply(self, schema: SchemaState) -> None:
+    def apply(self, schema: Schema) -> None:
         assert self.table
         schema.table(self.table).columns.pop(self.column, None)
 
@@ -194,11 +194,12 @@ class RenameColumn(Operation):
     lock = AEL
     breaking = True
 
-    def apply(self, schema: SchemaState) -> None:
+    def apply(self, schema: Schema) -> None:
         assert self.table
         state = schema.table(self.table)
         if self.column in state.columns:
             state.columns[self.new_name] = state.columns.pop(self.column)
+            state.columns[self.new_name].name = self.new_name
 
 
 def _effective_using(using: Any, column: str, new: ColumnType) -> Any:
@@ -234,13 +235,14 @@ class AlterColumnType(Operation):
     lock = AEL
     breaking = True
 
-    def rewrite(self, schema: SchemaState, version: int) -> tuple[bool, str]:
+    def rewrite(self, schema: Schema, version: int) -> tuple[bool, str]:
         assert self.table and self.type
-        old = schema.tables[self.table].columns.get(self.column) if self.table in schema.tables else None
+        known = schema.tables[self.table].columns.get(self.column) if self.table in schema.tables else None
+        old = known.column_type if known else None
         return type_change(old, self.type, using=_effective_using(self.using, self.column, self.type),
                            version=version, timezone=schema.timezone)
 
-    def rebuilt_indexes(self, schema: SchemaState) -> list[tuple[str, str]]:
+    def rebuilt_indexes(self, schema: Schema) -> list[tuple[str, str]]:
         """(index, why) for the existing indexes a catalog-only type change still rebuilds.
 
         ALTER TABLE re-creates every index on the column and keeps the old one only when
@@ -252,7 +254,7 @@ class AlterColumnType(Operation):
         state = schema.tables.get(self.table) if self.table else None
         out = []
         for name, shape in (state.indexes.items() if state else ()):
-            if self.column not in shape.columns:
+            if self.column not in shape.reads or shape.created_here:
                 continue
             if not shape.plain:
                 out.append((name, "an index with an expression or a WHERE is never reused"))
@@ -260,7 +262,7 @@ class AlterColumnType(Operation):
                 out.append((name, f"COLLATE {self.collate} changes the index's collation"))
         return out
 
-    def effect(self, schema: SchemaState, version: int) -> Effect:
+    def effect(self, schema: Schema, version: int) -> Effect:
         assert self.table
         rewrites, why = self.rewrite(schema, version)
         if rewrites:
@@ -273,9 +275,10 @@ class AlterColumnType(Operation):
                           rebuilds=tuple(self.table.sibling(n) for n, _ in rebuilt))
         return Effect((RelationLock(self.table, AEL),), Work.NONE, (why,))
 
-    def apply(self, schema: SchemaState) -> None:
+    def apply(self, schema: Schema) -> None:
         assert self.table and self.type
-        schema.table(self.table).columns[self.column] = self.type
+        column = schema.table(self.table).column(self.column)
+        column.type, column.parsed = str(self.type), self.type
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -284,19 +287,19 @@ class SetNotNull(Operation):
     kind: ClassVar[str] = "set_not_null"
     lock = AEL
 
-    def effect(self, schema: SchemaState, version: int) -> Effect:
+    def effect(self, schema: Schema, version: int) -> Effect:
         assert self.table
         locks = (RelationLock(self.table, AEL),)
         state = schema.tables.get(self.table)
-        if state and self.column in state.not_null_columns:
+        if state and self.column in state.columns and state.columns[self.column].not_null:
             return Effect(locks, Work.NONE, ("the column is already NOT NULL",))
         if state and state.has_validated_not_null_check(self.column) and supports("not_null_from_check", version):
             return Effect(locks, Work.NONE, (GATES["not_null_from_check"].fact,))
         return Effect(locks, Work.SCAN, ("every row is read to prove no NULL exists, under ACCESS EXCLUSIVE",))
 
-    def apply(self, schema: SchemaState) -> None:
+    def apply(self, schema: Schema) -> None:
         assert self.table
-        schema.table(self.table).not_null_columns.add(self.column)
+        schema.table(self.table).column(self.column).not_null = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -305,9 +308,11 @@ class DropNotNull(Operation):
     kind: ClassVar[str] = "drop_not_null"
     lock = AEL
 
-    def apply(self, schema: SchemaState) -> None:
+    def apply(self, schema: Schema) -> None:
         assert self.table
-        schema.table(self.table).not_null_columns.discard(self.column)
+        column = schema.table(self.table).columns.get(self.column)
+        if column is not None:
+            column.not_null = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -348,7 +353,7 @@ class AlterTableOther(Operation):
             "DisableTrigAll", "EnableTrigUser", "DisableTrigUser")},
     }
 
-    def effect(self, schema: SchemaState, version: int) -> Effect:
+    def effect(self, schema: Schema, version: int) -> Effect:
         assert self.table
         if self.subcommand in self.COPIES:
             return Effect((RelationLock(self.table, AEL),), Work.REWRITE, (self.COPIES[self.subcommand],))

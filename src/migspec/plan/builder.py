@@ -18,10 +18,10 @@ from migspec.stats import Stats
 from migspec.names import QualifiedName, quote_literal
 from migspec.plan.context import PlanContext
 from migspec.ops.table import CreateTable
-from migspec.plan.facts import SchemaFacts, from_stats, learn, load_schema_file, with_column_types
 from migspec.plan.model import Confirmation, Phase, PhaseName, Plan, Runbook, Step
 from migspec.plan.rewrites import rewrite
 from migspec.risk import Risk, Thresholds, classify_stall, stall_seconds
+from migspec.schema import Schema, from_stats, learn, load
 
 ORDER = (PhaseName.EXPAND, PhaseName.MIGRATE, PhaseName.CONTRACT)
 #: Runbook thresholds (documented in README): pre-check and rollback triggers.
@@ -54,19 +54,17 @@ def plan_migration(migration: Migration, stats: Stats, *, schema_path: str | Pat
                    calibration: Calibration | None = None, options: PlanOptions = PlanOptions()
                    ) -> tuple[Plan, Report]:
     """Migration + measurements (+ a pg_dump schema) -> the lint report and the plan: the one
-    path the CLI, verify and the tests take. Schema facts feed both, so lint and the planner
+    path the CLI, verify and the tests take. One schema model feeds both, so lint and the planner
     agree on the columns' current types."""
     from migspec.lint import lint
 
-    facts = from_stats(stats)
-    if schema_path:
-        facts = load_schema_file(schema_path, facts)
-    report = lint(migration, with_column_types(stats, facts), pg_version=pg_version,
-                  transaction_per_file=transaction_per_file, calibration=calibration)
-    return build_plan(report, facts=facts, calibration=calibration, options=options), report
+    schema = load(stats, schema_path)
+    report = lint(migration, stats, pg_version=pg_version, transaction_per_file=transaction_per_file,
+                  calibration=calibration, schema=schema)
+    return build_plan(report, schema=schema, calibration=calibration, options=options), report
 
 
-def build_plan(report: Report, *, facts: SchemaFacts | None = None, calibration: Calibration | None = None,
+def build_plan(report: Report, *, schema: Schema | None = None, calibration: Calibration | None = None,
                options: PlanOptions = PlanOptions()) -> Plan:
     stats = report.stats
     thresholds = Thresholds.from_mapping(stats.thresholds, stats.origin)
@@ -76,7 +74,7 @@ def build_plan(report: Report, *, facts: SchemaFacts | None = None, calibration:
             if d.verb == "confirm":
                 for target in d.targets:
                     confirmed[normalize_target(target.removeprefix("drop ").strip())] = d.reason
-    ctx = PlanContext(report.version, stats, facts or from_stats(stats), thresholds,
+    ctx = PlanContext(report.version, stats, schema.copy() if schema is not None else from_stats(stats), thresholds,
                       (calibration or Calibration()).bound(stats),
                       confirmed, options.contract_after_days)
     by_phase: dict[PhaseName, list[Step]] = {p: [] for p in ORDER}
@@ -96,13 +94,12 @@ def build_plan(report: Report, *, facts: SchemaFacts | None = None, calibration:
         if (r.item.new_table or isinstance(r.item.op, CreateTable) and r.item.op.table not in stats.tables
                 or isinstance(r.item.stmt.node, AlterTableStmt)) and r.item.stmt.index not in learned:
             learned.add(r.item.stmt.index)
-            learn(ctx.facts, r.item.stmt.node)
+            learn(ctx.schema, r.item.stmt.node)
     phases = tuple(Phase(p, tuple(by_phase[p]), f"{options.contract_after_days} days green"
                          if p is PhaseName.CONTRACT else None) for p in ORDER if by_phase[p])
     risk, notes = plan_risk(phases, report, thresholds)
-    # The DOWNs run against the schema as the migration left it (the planner's facts after it).
-    back, back_notes = rollback_risk(phases, report, thresholds, calibration,
-                                     with_column_types(report.stats, ctx.facts, facts_win=True))
+    # The DOWNs run against the schema as the migration left it (the planner's model after it).
+    back, back_notes = rollback_risk(phases, report, thresholds, calibration, ctx.schema)
     notes += back_notes
     notes += list(report.notes)
     window = stats.maintenance_window
@@ -201,7 +198,7 @@ def plan_risk(phases: tuple[Phase, ...], report: Report, t: Thresholds) -> tuple
 
 
 def down_risk(step: Step, phase: Phase, report: Report, t: Thresholds,
-              calibration: Calibration | None, after: Stats) -> tuple[Risk, str]:
+              calibration: Calibration | None, after: Schema) -> tuple[Risk, str]:
     """The risk of one step's DOWN. A DOWN planned as parts (guarded DDL, batched restores) is
     judged part by part like UP steps; a DOWN of plain statements is linted like a migration, at
     the same production size and traffic (a narrowing type change is a rewrite, a SET NOT NULL a
@@ -223,8 +220,8 @@ def down_risk(step: Step, phase: Phase, report: Report, t: Thresholds,
         # The executor runs a plain DOWN with the step's own guard (apply._rollback_step).
         guard = ([f"SET lock_timeout = '{int(step.lock_timeout_s * 1000)}ms'"] if step.lock_timeout_s else [])
         text = "\n".join(s.rstrip().rstrip(";") + ";" for s in guard + list(step.down))
-        found = lint(Migration("down", ("down.sql",), tuple(parse_text(text, "down.sql"))), after,
-                     pg_version=report.version, calibration=calibration, require_stats=False)
+        found = lint(Migration("down", ("down.sql",), tuple(parse_text(text, "down.sql"))), report.stats,
+                     pg_version=report.version, calibration=calibration, require_stats=False, schema=after)
     except MigspecError as exc:  # a DOWN migspec cannot judge is not called safe
         return Risk.YELLOW, f"not assessed: {exc}"
     # The operational verdict (lock x work x size x traffic), not the rules' advice: a DOWN is
@@ -237,7 +234,7 @@ def down_risk(step: Step, phase: Phase, report: Report, t: Thresholds,
 
 
 def rollback_risk(phases: tuple[Phase, ...], report: Report, t: Thresholds,
-                  calibration: Calibration | None, after: Stats) -> tuple[Risk, list[str]]:
+                  calibration: Calibration | None, after: Schema) -> tuple[Risk, list[str]]:
     risk, notes = Risk.GREEN, []
     for phase in phases:
         for step in phase.steps:

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from migspec.analysis import Analyzed
 from migspec.estimate.throughput import Calibration
 from migspec.names import QualifiedName
-from migspec.plan.facts import SchemaFacts
 from migspec.risk import Thresholds
+from migspec.schema import Schema
 from migspec.stats import Stats
 
 #: Writes allowed to queue behind one lock attempt; lock_timeout = this / write_qps, within bounds.
@@ -31,7 +31,7 @@ PAUSE_RATIO = 0.1
 class PlanContext:
     version: int
     stats: Stats
-    facts: SchemaFacts
+    schema: Schema  # the model as the steps so far left it
     thresholds: Thresholds
     calibration: Calibration
     confirmed: dict[str, str | None] = field(default_factory=dict)  # target -> reason
@@ -81,3 +81,12 @@ class PlanContext:
             size = max(1, rows)
         seconds = size / rate
         return size, round(seconds * PAUSE_RATIO, 3), seconds
+
+
+def require(fact: object, what: str) -> None:
+    """Refusal (exit 3) when a DOWN needs a fact nobody gave."""
+    from migspec.errors import RefusedError
+
+    if not fact:
+        raise RefusedError(f"cannot plan without {what}: run 'migspec measure --dsn DSN --migration PATH' "
+                           "(it records the schema facts), or give --schema with a pg_dump --schema-only file")

@@ -23,7 +23,9 @@ from migspec.names import QualifiedName, quote_literal
 from migspec.ops import constraint, data, index, misc, session, table
 from migspec.ops.base import Operation
 from migspec.plan.context import PlanContext
-from migspec.plan.facts import ColumnFact, require, sql_of
+from migspec.plan.context import require
+from migspec.schema import Column, sql_of
+from migspec.schema.ddl import index_from_node
 from migspec.plan.model import Backfill, PhaseName, Step
 from migspec.parse.source import Placeholder
 from migspec.plan.sql import (BACKUP_SCHEMA, cols, default_index_name, q, sync_trigger, written_column)
@@ -56,23 +58,23 @@ def _t(op: Operation) -> QualifiedName:
 
 
 def _pk(ctx: PlanContext, t: QualifiedName) -> tuple[str, ...]:
-    facts = ctx.facts.known(t)
+    facts = ctx.schema.known(t)
     pk = facts.primary_key if facts else ()
     require(pk, f"the primary key of {t} (batched backfills walk it as a keyset cursor; a table without one "
                 "cannot be backfilled online)")
     return pk
 
 
-def _column_type(ctx: PlanContext, t: QualifiedName, column: str) -> ColumnFact:
-    facts = ctx.facts.known(t)
+def _column_type(ctx: PlanContext, t: QualifiedName, column: str) -> Column:
+    facts = ctx.schema.known(t)
     col = facts.columns.get(column) if facts else None
-    require(col, f"the type of {t}.{column} (the new column must match it)")
+    require(col and col.type, f"the type of {t}.{column} (the new column must match it)")
     assert col is not None
     return col
 
 
 def _refuse_if_views_read(ctx: PlanContext, item: Analyzed, t: QualifiedName, column: str, what: str) -> None:
-    views = ctx.facts.views_reading(t, column)
+    views = ctx.schema.views_reading(t, column)
     if views:
         raise RefusedError(f"{item.stmt.location}: cannot plan {what} of {t}.{column}: view(s) "
                            f"{', '.join(map(str, views))} read it and would keep reading the old column (or block "
@@ -142,13 +144,13 @@ def indexes_on(ctx: PlanContext, t: QualifiedName, column: str) -> dict[str, Any
     Primary keys and unique constraints are left out: their constraint owns them."""
     from migspec.parse.source import iter_nodes
 
-    facts = ctx.facts.known(t)
+    facts = ctx.schema.known(t)
     found: dict[str, Any] = {}
     owned = set(facts.constraints) if facts else set()
-    for name, definition in (facts.indexes.items() if facts else ()):
+    for name, index in (facts.indexes.items() if facts else ()):
         if name in owned:
             continue
-        node = _parse_one(definition)
+        node = _parse_one(index.definition)
         used = {p.name for p in node.indexParams if getattr(p, "name", None)}
         used |= {f.sval for n in iter_nodes(node) if isinstance(n, ast.ColumnRef) for f in n.fields
                  if isinstance(f, ast.String)}
@@ -212,8 +214,7 @@ def create_index(item: Analyzed, ctx: PlanContext) -> Steps:
     node.concurrent = True
     node.if_not_exists = False  # IF NOT EXISTS would skip an INVALID leftover of a failed build
     name = t.sibling(node.idxname)
-    ctx.facts.table(t).indexes[node.idxname] = sql_of(node)
-    ctx.facts.index_tables[name] = t
+    ctx.schema.table(t).indexes[node.idxname] = index_from_node(node)
     est = ctx.calibration.duration("index_build_concurrent", ctx.rows(item), ctx.size(t))
     return [(E, ddl(ctx, f"build index {name.name} on {t} CONCURRENTLY (writes continue; an INVALID leftover "
                          "of a failed attempt is dropped before a retry)",
@@ -224,13 +225,14 @@ def create_index(item: Analyzed, ctx: PlanContext) -> Steps:
 
 def drop_index(item: Analyzed, ctx: PlanContext) -> Steps:
     op: index.DropIndex = item.op
-    definition = ctx.facts.index_definition(op.index)
+    known = ctx.schema.index(op.index)
+    definition = known.definition if known else None
     require(definition, f"the definition of index {op.index} (its DOWN recreates it)")
     assert definition is not None
     node = copy.deepcopy(_parse_one(definition))
     node.concurrent = True
     node.if_not_exists = False
-    table_name = ctx.facts.index_tables.get(op.index)
+    table_name = ctx.schema.index_table(op.index)
     rows = ctx.stats.table(table_name).rows or 0 if table_name else 0
     est = ctx.calibration.duration("index_build_concurrent", rows, ctx.size(table_name))
     return [(C, ddl(ctx, f"drop index {op.index} CONCURRENTLY", [f"DROP INDEX CONCURRENTLY IF EXISTS {op.index.sql}"],
@@ -266,7 +268,7 @@ def add_column(item: Analyzed, ctx: PlanContext) -> Steps:
     coldef = item.stmt.node.cmds[_cmd_index(item)].def_
     col, typ = q(op.column), sql_of(coldef.typeName)
     default_sql = sql_of(op.default) if op.default is not None else None
-    ctx.facts.table(t).columns[op.column] = ColumnFact(op.column, typ, op.not_null, default_sql)
+    ctx.schema.table(t).columns[op.column] = Column(op.column, typ, op.not_null, default_sql)
     drop = [f"ALTER TABLE {t.sql} DROP COLUMN IF EXISTS {col}"]
     rewrite = op.rewrite_reason(ctx.version)
     inline = op.inline_check or op.inline_unique or op.references is not None
@@ -398,7 +400,7 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
     if item.effect.rewrites_table and not item.new_table:
         _refuse_if_views_read(ctx, item, t, op.column, "a type change")
     if not item.effect.rewrites_table or item.new_table:
-        ctx.facts.table(t).columns[op.column] = ColumnFact(op.column, new_type, old.not_null, old.default)
+        ctx.schema.table(t).columns[op.column] = Column(op.column, new_type, old.not_null, old.default)
         # Indexes PostgreSQL cannot reuse are rebuilt under the lock: the step claims that work.
         rebuild = item.effect.rebuilds and not item.new_table
         est = ctx.calibration.work(item.effect.work, ctx.rows(item), ctx.size(t)) if rebuild else None
@@ -507,7 +509,7 @@ def rename_column(item: Analyzed, ctx: PlanContext) -> Steps:
     fn, trg, drop_trg = sync_trigger(t, op.column, op.new_name, f"NEW.{o}", f"NEW.{n}", f"rename_{op.column}")
     rows = ctx.rows(item)
     pk = _pk(ctx, t)
-    ctx.facts.table(t).columns[op.new_name] = ColumnFact(op.new_name, old.type, old.not_null, old.default)
+    ctx.schema.table(t).columns[op.new_name] = Column(op.new_name, old.type, old.not_null, old.default)
     # No DEFAULT on the new column until cutover: the sync trigger tells the two application
     # versions' INSERTs apart by it (plan.sql.sync_trigger).
     steps: Steps = [
@@ -597,10 +599,10 @@ def add_constraint(item: Analyzed, ctx: PlanContext) -> Steps:
     if op.constraint in ("check", "foreign_key"):
         steps: Steps = []
         if op.constraint == "foreign_key":
-            facts = ctx.facts.known(t)
+            facts = ctx.schema.known(t)
             # pg_dump writes a primary key as a constraint, not a CREATE INDEX: it covers too.
             covered = facts is not None and (facts.primary_key[:1] == op.columns[:1] or any(
-                _leading(defn) == op.columns[:1] for defn in facts.indexes.values()))
+                _leading(idx.definition) == op.columns[:1] for idx in facts.indexes.values()))
             if facts is not None and (facts.indexes or facts.columns) and not covered and op.columns:
                 idx = t.sibling(default_index_name(t, op.columns))
                 est = ctx.calibration.duration("index_build_concurrent", ctx.rows(item), ctx.size(t))
@@ -622,7 +624,7 @@ def add_constraint(item: Analyzed, ctx: PlanContext) -> Steps:
                          [f"CREATE UNIQUE INDEX CONCURRENTLY {q(idx.name)} ON {t.sql} ({cols(op.columns)})"],
                          [f"DROP INDEX CONCURRENTLY IF EXISTS {idx.sql}"], t, SUE, estimate=est, transactional=False))]
         if op.constraint == "primary_key":
-            facts = ctx.facts.known(t)
+            facts = ctx.schema.known(t)
             for c in op.columns:
                 if not (facts and c in facts.columns and facts.columns[c].not_null):
                     steps += _not_null_steps(ctx, t, c, ctx.rows(item))
@@ -841,7 +843,7 @@ def inverse(item: Analyzed, ctx: PlanContext) -> tuple[list[str], str, bool]:
     if isinstance(op, table.CreateTable):
         return [f"DROP TABLE IF EXISTS {_t(op).sql}"], "", True
     if isinstance(op, table.SetDefault) and t:
-        col = ctx.facts.known(t).columns.get(op.column) if ctx.facts.known(t) else None
+        col = ctx.schema.known(t).columns.get(op.column) if ctx.schema.known(t) else None
         require(col, f"the current default of {t}.{op.column} (its DOWN restores it)")
         assert col is not None
         back = (f"SET DEFAULT {col.default}" if col.default else "DROP DEFAULT")
@@ -852,8 +854,9 @@ def inverse(item: Analyzed, ctx: PlanContext) -> tuple[list[str], str, bool]:
     if isinstance(op, constraint.ValidateConstraint):
         return [], "nothing to undo: validation only reads", True
     if isinstance(op, constraint.DropConstraint) and t:
-        facts = ctx.facts.known(t)
-        definition = facts.constraints.get(op.name) if facts else None
+        facts = ctx.schema.known(t)
+        known = facts.constraints.get(op.name) if facts else None
+        definition = known.definition if known else None
         require(definition, f"the definition of constraint {op.name} on {t} (its DOWN re-adds it)")
         return [f"ALTER TABLE {t.sql} ADD CONSTRAINT {q(op.name)} {definition}"], "", True
     if isinstance(op, index.CreateIndex) and t:

@@ -1,5 +1,5 @@
 """SQL text the planner emits. Every identifier goes through migspec.names.quote_ident; user
-expressions are re-printed by pglast (migspec.plan.facts.sql_of). Every statement built here is
+expressions are re-printed by pglast (migspec.schema.sql_of). Every statement built here is
 re-parsed by the tests."""
 
 from __future__ import annotations

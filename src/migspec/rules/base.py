@@ -14,7 +14,7 @@ from migspec.risk import Risk, Thresholds
 
 if TYPE_CHECKING:
     from migspec.analysis import Analyzed
-    from migspec.schema import SchemaState
+    from migspec.schema import Schema
 
 DOC_SECTIONS = ("What it flags", "Why", "Example", "Use instead", "Version notes", "References")
 
@@ -39,7 +39,7 @@ class Hit:
 class RuleContext:
     version: int
     version_full: str | None
-    schema: SchemaState
+    schema: Schema
     thresholds: Thresholds
     history: list[Analyzed] = field(default_factory=list)  # operations before this one
 

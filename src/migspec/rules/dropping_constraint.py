@@ -37,7 +37,8 @@ class DroppingConstraint(Rule):
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: DropConstraint = item.op
-        if op.name in ctx.schema.table(op.table).not_null_checks and any(
+        known = ctx.schema.table(op.table).constraints.get(op.name)
+        if known is not None and known.not_null_column and any(
                 h.op.kind == "add_constraint" and getattr(h.op, "name", None) == op.name for h in ctx.history):
             return  # the helper CHECK of the online NOT NULL recipe, added earlier in this migration
         yield Hit(f"dropping constraint {op.name} on {op.table} removes an invariant; restoring it needs a scan",

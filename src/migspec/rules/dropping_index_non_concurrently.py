@@ -35,7 +35,8 @@ class DroppingIndexNonConcurrently(Rule):
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: DropIndex = item.op
-        if not op.concurrent and op.index not in ctx.schema.indexes:
+        known = ctx.schema.index(op.index)
+        if not op.concurrent and not (known is not None and known.created_here):
             table = op.table or "its table"
             yield Hit(f"dropping index {op.index} takes ACCESS EXCLUSIVE on {table}",
                       f"DROP INDEX CONCURRENTLY {op.index.sql}; outside any transaction",

@@ -46,7 +46,7 @@ class LockWaitWithoutTimeout(Rule):
         # is not always on op.table (ATTACH PARTITION: SHARE UPDATE EXCLUSIVE on the parent, ACCESS
         # EXCLUSIVE on the partition - pg_locks on PG15, tests/rules/attaching-partition-with-scan.yml).
         locks = [lk for lk in item.effect.locks if not ctx.schema.is_new(lk.relation)
-                 and not ctx.schema.is_new(ctx.schema.indexes.get(lk.relation))]
+                 and not ctx.schema.is_new(ctx.schema.index_table(lk.relation))]
         lock = max((lk.mode for lk in locks), default=None)
         if lock is None or not lock.blocks_writes:
             return

@@ -278,7 +278,7 @@ def _check_choices(definition: str) -> list[tuple[str, tuple[str, ...]]]:
     from pglast import ast, enums, parse_sql
 
     from migspec.parse.source import iter_nodes
-    from migspec.plan.facts import sql_of
+    from migspec.schema import sql_of
 
     if not definition.startswith("CHECK "):
         return []

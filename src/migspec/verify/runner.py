@@ -35,7 +35,7 @@ from migspec.execute.guard import RetryPolicy, StepFailed, run_statements
 from migspec.execute.planfile import step_from_dict
 from migspec.locks import LockMode
 from migspec.names import QualifiedName, quote_ident
-from migspec.plan.facts import SchemaFacts
+from migspec.schema import Schema
 from migspec.plan.model import Step
 from migspec.verify import changes, data, schema, trace
 from migspec.verify.report import PhaseResult, StepResult, VerifyResult
@@ -74,7 +74,7 @@ class VerifyInput:
     doc: dict[str, Any]
     source: str
     schema_file: Path | None = None
-    facts: SchemaFacts | None = None
+    facts: Schema | None = None  # the stats file's schema model, when there is no dump
     production_rows: dict[str, int] = field(default_factory=dict)  # str(QualifiedName) -> rows
     system_identifier: str | None = None
     server_major: int | None = None  # major of the embedded server: --pg-version, else the stats file's
@@ -112,7 +112,7 @@ def prepare(paths: Sequence[str], *, stats_path: str | None = None, schema_path:
             confirm: tuple[str, ...] = ()) -> VerifyInput:
     """Load a saved JSON plan, or plan a migration first (like 'migspec plan': --stats, --schema)."""
     from migspec.parse.source import collect_files
-    from migspec.plan.facts import from_stats, load_schema_file
+    from migspec.schema import from_stats
     from migspec.stats import Stats, load_stats
 
     collect_files(paths)  # a missing input is bad input (exit 2), checked before any refusal
@@ -562,7 +562,7 @@ def verify(inp: VerifyInput, opts: VerifyOptions = VerifyOptions(), *, dsn: str 
             log(f"schema: {n} statement(s) from {inp.schema_file}")
         else:
             assert inp.facts is not None
-            n = schema.create_from_facts(target.dsn, inp.facts)
+            n = schema.create_from_model(target.dsn, inp.facts)
             log(f"schema: {n} statement(s) from the stats file's schema facts")
         run = _Run(inp, opts, target.dsn, log)
         try:

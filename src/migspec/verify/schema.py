@@ -11,7 +11,7 @@ from pglast import ast, enums
 from migspec.errors import InputError, RefusedError
 from migspec.names import quote_ident
 from migspec.parse.source import parse_text, read_text
-from migspec.plan.facts import SchemaFacts
+from migspec.schema import Schema
 
 # Ownership and privileges name roles the scratch server does not have; they change nothing
 # migspec verifies (locks, rewrites, catalog shape).
@@ -53,7 +53,7 @@ def create_from_dump(dsn: str, path: str | Path) -> int:
     return len(statements)
 
 
-def ddl_from_facts(facts: SchemaFacts) -> list[str]:
+def ddl_from_model(facts: Schema) -> list[str]:
     """CREATE TABLE (columns, defaults, NOT NULL, primary key) for every table, then constraints
     (foreign keys need every table), then indexes. Triggers are left out: their functions are
     not part of the facts."""
@@ -70,17 +70,16 @@ def ddl_from_facts(facts: SchemaFacts) -> list[str]:
             if col.not_null:
                 text += " NOT NULL"
             cols.append(text)
-        if tf.primary_key and not any("PRIMARY KEY" in d.upper() for d in tf.constraints.values()):
-            cols.append(f"PRIMARY KEY ({', '.join(quote_ident(c) for c in tf.primary_key)})")
         tables.append(f"CREATE TABLE {name.sql} ({', '.join(cols)})")
-        later += [f"ALTER TABLE {name.sql} ADD CONSTRAINT {quote_ident(c)} {d}" for c, d in tf.constraints.items()]
-        later += [d for i, d in tf.indexes.items() if i not in tf.constraints]
+        later += [f"ALTER TABLE {name.sql} ADD CONSTRAINT {quote_ident(c.name)} {c.definition}"
+                  for c in tf.constraints.values() if c.definition]
+        later += [i.definition for i in tf.indexes.values() if i.name not in tf.constraints]
     return [f"CREATE SCHEMA IF NOT EXISTS {quote_ident(s)}" for s in schemas] + tables + \
         sorted(later, key=lambda s: "FOREIGN KEY" in s.upper())
 
 
-def create_from_facts(dsn: str, facts: SchemaFacts) -> int:
-    statements = ddl_from_facts(facts)
+def create_from_model(dsn: str, facts: Schema) -> int:
+    statements = ddl_from_model(facts)
     if not statements:
         raise RefusedError("verify needs the pre-migration schema: give --schema with a 'pg_dump --schema-only' "
                            "file (or a stats file whose tables carry a schema section, from 'migspec measure')")

@@ -1,0 +1,43 @@
+"""The one schema model: tables (columns with type, default, nullability, collation, identity,
+generated expression; constraints; indexes with their definitions; triggers; partitions),
+sequences, enums and views with the tables and columns they read. Plain dataclasses
+(``migspec.schema.model``); ``Schema.fingerprint()`` is a stable hash of it.
+
+Fill it from:
+  - SQL text, no server (a ``pg_dump --schema-only`` file, a DDL file):
+    ``load_schema_file(path)`` / ``load_ddl(text)`` (``migspec.schema.ddl``);
+  - the stats file ``migspec measure`` wrote: ``from_stats(stats)`` (``migspec.schema.measured``);
+  - both, as lint, plan and verify do: ``load(stats, schema_path)`` (the dump wins where both speak).
+
+Read it: ``schema.tables[QualifiedName]`` -> ``Table`` (``columns``, ``constraints``,
+``indexes``, ``triggers``, ``primary_key``, ``unique_keys``), ``schema.views_reading(t, col)``,
+``schema.index_table(index)``, ``schema.fingerprint()``.
+
+The migration walk (``migspec.analysis``) copies the model and lets each operation apply itself to
+it (``Operation.apply(schema)``); the walk-only facts live on the same objects and are left out of
+the fingerprint: ``Table.created_here`` / ``measured``, ``Index.created_here``,
+``Schema.dropped`` / ``notes`` / ``timezone``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from migspec.schema.ddl import learn, load_ddl, load_schema_file, sql_of
+from migspec.schema.measured import from_stats
+from migspec.schema.model import (CHECK, EXCLUDE, FOREIGN, NOT_NULL, PRIMARY, UNIQUE, Column, Constraint, EnumType,
+                                  Index, Schema, Sequence, Table, Trigger, View)
+from migspec.stats import Stats
+
+
+def load(stats: Stats, schema_path: str | Path | None = None) -> Schema:
+    """The model from the stats file, then a pg_dump / DDL file over it (it is the fuller source)."""
+    schema = from_stats(stats)
+    if schema_path:
+        load_schema_file(schema_path, schema)
+    return schema
+
+
+__all__ = ["CHECK", "EXCLUDE", "FOREIGN", "NOT_NULL", "PRIMARY", "UNIQUE", "Column", "Constraint", "EnumType",
+           "Index", "Schema", "Sequence", "Table", "Trigger", "View", "from_stats", "learn", "load", "load_ddl",
+           "load_schema_file", "sql_of"]
