@@ -26,12 +26,21 @@ class Writers:
     """Application traffic during the migrations: inserts and updates through the OLD column name
     until the deploy, then through the new one; every write it made is checked afterwards."""
 
-    def __init__(self, dsn: str, table: str) -> None:
-        self.dsn, self.table, self.column = dsn, table, "total"
+    def __init__(self, dsn: str, table: str, column: str = "total") -> None:
+        self.dsn, self.table, self.column = dsn, table, column
         self.stop = threading.Event()
         self.inserted: list[tuple[int, int]] = []  # (id, value) the application wrote
         self.errors: list[str] = []
+        self.switched = threading.Event()  # a write through the current column has committed
         self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def switch(self, column: str, timeout: float = 60) -> None:
+        """The deploy: the application writes ``column`` from now on. Returns once a write through it
+        has committed - the writes are sequential, so none through the old name is still in flight
+        (a fixed sleep was not enough under load)."""
+        self.switched.clear()
+        self.column = column
+        assert self.switched.wait(timeout), f"no write through {column} committed: {self.errors[-3:]}"
 
     def _run(self) -> None:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
@@ -44,6 +53,8 @@ class Writers:
                                        (n,)).fetchone()
                     self.inserted.append((row[0], n))
                     conn.execute(f"UPDATE {self.table} SET note = 'u' WHERE id = %s", (n % ROWS + 1,))
+                    if column == self.column:
+                        self.switched.set()
                 except psycopg.Error as exc:
                     self.errors.append(f"{column}: {exc}")
                 time.sleep(0.002)
@@ -105,10 +116,9 @@ def test_django_rollout_runs_through_migrate_and_back(pg_dsn: str, tmp_path: Pat
             assert missing == (0,)
             recorded = conn.execute("SELECT name FROM django_migrations WHERE app = 'ledger' ORDER BY id").fetchall()
             assert [r[0] for r in recorded] == ["0001_initial", *[n for n in names if "contract" not in n]]
-        writers.column = "amount"  # the deploy: the application now writes the new name
-        time.sleep(0.2)
+        writers.switch("amount")  # the deploy: the application now writes the new name
         _manage(project, pg_dsn, "migrate", "ledger", phases["contract"])
-        time.sleep(0.2)
+        writers.switch("amount")  # a write after the contract
     assert not writers.errors, writers.errors[:3]
     with psycopg.connect(pg_dsn) as conn:
         assert [c[0] for c in _columns(conn, "ledger_entry")] == ["amount", "id", "note"]
@@ -116,10 +126,9 @@ def test_django_rollout_runs_through_migrate_and_back(pg_dsn: str, tmp_path: Pat
     assert all(values[i] == v for i, v in writers.inserted)  # no write lost
     assert all(values[i] == i for i in range(1, ROWS + 1))
     # Rolled back by Django: every DOWN, in reverse, and the recorded state follows.
-    with Writers(pg_dsn, "ledger_entry") as writers:
-        writers.column = "amount"
+    with Writers(pg_dsn, "ledger_entry", "amount") as writers:
         _manage(project, pg_dsn, "migrate", "ledger", phases["migrate"])
-        writers.column = "total"  # the previous application version
+        writers.switch("total")  # the previous application version
         _manage(project, pg_dsn, "migrate", "ledger", "0001_initial")
     assert not writers.errors, writers.errors[:3]
     with psycopg.connect(pg_dsn) as conn:
@@ -172,19 +181,17 @@ def test_alembic_rollout_runs_through_upgrade_and_downgrade(pg_dsn: str, tmp_pat
         with psycopg.connect(pg_dsn) as conn:
             assert conn.execute("SELECT count(*) FROM entry WHERE amount IS DISTINCT FROM total").fetchone() == (0,)
             assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(phases["migrate"],)]
-        writers.column = "amount"
-        time.sleep(0.2)
+        writers.switch("amount")
         _alembic(project, pg_dsn, "upgrade", "head")
-        time.sleep(0.2)
+        writers.switch("amount")
     assert not writers.errors, writers.errors[:3]
     with psycopg.connect(pg_dsn) as conn:
         assert [c[0] for c in _columns(conn, "entry")] == ["amount", "id", "note"]
         values = dict(conn.execute("SELECT id, amount FROM entry").fetchall())
     assert all(values[i] == v for i, v in writers.inserted)
-    with Writers(pg_dsn, "entry") as writers:
-        writers.column = "amount"
+    with Writers(pg_dsn, "entry", "amount") as writers:
         _alembic(project, pg_dsn, "downgrade", phases["migrate"])
-        writers.column = "total"
+        writers.switch("total")
         _alembic(project, pg_dsn, "downgrade", "e1")
     assert not writers.errors, writers.errors[:3]
     with psycopg.connect(pg_dsn) as conn:

@@ -209,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run on a server of this major (and plan for it; default: the stats file's)")
     verify.add_argument("--transaction-per-file", action="store_true", help="as for 'plan', when planning")
     verify.add_argument("--confirm", action="append", default=[], metavar="TARGET", help="as for 'plan', when planning")
+    _add_project_args(verify)
 
     _add_upgrade_parsers(sub)
 
@@ -554,7 +555,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return verify_upgrade(args.paths[0], rows=args.rows, writers=args.writers, fmt=args.format,
                               calibration=args.calibration, log=_log)
     inp = prepare(args.paths, stats_path=args.stats, schema_path=args.schema, pg_version=args.pg_version,
-                  transaction_per_file=args.transaction_per_file, confirm=tuple(args.confirm))
+                  transaction_per_file=args.transaction_per_file, confirm=tuple(args.confirm),
+                  project=dict(django_settings=args.django_settings, alembic_config=args.alembic_config,
+                               since=tuple(args.since), python=args.project_python))
     if not args.estimate_tolerance >= 1:
         raise InputError("--estimate-tolerance must be at least 1")
     result = verify(inp, VerifyOptions(rows=args.rows, writers=args.writers, max_stall_ms=args.max_stall_ms,

@@ -109,13 +109,21 @@ def _raw_stats_value(path: str, key: str) -> Any:
 
 def prepare(paths: Sequence[str], *, stats_path: str | None = None, schema_path: str | None = None,
             pg_version: int | None = None, transaction_per_file: bool = False,
-            confirm: tuple[str, ...] = ()) -> VerifyInput:
-    """Load a saved JSON plan, or plan a migration first (like 'migspec plan': --stats, --schema)."""
+            confirm: tuple[str, ...] = (), project: dict[str, Any] | None = None) -> VerifyInput:
+    """Load a saved JSON plan, or plan a migration first (like 'migspec plan': --stats, --schema).
+    The migration may be a Django or Alembic project (``project``: read_migration's project
+    options): its pending migrations are planned, as 'migspec plan PROJECT' plans them."""
+    from migspec.frameworks import ProjectOptions, detect
     from migspec.parse.source import collect_files
     from migspec.schema import from_stats
     from migspec.stats import Stats, load_stats
 
-    collect_files(paths)  # a missing input is bad input (exit 2), checked before any refusal
+    project = project or {}
+    is_project = len(paths) == 1 and detect(paths[0], ProjectOptions(
+        django_settings=project.get("django_settings"), alembic_config=project.get("alembic_config"),
+        kind=project.get("kind"))) is not None
+    if not is_project:
+        collect_files(paths)  # a missing input is bad input (exit 2), checked before any refusal
     stats = load_stats(stats_path) if stats_path else None
     # The pre-migration schema: the dump, else the schema sections 'migspec measure' writes.
     facts = None
@@ -130,16 +138,18 @@ def prepare(paths: Sequence[str], *, stats_path: str | None = None, schema_path:
         loaded = load_plan(paths[0])
         doc, source = loaded.doc, f"plan {paths[0]}"
     else:
-        from migspec.parse.source import load_migration
+        from migspec.frameworks import read_migration
         from migspec.plan.builder import PlanOptions, plan_migration
         from migspec.render.plan import plan_dict
 
-        migration = load_migration(paths)
+        migration, notes, _ = read_migration(list(paths), stats=stats or Stats(), pg_version=pg_version,
+                                             runnable=True, **project)
         plan, report = plan_migration(migration, stats or Stats(), schema_path=schema_path, pg_version=pg_version,
                                       transaction_per_file=transaction_per_file, options=PlanOptions(confirm))
         # Through JSON and back: verify checks exactly what 'plan --format json' hands to apply.
         doc = json.loads(json.dumps(plan_dict(plan, report)))
-        source = f"migration {', '.join(paths)}, planned now"
+        source = f"{'project' if is_project else 'migration'} {', '.join(paths)}, planned now"
+        source += "".join(f"; {n}" for n in notes)
     production: dict[str, int] = {}
     for t in doc.get("tables") or []:
         if t.get("rows") is not None:
