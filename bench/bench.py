@@ -40,8 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.render_only:
         saved = json.loads(Path(args.render_only).read_text())
         out = Path(args.out) if args.out else BENCH / "work" / "BENCHMARKS.rerender.md"
-        out.write_text(render(saved["results"], saved["config"], saved["machine"],
-                              saved.get("command", "bash bench/run"), saved.get("elapsed", 0.0), list(saved["results"])))
+        text = render(saved["results"], saved["config"], saved["machine"], saved.get("command", "bash bench/run"),
+                      saved.get("elapsed", 0.0), list(saved["results"]))
+        if args.out and out.exists() and set(saved["results"]) != set(SECTIONS):
+            text = splice(out.read_text(), text, [SECTIONS.index(s) + 1 for s in saved["results"]])
+        out.write_text(text)
         log(f"wrote {out}")
         return 0
     only = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -117,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     (work / ("results.quick.json" if quick else "results.json")).write_text(
         json.dumps({"config": cfg, "machine": info, "results": results, "command": command, "elapsed": elapsed},
                    indent=1, default=str))
-    out.write_text(render(results, cfg, info, command, elapsed, only))
+    text = render(results, cfg, info, command, elapsed, only)
+    if set(only) != set(SECTIONS) and out.exists():  # --only: replace those sections, keep the others
+        text = splice(out.read_text(), text, [SECTIONS.index(s) + 1 for s in only])
+    out.write_text(text)
     log(f"wrote {out} in {elapsed / 60:.1f} min")
     return 0
 
@@ -145,6 +151,63 @@ def render(results: dict, cfg: dict, info: dict, command: str, elapsed: float, o
         mod = __import__(f"s_{name}")
         lines += mod.markdown(results[name])
     return "\n".join(lines).rstrip() + "\n"
+
+
+def splice(old: str, new: str, numbers: list[int]) -> str:
+    """``old`` report with sections ``numbers`` (``## N. ...`` and their ``| N. ...`` summary rows)
+    taken from ``new``; a note under the header says which sections were re-run, when, and how."""
+    def sections(text: str) -> tuple[list[str], dict[str, list[str]]]:
+        head: list[str] = []
+        parts: dict[str, list[str]] = {}
+        current = None
+        for line in text.splitlines():
+            if line.startswith("## "):
+                current = line
+                parts[current] = []
+            elif current is None:
+                head.append(line)
+                continue
+            parts[current].append(line)
+        return head, parts
+
+    def number(title: str) -> int | None:
+        first = title[3:].split(".", 1)[0]
+        return int(first) if first.isdigit() else None
+
+    old_head, old_parts = sections(old)
+    new_head, new_parts = sections(new)
+    fresh = {number(t): lines for t, lines in new_parts.items() if number(t) in numbers}
+    rows = [line for line in new_parts.get("## Summary", []) if any(line.startswith(f"| {n}. ") for n in numbers)]
+    out = list(old_head)
+    when = next((line for line in new_head if line.startswith("- date:")), "")
+    how = next((line for line in new_head if line.startswith("- command:")), "")
+    note = (f"- sections {', '.join(map(str, numbers))} re-run since: {when[len('- date: '):]}, "
+            f"{how[len('- command: '):]}")
+    out = [line for line in out if not line.startswith(f"- sections {', '.join(map(str, numbers))} re-run since")]
+    at = max(i for i, line in enumerate(out) if line.startswith("- ")) + 1
+    out.insert(at, note)
+    done: set[int] = set()
+    for title, lines in old_parts.items():
+        n = number(title)
+        if title == "## Summary":
+            kept, placed = [], False
+            for line in lines:
+                if any(line.startswith(f"| {k}. ") for k in numbers):
+                    if not placed:
+                        kept += rows
+                        placed = True
+                    continue
+                kept.append(line)
+            out += kept
+        elif n in fresh:
+            out += fresh[n]
+            done.add(n)
+        else:
+            out += lines
+    for n in numbers:
+        if n not in done and n in fresh:
+            out += fresh[n]
+    return "\n".join(out).rstrip() + "\n"
 
 
 def _summary(results: dict, only: list[str]) -> list[str]:

@@ -1,24 +1,31 @@
 """4. Estimate accuracy: migspec's predicted duration of a planned step against the step run by
 migspec's executor, per kind of work, table size, cache state and write load (issue 17).
 
-Predicted (two columns):
-- **probe**: the estimator (`migspec.estimate`) with the stats file `migspec measure --probe` wrote
-  for the benchmark database (probe run idle and warm, write_qps measured while the pgbench writers
-  ran), at the case's conditions: warm or cold cache, idle or loaded - the corners of the range the
-  plan prints (its low end is warm+idle, its high end cold+loaded). The plan's own JSON estimate is
-  checked to be the same range.
-- **probe + calibrate**: the same, with the rates `migspec measure --calibrate` timed on the
-  benchmark table itself (a batched update, CREATE INDEX CONCURRENTLY, a VALIDATE and a rewrite; the
-  FOREIGN KEY validation keeps the probe-scaled default), as a throwaway copy of production would.
+Predicted (two columns, from the library at render time over the saved measurements):
+- **probe**: the estimator (`migspec.estimate`) with the stats file of a `migspec measure --probe`
+  taken just before the step, in the state the step meets - the writers running or not, the cache
+  emptied or not - as a production probe is taken on the server as it is (the machine's load moved
+  between 7 and 16 during a run: a probe taken once, minutes earlier, measures another machine).
+  A probe under load has that load's factor divided out at the idle end and multiplied back at the
+  loaded one. The plan's range (column "plan range") is the planning stats file's: probe idle,
+  write_qps measured under the writers.
+- **probe + calibrate**: the same, with the rates `migspec measure --calibrate --calibrate-writes
+  rate` timed once per size on a sample of the table (a batched update in 10,000- and 1,000-row
+  batches, CREATE INDEX CONCURRENTLY, a CHECK and a FOREIGN KEY VALIDATE, a rewrite - each idle and
+  under `rate` writes/s: the load's effect measured) with its own probe of the sample, carried over
+  to the case by the case's probe, as a throwaway copy of production would be.
 - **today's defaults**: the point estimate before issue 17 - default rates, warm cache, no load,
-  FOREIGN KEY validation at the CHECK scan's rate.
+  FOREIGN KEY validation at the CHECK scan's rate, the runner's planned batches and pauses.
 
-Measured: the step run as `migspec apply` runs it, on a fresh copy of the table; **cold** = the
-server restarted (empty shared_buffers) and `echo 3 > /proc/sys/vm/drop_caches` (empty OS page
-cache) just before the step; **loaded** = pgbench writers (`-R rate`) running during the step."""
+Measured: the step run as `migspec apply` runs it (the backfill through the runner, which adapts
+its batch size), on a fresh copy of the table; **cold** = the server restarted (empty
+shared_buffers) and `echo 3 > /proc/sys/vm/drop_caches` (empty OS page cache; the benchmark runs as
+root) just before the probe and the step - the probe then reads 16 MB of the table back in;
+**loaded** = pgbench writers (`-R rate`) running during the probe and the step."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import subprocess
@@ -30,7 +37,7 @@ import yaml
 from common import MIGSPEC, Templates, Writers, connect, fmt_ratio, fmt_s, log, median
 from dbplan import Executor, plan, schema_dump, steps
 
-from migspec.estimate.throughput import Calibration
+from migspec.estimate.throughput import DEFAULT_RATES, Calibration
 from migspec.stats import parse_stats
 
 # (kind, migration, picks the measured step, the rate key today's code used)
@@ -66,32 +73,40 @@ def restart_cold(server) -> bool:  # type: ignore[no-untyped-def]
         return False
 
 
+def _measure(dsn: str, out: Path, *, seconds: float, extra: list[str] | None = None) -> None:
+    subprocess.run([MIGSPEC, "measure", "--dsn", dsn, "--tables", "bench,parent", "--sample-seconds", str(seconds),
+                    "--source", "benchmark copy", "-o", str(out), *(extra or [])], check=True, capture_output=True)
+
+
 def probe_stats(work: Path, templates: Templates, rows: int, rate: int) -> Path:
-    """`migspec measure --probe` of a fresh copy (idle, warm), with write_qps measured under the writers."""
+    """The plan's stats file: `migspec measure --probe` of a fresh copy (idle, warm), write_qps
+    measured under the writers; and `measure --calibrate --calibrate-writes rate` on another copy."""
     db = templates.fresh(rows)
     dsn = templates.server.dsn_for(db)
     out = work / f"stats_{rows}.yaml"
     loaded = work / f"stats_{rows}_loaded.yaml"
     work.mkdir(parents=True, exist_ok=True)
-    subprocess.run([MIGSPEC, "measure", "--dsn", dsn, "--tables", "bench,parent", "--sample-seconds", "2", "--probe",
-                    "--source", "benchmark", "-o", str(out)], check=True, capture_output=True)
+    _measure(dsn, out, seconds=2, extra=["--probe"])
     writers = Writers(templates.server, db, rows, rate, work / "writers_probe")
     writers.start()
     try:
-        subprocess.run([MIGSPEC, "measure", "--dsn", dsn, "--tables", "bench,parent", "--sample-seconds", "5",
-                        "--source", "benchmark", "-o", str(loaded)], check=True, capture_output=True)
+        _measure(dsn, loaded, seconds=5)
     finally:
         writers.stop(tail_s=0.0)
-    # measure --calibrate on the same copy: a batched update, an index build, a validation and a
-    # rewrite timed on (a sample of) the table itself, as on a throwaway copy of production.
-    subprocess.run([MIGSPEC, "measure", "--dsn", dsn, "--tables", "bench", "--sample-seconds", "0.5",
-                    "--source", "benchmark copy", "-o", str(work / f"stats_{rows}_cal.yaml"),
-                    "--calibrate", str(work / f"calibration_{rows}.yaml")], check=True, capture_output=True)
     doc = yaml.safe_load(out.read_text())
     qps = yaml.safe_load(loaded.read_text())
     for name, t in doc["tables"].items():
         t["write_qps"] = qps["tables"][name]["write_qps"]
     out.write_text(yaml.safe_dump(doc, sort_keys=False))
+    templates.drop(db)
+    # measure --calibrate on a fresh copy: a batched update (two batch sizes), an index build, a
+    # CHECK and a FOREIGN KEY validation and a rewrite timed on a sample of the table, idle and
+    # under `rate` writes/s, as on a throwaway copy of production.
+    db = templates.fresh(rows)
+    t0 = time.perf_counter()
+    _measure(templates.server.dsn_for(db), work / f"stats_{rows}_cal.yaml", seconds=0.5,
+             extra=["--calibrate", str(work / f"calibration_{rows}.yaml"), "--calibrate-writes", str(rate)])
+    log(f"calibrate at {rows:,} rows: {time.perf_counter() - t0:.1f} s")
     templates.drop(db)
     return out
 
@@ -109,27 +124,65 @@ def _plan(work: Path, name: str, sql: str, stats: Path, schema: Path) -> dict:
     return json.loads(p.stdout)
 
 
-def _estimates(step, stats_path: Path, rows: int, size: int, today_key: str | None):  # type: ignore[no-untyped-def]
-    """(the probe-calibrated Estimate of the step, the same with measure --calibrate's rates,
-    today's point estimate) from the library."""
-    m = _KIND.search(step.estimate_basis)
-    key = m.group(1) if m else "scan"
-    pauses, each = 0, 0.0
-    if step.backfill is not None:
-        pauses, each = max(1, -(-rows // step.backfill.batch_size)), step.backfill.pause_seconds
-    stats = parse_stats(yaml.safe_load(stats_path.read_text()), str(stats_path))
-    est = Calibration().bound(stats).duration(key, rows, size, pauses=pauses, pause_each_s=each)
-    cal_path = stats_path.with_name(f"calibration_{stats_path.stem.split('_')[1]}.yaml")
-    cal = Calibration(yaml.safe_load(cal_path.read_text()) or {}, str(cal_path)).bound(stats)
-    calibrated = cal.duration(key, rows, size, pauses=pauses, pause_each_s=each)
-    today = Calibration().duration(today_key or key, rows, None if key.startswith("index") else size,
-                                   pauses=pauses, pause_each_s=each).low
-    return est, calibrated, today
+def _key(basis: str) -> str:
+    m = _KIND.search(basis)
+    return m.group(1) if m else "scan"
+
+
+def _runner(x: dict):  # type: ignore[no-untyped-def]
+    from migspec.estimate.runner import RunnerPlan
+
+    b = x.get("backfill")
+    return RunnerPlan(b["batch_size"], b["target_s"], b["pause_s"]) if b else None
+
+
+def _stats(path: str):  # type: ignore[no-untyped-def]
+    return parse_stats(yaml.safe_load(Path(path).read_text()), path)
+
+
+def _today(x: dict) -> float:
+    """The point estimate before issue 17: the default rate (FOREIGN KEY validation at the CHECK
+    scan's), warm, idle, plus the planned pauses; index builds by rows."""
+    rate = DEFAULT_RATES[x["today_key"] or x["key"]]
+    if rate.bytes_per_s and not x["key"].startswith("index"):
+        work = x["size_bytes"] / rate.bytes_per_s
+    else:
+        work = x["rows"] / rate.rows_per_s
+    b = x.get("backfill")
+    if b:
+        work += max(1, -(-x["rows"] // b["batch_size"])) * b["pause_s"]
+    return work
+
+
+def predict(x: dict) -> dict:
+    """The case's predictions from the library as it is now (re-run on --render-only): with the
+    probe taken just before the case, with it and measure --calibrate's rates, and today's."""
+    runner = _runner(x)
+    case = _stats(x["case_stats"])
+    est = Calibration().bound(case).duration(x["key"], x["rows"], x["size_bytes"], runner=runner)
+    cal_doc = yaml.safe_load(Path(x["calibration"]).read_text()) or {}
+    cal = Calibration(cal_doc, x["calibration"]).bound(case).duration(x["key"], x["rows"], x["size_bytes"],
+                                                                       runner=runner)
+    plan_est = Calibration().bound(_stats(x["plan_stats"])).duration(x["key"], x["rows"], x["size_bytes"],
+                                                                     runner=runner)
+    batches = re.search(r"([0-9,]+)-([0-9,]+) batches", cal.basis)
+    replayed = None
+    if batches:  # the replay's count at the case's corner (warm: the low figure, cold: the high one)
+        replayed = batches.group(2 if x["cold"] else 1)
+    return {"predicted_s": est.at(cold=x["cold"], loaded=x["loaded"]),
+            "calibrated_s": cal.at(cold=x["cold"], loaded=x["loaded"]),
+            "today_s": _today(x), "low_s": plan_est.low, "high_s": plan_est.high, "basis": est.basis,
+            "cal_basis": cal.basis, "replayed_batches": replayed}
+
+
+def _loadavg() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
 
 
 def run(work: Path, templates: Templates, *, sizes: tuple[int, ...], rate: int) -> dict:
     server = templates.server
     out, notes = [], []
+    results = work / "estimate_raw.jsonl"
     for rows in sizes:
         stats = probe_stats(work, templates, rows, rate)
         schema = schema_dump(templates, rows, work / f"schema_{rows}.sql")
@@ -149,37 +202,45 @@ def run(work: Path, templates: Templates, *, sizes: tuple[int, ...], rate: int) 
                         break
                     ex.run(p)
                 ex.close()
+                load_before = _loadavg()
                 dropped = restart_cold(server) if cold else None
                 writers = None
                 if loaded:
                     writers = Writers(server, db, n, rate, work / f"writers_{tag}")
                     writers.start()
+                # The production probe, taken just before the step in the state the step meets:
+                # the writers running or not, the cache emptied or not (it reads 16 MB of the table).
+                case_stats = work / f"stats_case_{tag}.yaml"
+                _measure(server.dsn_for(db), case_stats, seconds=2, extra=["--probe"])
                 ex = Executor(server.dsn_for(db), f"bench-estimate-{tag}")
                 t0 = time.perf_counter()
-                ex.run(target)
+                progress = ex.run(target)
                 measured = time.perf_counter() - t0
                 ex.close()
                 if writers:
                     writers.stop(tail_s=0.0)
                 templates.drop(db)
-                est, calibrated, today = _estimates(target.step, stats, n, size, today_key)
-                predicted = est.at(cold=cold, loaded=loaded)
-                with_cal = calibrated.at(cold=cold, loaded=loaded)
-                same = (round(est.high, 3) == round(target.step.estimate_seconds, 3)
-                        and round(est.low, 3) == round(target.step.estimate_low_seconds or 0, 3))
-                if not same:
-                    notes.append(f"{kind} at {rows:,}: the plan's range {target.step.estimate_low_seconds}-"
-                                 f"{target.step.estimate_seconds} differs from the library's {est.low:.3f}-{est.high:.3f}")
-                row = {"kind": kind, "rows": rows, "size_bytes": size, "cold": cold, "loaded": loaded,
-                       "os_cache_dropped": dropped, "predicted_s": predicted, "today_s": today, "measured_s": measured,
-                       "calibrated_s": with_cal,
-                       "low_s": est.low, "high_s": est.high, "basis": est.basis,
-                       "load": Path("/proc/loadavg").read_text().split()[0]}
-                out.append(row)
-                log(f"estimate {kind} at {rows:,} {'cold' if cold else 'warm'} {'loaded' if loaded else 'idle'}: "
-                    f"measured {measured:.3f} s, probe {predicted:.3f} s ({predicted / measured:.2f}x), "
-                    f"probe+calibrate {with_cal:.3f} s ({with_cal / measured:.2f}x), "
-                    f"today {today:.3f} s ({today / measured:.2f}x)")
+                b = target.step.backfill
+                x = {"kind": kind, "rows": n, "table_rows": rows, "size_bytes": size, "cold": cold, "loaded": loaded,
+                     "os_cache_dropped": dropped, "measured_s": measured, "key": _key(target.step.estimate_basis),
+                     "today_key": today_key, "case_stats": str(case_stats), "plan_stats": str(stats),
+                     "calibration": str(work / f"calibration_{rows}.yaml"),
+                     "backfill": {"batch_size": b.batch_size, "target_s": b.target_seconds, "pause_s": b.pause_seconds}
+                     if b else None,
+                     "batches": progress.batches if progress else None,
+                     "plan_low_s": target.step.estimate_low_seconds, "plan_high_s": target.step.estimate_seconds,
+                     "load_before": load_before, "load": _loadavg()}
+                with results.open("a") as fh:
+                    fh.write(json.dumps(x) + "\n")
+                out.append(x)
+                try:
+                    p = predict(x)
+                    log(f"estimate {kind} at {rows:,} {'cold' if cold else 'warm'} {'loaded' if loaded else 'idle'}: "
+                        f"measured {measured:.3f} s, probe {p['predicted_s']:.3f} s "
+                        f"({p['predicted_s'] / measured:.2f}x), probe+calibrate {p['calibrated_s']:.3f} s "
+                        f"({p['calibrated_s'] / measured:.2f}x), today {p['today_s']:.3f} s, load {x['load']}")
+                except Exception as exc:  # noqa: BLE001 - the measurement is saved; predictions re-run at render
+                    log(f"estimate {kind} at {rows:,}: measured {measured:.3f} s (prediction failed: {exc})")
     return {"sizes": list(sizes), "rate": rate, "rows": out, "notes": notes}
 
 
@@ -194,49 +255,83 @@ def _verdict(xs: list[float]) -> str:
     return "met" if med <= math.log(1.25) and beyond == 0 else "missed"
 
 
+def _predicted(r: dict) -> dict:
+    """The results with each case's predictions from the library as it is now."""
+    return {**r, "rows": [{**x, **predict(x)} for x in r["rows"]]}
+
+
+def _ratios(rows: list[dict], field: str) -> list[float]:
+    return [x[field] / x["measured_s"] for x in rows]
+
+
 def markdown(r: dict) -> list[str]:
+    r = _predicted(r)
     out = [f"## 4. Estimate accuracy ({' and '.join(f'{s:,}' for s in r['sizes'])} rows; warm/cold, idle/loaded)", ""]
     out.append((__doc__ or "").split("\n\n", 1)[1].strip())
     out.append("")
     out.append(f"Writers: pgbench, 4 clients, `-R {r['rate']}` (4 in 5 update a random row, 1 in 5 insert). Ratio = "
-               "predicted / measured (above 1: pessimistic). `load` = the machine's 1-minute load average after the case "
-               "(other work on the shared machine).")
+               "predicted / measured (above 1: pessimistic). `load` = the machine's 1-minute load average before -> "
+               "after the case (other sessions' test suites on the shared 2-core machine).")
     out.append("")
     out.append("| kind | rows | cache | writers | measured | probe: predicted | **ratio** | probe + calibrate | **ratio** | "
                "today's defaults | ratio | plan range (low-high) | load |")
     out.append("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
     for x in r["rows"]:
-        out.append(f"| {x['kind']} | {x['rows']:,} | {'cold' if x['cold'] else 'warm'} | "
+        out.append(f"| {x['kind']} | {x['table_rows']:,} | {'cold' if x['cold'] else 'warm'} | "
                    f"{'yes' if x['loaded'] else 'no'} | {fmt_s(x['measured_s'])} | {fmt_s(x['predicted_s'])} | "
                    f"**{fmt_ratio(x['predicted_s'] / x['measured_s'])}** | {fmt_s(x['calibrated_s'])} | "
                    f"**{fmt_ratio(x['calibrated_s'] / x['measured_s'])}** | {fmt_s(x['today_s'])} | "
-                   f"{fmt_ratio(x['today_s'] / x['measured_s'])} | {fmt_s(x['low_s'])}-{fmt_s(x['high_s'])} | {x['load']} |")
+                   f"{fmt_ratio(x['today_s'] / x['measured_s'])} | {fmt_s(x['low_s'])}-{fmt_s(x['high_s'])} | "
+                   f"{x['load_before']} -> {x['load']} |")
     out.append("")
-    probe = [x["predicted_s"] / x["measured_s"] for x in r["rows"]]
-    today = [x["today_s"] / x["measured_s"] for x in r["rows"]]
-    calibrated = [x["calibrated_s"] / x["measured_s"] for x in r["rows"]]
-    inside = sum(1 for x in r["rows"] if x["low_s"] / 2 <= x["measured_s"] <= x["high_s"] * 2)
-    for label, xs in (("probe", probe), ("probe + calibrate", calibrated), ("today's defaults", today)):
+    out.append("Per configuration and table size: median / worst |ratio| as a factor (1.25x = the goal's 25 %), "
+               "cases beyond 2x, and the load average over those cases:")
+    out.append("")
+    out.append("| predicted with | rows | cases | median | worst | beyond 2x | load (min-max) | verdict |")
+    out.append("|---|---:|---:|---:|---:|---:|---|---|")
+    groups = [(f"{n:,}", [x for x in r["rows"] if x["table_rows"] == n]) for n in r["sizes"]]
+    if len(groups) > 1:
+        groups.append(("all", r["rows"]))
+    for label, field in (("probe", "predicted_s"), ("probe + calibrate", "calibrated_s"),
+                         ("today's defaults", "today_s")):
+        for size, rows in groups:
+            if not rows:
+                continue
+            med, worst, beyond = _logs(_ratios(rows, field))
+            loads = [float(v) for x in rows for v in (x["load_before"], x["load"])]
+            out.append(f"| {label} | {size} | {len(rows)} | {math.exp(med):.2f}x | {math.exp(worst):.2f}x | {beyond} | "
+                       f"{min(loads):.1f}-{max(loads):.1f} | {_verdict(_ratios(rows, field))} |")
+    out.append("")
+    for label, field in (("probe", "predicted_s"), ("probe + calibrate", "calibrated_s"),
+                         ("today's defaults", "today_s")):
+        xs = _ratios(r["rows"], field)
         med, worst, beyond = _logs(xs)
         out.append(f"- {label}: median |ln(predicted/measured)| {med:.3f} (goal <= {math.log(1.25):.3f}, i.e. 25 %), "
                    f"worst {worst:.3f} ({math.exp(worst):.2f}x), {beyond} of {len(xs)} cases beyond 2x -> "
                    f"**{_verdict(xs)}**")
+    inside = sum(1 for x in r["rows"] if x["low_s"] / 2 <= x["measured_s"] <= x["high_s"] * 2)
     out.append(f"- measured inside the plan's printed range widened by 2x at each end: {inside} of {len(r['rows'])}")
+    runs = [x for x in r["rows"] if x.get("batches")]
+    if runs:
+        out.append("- backfill: the runner's batches, counted, against the replay in the probe + calibrate estimate: "
+                   + ", ".join(f"{x['batches']:,} vs {x['replayed_batches']}" for x in runs))
     dropped = {x["os_cache_dropped"] for x in r["rows"] if x["cold"]}
     if False in dropped:
         out.append("- the OS page cache could not be dropped (not root): 'cold' cases had only shared_buffers emptied")
     out += [f"- note: {n}" for n in r.get("notes", [])]
     out.append("")
-    out.append("Estimate bases (probe column, largest size, cold and loaded):")
+    out.append("Estimate bases (largest size, cold and loaded; probe, then probe + calibrate):")
     out.append("")
     for x in r["rows"]:
-        if x["rows"] == r["sizes"][-1] and x["cold"] and x["loaded"]:
-            out.append(f"- {x['kind']}: {x['basis'][:400]}")
+        if x["table_rows"] == r["sizes"][-1] and x["cold"] and x["loaded"]:
+            out.append(f"- {x['kind']}: {x['basis']}")
+            out.append(f"  - with calibrate: {x['cal_basis']}")
     out.append("")
     return out
 
 
 def summary(r: dict) -> list[tuple[str, str, str, str, str, str]]:
+    r = _predicted(r)
     probe = [x["predicted_s"] / x["measured_s"] for x in r["rows"]]
     today = [x["today_s"] / x["measured_s"] for x in r["rows"]]
     calibrated = [x["calibrated_s"] / x["measured_s"] for x in r["rows"]]

@@ -16,7 +16,8 @@ import yaml
 from migspec.cli import main
 from migspec.errors import InputError
 from migspec.estimate.model import Estimate, format_range
-from migspec.estimate.speed import (DEFAULT_READ_BPS, REFERENCE_ROW_SECONDS, ServerSpeed, load_factor,
+from migspec.estimate.runner import RunnerPlan, next_batch_size, runner_seconds
+from migspec.estimate.speed import (DEFAULT_READ_BPS, PROBE_READ_RAMP, REFERENCE_ROW_SECONDS, ServerSpeed, load_factor,
                                     speed_from_stats)
 from migspec.estimate.throughput import DEFAULT_RATES, Calibration
 from migspec.measure.probes import sample_query
@@ -63,7 +64,7 @@ def test_the_probe_scales_defaults_and_measures_the_cold_read_rate() -> None:
     stats = parse_stats(_probe_stats(2 * REFERENCE_ROW_SECONDS, pages_read=800, first_extra_s=0.1), "s.yaml")
     speed = speed_from_stats(stats)
     assert speed.speed_ratio == pytest.approx(2.0)
-    assert speed.read_measured and speed.read_bps == pytest.approx(800 * 8192 / 0.1)
+    assert speed.read_measured and speed.read_bps == pytest.approx(PROBE_READ_RAMP * 800 * 8192 / 0.1)
     cal = Calibration().bound(stats)
     assert cal.rate("rewrite").rows_per_s == pytest.approx(DEFAULT_RATES["rewrite"].rows_per_s / 2)
     e = cal.duration("rewrite", 1_000_000, 100 * MB)
@@ -80,6 +81,57 @@ def test_too_few_pages_read_keeps_the_default_read_rate_and_load_stretches_the_h
     e = Calibration().bound(stats).duration("scan", 1_000_000, 100 * MB)
     assert e.load == load_factor(1000) > 1 and e.high > e.at(cold=True, loaded=False)
     assert "writes/s" in e.basis
+
+
+def test_the_runner_is_replayed_by_its_own_policy() -> None:
+    """Slow commits: the runner shrinks its batches to a quarter, and the estimate counts those
+    batches and their pauses; fast ones: it grows them to 4x. The replay and the runner share
+    next_batch_size, so they cannot drift apart."""
+    plan = RunnerPlan(batch_size=10_000, target_s=0.05, pause_s=0.005)
+    seconds, batches = runner_seconds(1_000_000, plan, row_s=1e-6, batch_s=0.2)
+    assert 380 < batches <= 400  # after a few larger first batches, all at the floor of 2,500 rows
+    assert seconds == pytest.approx(batches * (0.2 + 0.005) + 1_000_000 * 1e-6, rel=0.01)
+    _, fast = runner_seconds(1_000_000, plan, row_s=1e-8, batch_s=0.0)
+    assert fast < 1_000_000 / 20_000  # grown towards 40,000 rows
+    size, sizes = 10_000, []
+    for _ in range(30):  # the runner's own loop over the same batch times
+        size = next_batch_size(size, 10_000, 0.05, 0.2 + size * 1e-6)
+        sizes.append(size)
+    assert sizes[-1] == 2_500 and min(sizes) == 2_500
+    est = Calibration({"batched_update": {"rows_per_s": 50_000, "batch_s": 0.02}}, "cal.yaml").duration(
+        "batched_update", 1_000_000, 100 * MB, runner=plan)
+    assert est.corners is not None and est.low == est.corners[0] < est.high == est.corners[3]
+    assert "the runner's batches replayed" in est.basis and "20.0 ms per batch (measured)" in est.basis
+
+
+def test_a_probe_taken_under_load_is_not_counted_busy_twice() -> None:
+    doc = _probe_stats(2 * REFERENCE_ROW_SECONDS, qps=1000)
+    doc["probe"]["write_qps"] = 1000  # the probe ran under the load the steps will meet
+    stats = parse_stats(doc, "s.yaml")
+    e = Calibration().bound(stats).duration("rewrite", 1_000_000, None)
+    as_probed = 1_000_000 / DEFAULT_RATES["rewrite"].rows_per_s * 2  # twice the reference's time per row
+    assert e.at(cold=False, loaded=True) == pytest.approx(as_probed)
+    assert e.low == pytest.approx(as_probed / load_factor(1000))
+    assert "x1.50 divided out" in e.basis and "assumed: +50% per 1,000 writes/s" in e.basis
+
+
+def test_a_calibration_carries_over_by_its_own_probe_and_measures_the_load() -> None:
+    cal = {"scan": {"rows_per_s": 1_000_000, "bytes_per_s": 100 * MB, "loaded_factor": 1.6},
+           "probe": {"row_seconds": 4 * REFERENCE_ROW_SECONDS, "write_qps": 400}}
+    stats = parse_stats(_probe_stats(2 * REFERENCE_ROW_SECONDS, qps=200), "s.yaml")  # twice as fast as the copy
+    c = Calibration(cal, "cal.yaml").bound(stats)
+    assert c.rate("scan").bytes_per_s == pytest.approx(200 * MB)
+    e = c.duration("scan", 1_000_000, 100 * MB)
+    assert e.load == pytest.approx(1.3) and "measured: x1.60 under 400 writes/s by the calibration" in e.basis
+    assert "assumed" not in e.basis
+    unprobed = Calibration({"scan": {"rows_per_s": 1_000_000, "bytes_per_s": 100 * MB}}, "cal.yaml").bound(stats)
+    assert unprobed.rate("scan").bytes_per_s == 100 * MB  # no probe of its own: taken as it is
+
+
+@pytest.mark.parametrize("probe", [{"row_seconds": -1}, {"row_seconds": "x"}, {"bogus": 1}, [1]])
+def test_a_bad_calibration_probe_names_it(probe: object) -> None:
+    with pytest.raises(ValueError, match=r"cal\.yaml: probe"):
+        Calibration({"probe": probe}, "cal.yaml")
 
 
 @pytest.mark.parametrize("probe, where", [
@@ -156,6 +208,7 @@ def test_measure_probe_writes_what_the_estimates_use(pg: psycopg.Connection, pg_
     doc = yaml.safe_load(out.read_text())
     probe = doc["tables"]["public.t"]["probe"]
     assert probe["rows"] > 0 and probe["warm_seconds"] > 0 and doc["probe"]["shared_buffers_bytes"] > 0
+    assert doc["probe"]["write_qps"] == round(doc["tables"]["public.t"]["write_qps"], 1)  # the load it ran under
     if pg_server.major >= 14:
         assert probe["pages"] == 64 and probe["method"].startswith("TID range scan")
     else:  # SYSTEM sampling picks each page with the probability asked for: about 64 pages
@@ -190,16 +243,24 @@ def test_measure_calibrate_writes_a_calibration_file_plan_reads(pg: psycopg.Conn
             "--calibrate", str(cal), "--calibrate-pages", "100"]
     assert main(argv) == 3 and not cal.exists()  # production (the default --source) is refused
     assert "throwaway copy" in capsys.readouterr().err
-    assert main([*argv, "--source", "restored copy"]) == 0
+    assert main([*argv, "--source", "restored copy", "--calibrate-writes", "50"]) == 0
     rates = yaml.safe_load(cal.read_text())
-    assert set(rates) == {"batched_update", "index_build_concurrent", "scan", "rewrite"}
-    assert all(r["rows_per_s"] > 0 for r in rates.values()) and rates["scan"]["bytes_per_s"] > 0
+    probe = rates.pop("probe")
+    assert set(rates) == {"batched_update", "index_build_concurrent", "scan", "validate_fk", "rewrite"}
+    assert all(r["rows_per_s"] > 0 and r["loaded_factor"] > 0 for r in rates.values())
+    assert rates["scan"]["bytes_per_s"] > 0 and rates["validate_fk"]["bytes_per_s"] > 0
+    assert rates["batched_update"]["batch_s"] >= 0 and probe["row_seconds"] > 0 and 0 < probe["write_qps"] <= 60
     assert "measured on a sample of each table" in cal.read_text()
     left = pg.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'migspec_calibrate_%'").fetchone()[0]
     assert left == 0  # the scratch schema is gone
     migration = _migration(tmp_path, "ix", "CREATE INDEX CONCURRENTLY t_c_idx ON t (c);")
+    doc = yaml.safe_load((tmp_path / "s.yaml").read_text())
+    doc["tables"]["public.t"]["write_qps"] = 50  # production's load, which the loaded pass ran under
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(doc))
     capsys.readouterr()
     assert main(["plan", str(migration), "--stats", str(tmp_path / "s.yaml"), "--calibration", str(cal),
                  "--format", "json"]) == 0
     step = json.loads(capsys.readouterr().out)["phases"][0]["steps"][0]
     assert str(cal) in step["estimate_basis"]
+    if rates["index_build_concurrent"]["loaded_factor"] > 1:  # the load's effect measured, not assumed
+        assert "measured: x" in step["estimate_basis"] and "assumed" not in step["estimate_basis"]

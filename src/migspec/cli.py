@@ -175,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "and write the rates as a calibration file")
     measure.add_argument("--calibrate-pages", type=int, default=12_800, metavar="N",
                          help="pages per table's sample for --calibrate (default 12800: 100 MB)")
+    measure.add_argument("--calibrate-writes", type=float, default=0.0, metavar="QPS",
+                         help="with --calibrate: time each kind again under this many writes/s (production's "
+                              "write_qps): the load's effect, measured (default 0: not measured, assumed)")
     measure.add_argument("-o", "--output", metavar="FILE",
                          help="write the stats file here (.json for JSON, else YAML); default: standard output")
     measure.add_argument("--upgrade-to", type=_pg_version, metavar="N",
@@ -529,7 +532,8 @@ def cmd_measure(args: argparse.Namespace) -> int:
         from migspec.estimate.throughput import calibration_text
         from migspec.measure.calibrate import calibrate
 
-        rates, where = calibrate(args.dsn, [t.name for t in result.tables], pages=args.calibrate_pages, log=_log)
+        rates, where = calibrate(args.dsn, [t.name for t in result.tables], pages=args.calibrate_pages,
+                                 write_qps=args.calibrate_writes, log=_log)
         write(calibration_text(rates, [f"migspec measure --calibrate: measured on a sample of each table, {where}",
                                        f"source: {args.source}"]), args.calibrate)
         _log(f"wrote {args.calibrate}")

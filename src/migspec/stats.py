@@ -95,6 +95,7 @@ class ServerProbe:
     shared_buffers_bytes: int
     block_size: int = 8192
     collected_at: str | None = None
+    write_qps: float | None = None  # the writes/s measure sampled in the same run: the load the probe ran under
 
 
 @dataclass(frozen=True)
@@ -237,14 +238,16 @@ def _mapping(raw: Any, origin: str, where: str, keys: Iterable[str], required: I
 def _server_probe(raw: Any, origin: str) -> ServerProbe | None:
     if raw is None:
         return None
-    raw = _mapping(raw, origin, "probe", ("shared_buffers_bytes", "block_size", "collected_at"),
+    raw = _mapping(raw, origin, "probe", ("shared_buffers_bytes", "block_size", "collected_at", "write_qps"),
                    ("shared_buffers_bytes",))
     block = int(_number(raw.get("block_size", 8192), origin, "probe.block_size", integer=True))
     if block <= 0:
         raise _fail(origin, "probe.block_size", "must be positive")
     at = raw.get("collected_at")
+    qps = raw.get("write_qps")
     return ServerProbe(int(_number(raw["shared_buffers_bytes"], origin, "probe.shared_buffers_bytes", integer=True)),
-                       block, None if at is None else str(at))
+                       block, None if at is None else str(at),
+                       None if qps is None else _number(qps, origin, "probe.write_qps"))
 
 
 def _table_probe(raw: Any, origin: str, where: str) -> TableProbe | None:

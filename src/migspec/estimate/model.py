@@ -1,10 +1,10 @@
 """An estimate is a range, with the figures it came from.
 
 The low end is the work with the table in cache on an idle server; the high end adds reading the
-table from disk (cold cache) and the slowdown under the measured write load. The runner's planned
-pauses are in both ends (they do not stretch under load). Risk, timeouts and the maintenance
-window use the high end: a plan that promises the low end and takes the high end gets the DBA
-paged (issue 17).
+table from disk (cold cache) and the slowdown under the measured write load. A backfill's ends are
+the runner replayed under each condition (its batches and pauses: migspec.estimate.runner).
+Risk, timeouts and the maintenance window use the high end: a plan that promises the low end and
+takes the high end gets the DBA paged (issue 17).
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ class Rate:
     rows_per_s: float
     bytes_per_s: float | None = None
     source: str = "default"
+    batch_s: float | None = None  # batched work: seconds per batch beyond its rows (calibrate measures it)
+    loaded_factor: float | None = None  # time under loaded_qps writes/s over the time idle (calibrate)
+    loaded_qps: float | None = None
+    probe_row_seconds: float | None = None  # the probe's seconds per row where this rate was measured
 
     @property
     def is_default(self) -> bool:
@@ -37,9 +41,14 @@ class Estimate:
     load: float = 1.0  # factor under the measured write load (1: idle or unmeasured)
     pause_s: float = 0.0  # the runner's planned pauses between batches
     defaulted: bool = False  # a default throughput was used: no measurement of this server
+    # The runner's duration at (warm, idle), (warm, loaded), (cold, idle), (cold, loaded), where its
+    # batch sizes change with the conditions (migspec.estimate.runner); None: from the fields above.
+    corners: tuple[float, float, float, float] | None = None
 
     def at(self, *, cold: bool, loaded: bool) -> float:
         """Seconds under one set of conditions: cache cold or warm, server loaded or idle."""
+        if self.corners is not None:
+            return self.corners[2 * cold + loaded]
         work = self.work_s + (self.read_s if cold else 0.0)
         return work * (self.load if loaded else 1.0) + self.pause_s
 

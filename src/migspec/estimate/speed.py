@@ -7,11 +7,22 @@ pass reads what is not in shared_buffers, the second finds every page there. Fro
 
 * **speed ratio**: the second pass's time per row divided by the same scan's time per row on the
   reference machine (:data:`REFERENCE_ROW_SECONDS`). Default rates are scaled by it; a
-  calibration file's rates (measured on the server itself) are not.
+  calibration's rates by the calibration copy's own probe (``probe.row_seconds``, measured by
+  ``measure --calibrate`` on its sample) over this one - the probe is the common yardstick, so a
+  copy on other hardware or a moment of other load carries over; a calibration without a probe of
+  its own is taken as it is.
 * **cold read rate**: bytes the first pass read from outside shared_buffers divided by the time it
   took beyond the second pass. Where no probe read enough pages, :data:`DEFAULT_READ_BPS` applies.
 * **write load**: the write_qps the stats file measured, summed over its tables (a lower bound of
-  the server's write load); under it the work takes :func:`load_factor` times longer.
+  the server's write load); under it a kind of work takes :func:`load_factor` times longer - its
+  ``loaded_factor`` measured by ``measure --calibrate --calibrate-writes``, else the assumed
+  :data:`LOAD_PER_KQPS` (the basis says which). The probe itself ran under the load its measure
+  run sampled (``probe.write_qps``): that load's factor is divided out to get the idle speed, so
+  a probe taken on a busy production server is not counted busy twice.
+* **the runner**: a backfill's duration replays the runner's own batch policy
+  (:mod:`migspec.estimate.runner`) over the per-row and per-batch cost (``batch_s``, measured by
+  calibrate or :data:`DEFAULT_BATCH_S`), so batches it shrinks when commits are slow, and their
+  pauses, are in the estimate.
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from migspec.estimate.model import CATALOG_ONLY_SECONDS, Estimate, Rate, format_duration
+from migspec.estimate.runner import RunnerPlan, runner_seconds
 
 if TYPE_CHECKING:
     from migspec.stats import Stats
@@ -37,10 +49,27 @@ REFERENCE_ROW_SECONDS = 1.25e-7
 #: reading and counting, so adding it to the work is pessimistic. Cloud volumes are often slower
 #: (a baseline of 125 MB/s is common): ``measure --probe`` measures the server's own.
 DEFAULT_READ_BPS = 600_000_000
-#: Extra time per 1,000 writes/s of load. Not a measured constant: the benchmark's loaded cases
-#: (BENCHMARKS.md section 4, 400 pgbench writes/s on 2 cores) slowed steps by 0.9x-1.8x on a machine
-#: other work was loading, too noisy to fit; +50 % per 1,000 writes/s keeps 400 writes/s at x1.2.
+#: Extra time per 1,000 writes/s of load, where ``measure --calibrate --calibrate-writes`` did not
+#: measure the kind's own (its ``loaded_factor``). An assumption, and every basis that uses it
+#: says so: the benchmark's loaded cases (BENCHMARKS.md section 4, 400 pgbench writes/s on 2
+#: cores) slowed steps by 0.9x-1.8x on a machine other work was loading, too noisy to fit;
+#: +50 % per 1,000 writes/s keeps 400 writes/s at x1.2.
 LOAD_PER_KQPS = 0.5
+#: The runner's cost per batch beyond its rows (choosing the keys, the checkpoint, the commit's
+#: WAL flush, round trips) where no calibration measured it: from the reference machine's runner
+#: runs of 2026-11-24 (BENCHMARKS.md section 2, 1M rows, 4 writers): 10,000-row batches at 308k
+#: rows/s (32.5 ms each) and 5,000-row ones at 297k rows/s (16.8 ms) solve to 3.1 us per row and
+#: 1.2 ms per batch. A busy disk's commits cost far more (calibrate measured 11.6 ms at load 11).
+DEFAULT_BATCH_S = 0.0012
+#: The batch size a calibrated or default ``batched_update`` rate was measured at.
+RATE_BATCH_ROWS = 10_000
+#: A full sequential scan reads this many times faster than the probe's first pass measures: its
+#: 16 MB from the start of a cold file are mostly the OS readahead's ramp-up. On the reference
+#: machine (bench/probe_reference.py, after a restart and drop_caches) the probe's first pass read
+#: at 270-320 MB/s and a full scan of the table at 600 MB/s or more (DEFAULT_READ_BPS above).
+PROBE_READ_RAMP = 2.0
+#: Probes of fewer pages than this speak for the speed only when no table has a larger one.
+MIN_PROBE_PAGES = 256
 #: A probe's first pass must read at least this share of its pages from outside shared_buffers to
 #: measure the cold read rate (fewer: the timing is mostly CPU).
 MIN_READ_SHARE = 0.25
@@ -48,17 +77,19 @@ MIN_READ_SHARE = 0.25
 
 @dataclass(frozen=True)
 class ServerSpeed:
-    """How the measured server compares with the reference machine (see the module docstring)."""
+    """What the probe measured on the server (see the module docstring)."""
 
-    speed_ratio: float = 1.0  # this server's time per row / the reference machine's (below 1: faster)
+    row_seconds: float = REFERENCE_ROW_SECONDS  # the probe's warm pass, seconds per row, as measured
     read_bps: float = DEFAULT_READ_BPS
-    write_qps: float = 0.0
+    write_qps: float = 0.0  # the load the steps will meet: the stats file's write_qps, summed
+    probe_qps: float = 0.0  # the load the probe ran under (its own measure run's write_qps)
     probe: str | None = None  # where and when the probe ran; None: no probe
     read_measured: bool = False
 
     @property
-    def load_factor(self) -> float:
-        return load_factor(self.write_qps)
+    def speed_ratio(self) -> float:
+        """This server's time per row / the reference machine's, as probed (below 1: faster)."""
+        return self.row_seconds / REFERENCE_ROW_SECONDS
 
     @property
     def read_source(self) -> str:
@@ -67,8 +98,20 @@ class ServerSpeed:
         return "default: a cold sequential read on the reference machine"
 
 
-def load_factor(write_qps: float) -> float:
-    return 1.0 + LOAD_PER_KQPS * max(write_qps, 0.0) / 1000.0
+def load_factor(write_qps: float, rate: Rate | None = None) -> float:
+    """How much longer work of ``rate``'s kind takes under ``write_qps`` than idle: the kind's
+    measured ``loaded_factor`` (at ``loaded_qps``) scaled linearly to ``write_qps``, or the assumed
+    :data:`LOAD_PER_KQPS`."""
+    qps = max(write_qps, 0.0)
+    if rate is not None and rate.loaded_factor is not None and rate.loaded_qps:
+        return 1.0 + max(rate.loaded_factor - 1.0, 0.0) * qps / rate.loaded_qps
+    return 1.0 + LOAD_PER_KQPS * qps / 1000.0
+
+
+def load_source(write_qps: float, rate: Rate | None = None) -> str:
+    if rate is not None and rate.loaded_factor is not None and rate.loaded_qps:
+        return f"measured: x{rate.loaded_factor:.2f} under {rate.loaded_qps:,.0f} writes/s by the calibration"
+    return f"assumed: +{LOAD_PER_KQPS:.0%} per 1,000 writes/s, not measured on this server"
 
 
 def speed_from_stats(stats: Stats) -> ServerSpeed:
@@ -79,54 +122,100 @@ def speed_from_stats(stats: Stats) -> ServerSpeed:
               and ts.probe.warm_seconds > 0]
     if server is None or not probes:
         return ServerSpeed(write_qps=write_qps)
-    ratio = statistics.median(p.warm_seconds / p.rows for p in probes) / REFERENCE_ROW_SECONDS
-    reads = [p.pages_read * server.block_size / (p.first_seconds - p.warm_seconds) for p in probes
+    # Pooled over the probes that read enough pages (total time / total rows): a small table's
+    # probe is mostly the scan's fixed cost, and its rows may be narrower than the reference's.
+    large = [p for p in probes if p.pages >= MIN_PROBE_PAGES] or probes
+    row_s = sum(p.warm_seconds for p in large) / sum(p.rows for p in large)
+    reads = [p.pages_read * server.block_size / (p.first_seconds - p.warm_seconds) for p in large
              if p.pages and p.pages_read >= MIN_READ_SHARE * p.pages and p.first_seconds > p.warm_seconds]
     where = f"probe of {stats.origin}" + (f" at {server.collected_at}" if server.collected_at else "")
-    return ServerSpeed(speed_ratio=ratio, read_bps=statistics.median(reads) if reads else DEFAULT_READ_BPS,
-                       write_qps=write_qps, probe=where, read_measured=bool(reads))
+    return ServerSpeed(row_seconds=row_s, read_bps=PROBE_READ_RAMP * statistics.median(reads) if reads else DEFAULT_READ_BPS,
+                       write_qps=write_qps, probe_qps=server.write_qps or 0.0, probe=where,
+                       read_measured=bool(reads))
 
 
-def effective_rate(rate: Rate, speed: ServerSpeed) -> Rate:
-    """A default rate scaled to the probed server; a measured (calibration) rate as it is."""
-    if not rate.is_default or speed.probe is None:
+def effective_rate(rate: Rate, speed: ServerSpeed, *, probe_load: float = 1.0) -> Rate:
+    """``rate`` on the probed server, idle: scaled by the rate's own probe (the reference machine's
+    for a default, the copy's for a calibration that recorded one) over this server's, with the
+    load the probe ran under (``probe_load``, its factor) divided out. A calibration without a
+    probe of its own is taken as it is."""
+    if speed.probe is None:
         return rate
-    scale = 1.0 / speed.speed_ratio
+    own = REFERENCE_ROW_SECONDS if rate.is_default else rate.probe_row_seconds
+    if own is None:
+        return rate
+    scale = own * probe_load / speed.row_seconds
+    under = f" (probed under {speed.probe_qps:,.0f} writes/s: x{probe_load:.2f} divided out)" if probe_load > 1 else ""
+    mine = "the reference machine's" if rate.is_default else "the calibration copy's"
     return replace(rate, rows_per_s=rate.rows_per_s * scale,
                    bytes_per_s=None if rate.bytes_per_s is None else rate.bytes_per_s * scale,
-                   source=f"{rate.source} x{scale:.2f} for this server's speed, {speed.probe}")
+                   batch_s=None if rate.batch_s is None else rate.batch_s / scale,
+                   source=f"{rate.source} x{scale:.2f} for this server's speed against {mine} probe{under}, "
+                          f"{speed.probe}")
 
 
 def estimate_work(key: str, rate: Rate, speed: ServerSpeed, rows: int, size_bytes: int | None, *,
-                  pauses: int = 0, pause_each_s: float = 0.0) -> Estimate:
+                  runner: RunnerPlan | None = None) -> Estimate:
     """Seconds for ``rows`` of work ``key`` (bytes when both the size and a byte rate are known):
     warm cache and idle at the low end; reading ``size_bytes`` from disk and the write load's
-    slowdown at the high end; ``pauses`` of the runner in both."""
+    slowdown at the high end. With ``runner`` (a backfill), the runner's batches replayed by its
+    own policy (:mod:`migspec.estimate.runner`) at each end: shrunk when slow, a pause after each."""
     if rows <= 0:
         return Estimate(CATALOG_ONLY_SECONDS, "empty table")
+    read = (size_bytes or 0) / speed.read_bps
+    load = load_factor(speed.write_qps, rate)
+    if runner is not None:
+        return _runner_estimate(key, rate, speed, rows, size_bytes, runner, read, load)
     if size_bytes and rate.bytes_per_s:
         work = size_bytes / rate.bytes_per_s
         what = f"{size_bytes / 1e6:,.0f} MB at {rate.bytes_per_s / 1e6:,.0f} MB/s"
     else:
         work = rows / rate.rows_per_s
         what = f"{rows:,} rows at {rate.rows_per_s:,.0f} rows/s"
-    parts = [f"{what} {key}, {rate.source}"]
-    read = (size_bytes or 0) / speed.read_bps
-    if size_bytes:
-        parts.append(f"cold cache +{format_duration(read)} ({size_bytes / 1e6:,.0f} MB at "
-                     f"{speed.read_bps / 1e6:,.0f} MB/s, {speed.read_source})")
-    else:
-        parts.append("cold cache not counted (table size unknown)")
-    load = speed.load_factor
+    parts = [f"{what} {key}, {rate.source}", _cold_text(speed, size_bytes, read)]
     if load > 1.0:
-        parts.append(f"x{load:.2f} under {speed.write_qps:,.0f} writes/s")
-    pause = pauses * pause_each_s
-    if pauses:
-        parts.append(f"plus {pauses:,} pauses of {pause_each_s * 1000:.0f} ms")
-    defaulted = (rate.is_default and speed.probe is None) or (bool(size_bytes) and not speed.read_measured)
-    return Estimate(max(work, CATALOG_ONLY_SECONDS), "; ".join(parts), read_s=read, load=load, pause_s=pause,
-                    defaulted=defaulted)
+        parts.append(f"x{load:.2f} under {speed.write_qps:,.0f} writes/s ({load_source(speed.write_qps, rate)})")
+    return Estimate(max(work, CATALOG_ONLY_SECONDS), "; ".join(parts), read_s=read, load=load,
+                    defaulted=_defaulted(rate, speed, size_bytes))
 
+
+def _cold_text(speed: ServerSpeed, size_bytes: int | None, read: float) -> str:
+    if not size_bytes:
+        return "cold cache not counted (table size unknown)"
+    return (f"cold cache +{format_duration(read)} ({size_bytes / 1e6:,.0f} MB at {speed.read_bps / 1e6:,.0f} MB/s, "
+            f"{speed.read_source})")
+
+
+def _defaulted(rate: Rate, speed: ServerSpeed, size_bytes: int | None) -> bool:
+    return (rate.is_default and speed.probe is None) or (bool(size_bytes) and not speed.read_measured)
+
+
+def _runner_estimate(key: str, rate: Rate, speed: ServerSpeed, rows: int, size_bytes: int | None,
+                     runner: RunnerPlan, read: float, load: float) -> Estimate:
+    """The runner at the four corners: each batch's rows cost ``row_s`` (more reading cold, more
+    under load), each batch ``batch_s``; the runner's policy decides the sizes and so the count."""
+    batch_s = DEFAULT_BATCH_S if rate.batch_s is None else rate.batch_s
+    # rows_per_s is the rate of 10,000-row batches (as calibrated), their per-batch cost included.
+    row_s = max(1.0 / rate.rows_per_s - batch_s / RATE_BATCH_ROWS, 0.1 / rate.rows_per_s)
+    cold_row_s = read / rows
+    corners = []
+    for cold, loaded in ((False, False), (False, True), (True, False), (True, True)):
+        factor = load if loaded else 1.0
+        seconds, batches = runner_seconds(rows, runner, (row_s + (cold_row_s if cold else 0.0)) * factor,
+                                          batch_s * factor)
+        corners.append((seconds, batches))
+    (low, low_batches), (high, high_batches) = corners[0], corners[3]
+    where = "measured" if rate.batch_s is not None else "default (reference machine)"
+    parts = [f"{rows:,} rows at {rate.rows_per_s:,.0f} rows/s {key} in 10,000-row batches, {rate.source}",
+             f"the runner's batches replayed: {runner.batch_size:,} planned, aiming at "
+             f"{runner.target_s * 1000:.0f} ms, {batch_s * 1000:.1f} ms per batch ({where}), "
+             f"{low_batches:,}-{high_batches:,} batches with {runner.pause_s * 1000:.0f} ms pauses",
+             _cold_text(speed, size_bytes, read)]
+    if load > 1.0:
+        parts.append(f"x{load:.2f} under {speed.write_qps:,.0f} writes/s ({load_source(speed.write_qps, rate)})")
+    return Estimate(max(low, CATALOG_ONLY_SECONDS), "; ".join(parts), read_s=read, load=load,
+                    defaulted=_defaulted(rate, speed, size_bytes),
+                    corners=tuple(max(c[0], CATALOG_ONLY_SECONDS) for c in corners))  # type: ignore[arg-type]
 
 def eta(remaining_rows: int, rows_per_s: float) -> float | None:
     """apply's ETA: the rows left at the rate observed so far, pauses and throttling included

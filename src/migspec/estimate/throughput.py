@@ -15,7 +15,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from migspec.estimate.model import CATALOG_ONLY_SECONDS, Estimate, Rate, catalog_only, format_duration, unknown
-from migspec.estimate.speed import ServerSpeed, effective_rate, estimate_work, speed_from_stats
+from migspec.estimate.runner import RunnerPlan
+from migspec.estimate.speed import ServerSpeed, effective_rate, estimate_work, load_factor, speed_from_stats
 from migspec.ops.base import Work
 
 if TYPE_CHECKING:
@@ -47,6 +48,10 @@ DEFAULT_RATES = {k: replace(v, source=f"default ({v.source}, reference machine)"
 _WORK_RATE = {Work.REWRITE: "rewrite", Work.SCAN: "scan", Work.INDEX_BUILD: "index_build", Work.ROWS: "update"}
 
 
+#: Optional numbers a calibration file may give a rate, besides rows_per_s and bytes_per_s.
+_RATE_EXTRAS = ("batch_s", "loaded_factor")
+
+
 class Calibration:
     """Rates in use: the defaults, overridden by a calibration mapping (from ``migspec verify
     --calibration`` or ``migspec measure --calibrate``), and the speed of the server the stats
@@ -56,20 +61,28 @@ class Calibration:
                  speed: ServerSpeed | None = None) -> None:
         self.rates = dict(DEFAULT_RATES)
         self.speed = speed or ServerSpeed()
-        for key, value in (overrides or {}).items():
+        overrides = dict(overrides or {})
+        probe = overrides.pop("probe", None)
+        probe_row_s, loaded_qps = _probe_section(probe, origin)
+        for key, value in overrides.items():
             if key not in self.rates or not isinstance(value, Mapping):
-                raise ValueError(f"{origin}: unknown rate {key!r} (expected one of {', '.join(self.rates)})")
+                raise ValueError(f"{origin}: unknown rate {key!r} (expected one of {', '.join(self.rates)}, probe)")
             base = self.rates[key]
             try:
                 rows = float(value.get("rows_per_s", base.rows_per_s))
                 bps = value.get("bytes_per_s", base.bytes_per_s)
                 bps = None if bps is None else float(bps)
+                extras = {k: None if value.get(k) is None else float(value[k]) for k in _RATE_EXTRAS}
             except (TypeError, ValueError):
                 raise ValueError(f"{origin}: rate {key!r} must be numbers") from None
-            if not (math.isfinite(rows) and rows > 0) or (bps is not None and not (math.isfinite(bps) and bps > 0)):
+            numbers = [rows, bps, *extras.values()]
+            if any(n is not None and not (math.isfinite(n) and n >= 0) for n in numbers) or rows <= 0 \
+                    or (bps is not None and bps <= 0):
                 raise ValueError(f"{origin}: rate {key!r} must be a positive finite number")
-            self.rates[key] = replace(base, rows_per_s=rows, bytes_per_s=None if bps is None else float(bps),
-                                      source=origin)
+            self.rates[key] = replace(base, rows_per_s=rows, bytes_per_s=bps, source=origin,
+                                      batch_s=extras["batch_s"], loaded_factor=extras["loaded_factor"],
+                                      loaded_qps=loaded_qps if extras["loaded_factor"] is not None else None,
+                                      probe_row_seconds=probe_row_s)
 
     def bound(self, stats: Stats) -> Calibration:
         """The same rates, with the speed and write load the stats file measured."""
@@ -78,16 +91,18 @@ class Calibration:
         return other
 
     def rate(self, key: str) -> Rate:
-        """The warm, idle rate of ``key`` on the measured server: a default scaled by the probe's
-        speed ratio to the reference machine, or a calibration's figure as measured."""
-        return effective_rate(self.rates[key], self.speed)
+        """The warm, idle rate of ``key`` on the measured server: scaled by the probe's speed against
+        the rate's own yardstick (the reference machine, or the calibration copy's probe), with the
+        load the probe ran under divided out (the scan's load factor: the probe is a scan)."""
+        probe_load = load_factor(self.speed.probe_qps, self.rates["scan"])
+        return effective_rate(self.rates[key], self.speed, probe_load=probe_load)
 
-    def duration(self, key: str, rows: int, size_bytes: int | None = None, *, pauses: int = 0,
-                 pause_each_s: float = 0.0) -> Estimate:
-        """The one estimator: ``rows`` of work of kind ``key`` on a table of ``size_bytes``, plus the
-        runner's ``pauses`` (lint, plan, verify and apply all come through here)."""
-        return estimate_work(key, self.rate(key), self.speed, rows, size_bytes, pauses=pauses,
-                             pause_each_s=pause_each_s)
+    def duration(self, key: str, rows: int, size_bytes: int | None = None, *,
+                 runner: RunnerPlan | None = None) -> Estimate:
+        """The one estimator: ``rows`` of work of kind ``key`` on a table of ``size_bytes``, walked
+        by the backfill runner as ``runner`` plans it (lint, plan, verify and apply all come
+        through here)."""
+        return estimate_work(key, self.rate(key), self.speed, rows, size_bytes, runner=runner)
 
     def work(self, work: Work, rows: int, size_bytes: int | None, *, concurrent: bool = False) -> Estimate:
         if work is Work.NONE:
@@ -100,6 +115,22 @@ class Calibration:
         return self.duration(key, rows, size_bytes)
 
 
+def _probe_section(probe: Any, origin: str) -> tuple[float | None, float | None]:
+    """(the calibration copy's probe seconds per row, the writes/s its loaded pass ran under)."""
+    if probe is None:
+        return None, None
+    if not isinstance(probe, Mapping) or set(probe) - {"row_seconds", "write_qps"}:
+        raise ValueError(f"{origin}: probe: expected {{row_seconds: N, write_qps: N}}")
+    try:
+        row_s = None if probe.get("row_seconds") is None else float(probe["row_seconds"])
+        qps = float(probe.get("write_qps") or 0.0)
+    except (TypeError, ValueError):
+        raise ValueError(f"{origin}: probe: must be numbers") from None
+    if (row_s is not None and not (math.isfinite(row_s) and row_s > 0)) or not (math.isfinite(qps) and qps >= 0):
+        raise ValueError(f"{origin}: probe: must be positive finite numbers")
+    return row_s, qps or None
+
+
 def calibration_text(rates: Mapping[str, Mapping[str, float]], comments: list[str]) -> str:
     """A calibration file, as ``--calibration`` reads it: ``kind: {rows_per_s: N[, bytes_per_s: N]}``
     under comment lines saying where and when the rates were measured. The one format ``verify
@@ -108,9 +139,8 @@ def calibration_text(rates: Mapping[str, Mapping[str, float]], comments: list[st
     if not rates:
         lines.append("{}  # nothing measured a throughput")
     for kind, rate in sorted(rates.items()):
-        fields = [f"rows_per_s: {round(rate['rows_per_s'])}"]
-        if rate.get("bytes_per_s"):
-            fields.append(f"bytes_per_s: {round(rate['bytes_per_s'])}")
+        fields = [f"{name}: {round(value) if name.endswith('_per_s') else float(f'{value:.4g}')}"
+                  for name, value in rate.items() if value or name == "write_qps"]
         lines.append(f"{kind}: {{{', '.join(fields)}}}")
     return "\n".join(lines) + "\n"
 

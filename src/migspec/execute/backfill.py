@@ -11,7 +11,8 @@ transaction, adaptive batch size, pauses and throttles, and a bound that guarant
   sync trigger the plan installs first; the post-check proves it.
 - Adapts: the batch size moves toward the plan's target batch time (from the table's write rate,
   migspec.plan.context) from an
-  exponentially weighted rows/s, never above 4x nor below 1/4 of the planned size; the pause is
+  exponentially weighted rows/s, never above 4x nor below 1/4 of the planned size
+  (:func:`migspec.estimate.runner.next_batch_size`, the policy the estimator replays); the pause is
   the planned one. Throttles: replication lag, lock waits on the table, a user SQL check.
 - SIGINT/SIGTERM: the current batch finishes and commits, then the runner stops, resumable.
 """
@@ -27,6 +28,7 @@ from typing import Any
 
 import psycopg
 
+from migspec.estimate.runner import next_batch_size
 from migspec.estimate.speed import eta
 from migspec.execute import state
 from migspec.execute.guard import Log, set_local_timeouts
@@ -126,9 +128,7 @@ def run_backfill(conn: psycopg.Connection, b: Backfill, *, plan: str, phase: str
             progress.batches += 1
             per_s = size / max(elapsed + b.pause_seconds, 1e-6)
             progress.rate = per_s if progress.rate == 0 else 0.7 * progress.rate + 0.3 * per_s
-            if elapsed > 0:
-                wanted = int(size * target_batch_s / elapsed)
-                size = max(planned // 4, min(planned * 4, int(0.8 * size + 0.2 * wanted))) or 1
+            size = next_batch_size(size, planned, target_batch_s, elapsed)
             if on_progress:
                 on_progress(progress, estimate_total)
             if stop["now"]:

@@ -26,7 +26,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
@@ -64,6 +64,8 @@ class ProbeResult:
         """The stats file's ``probe`` section and each table's ``probe`` entry."""
         server = {"shared_buffers_bytes": self.server.shared_buffers_bytes, "block_size": self.server.block_size,
                   "collected_at": self.server.collected_at}
+        if self.server.write_qps is not None:
+            server["write_qps"] = round(self.server.write_qps, 1)
         tables = {str(name): {"rows": p.rows, "pages": p.pages, "first_seconds": round(p.first_seconds, 6),
                               "warm_seconds": round(p.warm_seconds, 6), "pages_read": p.pages_read,
                               "hit_ratio": None if p.hit_ratio is None else round(p.hit_ratio, 4),
@@ -182,7 +184,11 @@ def run_probe(dsn: str, names: Sequence[QualifiedName], *, pages: int = DEFAULT_
 
 
 def add_to_document(doc: dict[str, Any], result: ProbeResult) -> dict[str, Any]:
-    """The stats document with the probe's sections (``probe`` and ``tables.<t>.probe``)."""
+    """The stats document with the probe's sections (``probe`` and ``tables.<t>.probe``). The
+    write_qps this measure run sampled, summed over its tables, is the load the probe ran under
+    (seconds apart): the estimator's idle end divides it out (migspec.estimate.speed)."""
+    qps = sum(float(t.get("write_qps") or 0.0) for t in doc.get("tables", {}).values())
+    result = ProbeResult(replace(result.server, write_qps=qps), result.tables, result.warnings)
     server, tables = result.document()
     out = dict(doc)
     out["probe"] = server

@@ -18,6 +18,7 @@ from pglast import ast
 from migspec.analysis import Analyzed
 from migspec.errors import RefusedError
 from migspec.estimate.model import Estimate, catalog_only
+from migspec.estimate.runner import RunnerPlan
 from migspec.locks import LockMode
 from migspec.names import QualifiedName, quote_literal
 from migspec.ops import constraint, data, index, misc, session, table
@@ -93,8 +94,8 @@ def _backfill_step(ctx: PlanContext, description: str, b: Backfill, rows: int, d
     size, pause, batch_s = ctx.batch(b.table)
     b = Backfill(**{**b.__dict__, "batch_size": size, "pause_seconds": pause,
                     "target_seconds": round(ctx.last_batch_target, 3)})
-    batches = max(1, -(-rows // size)) if rows else 0
-    est = ctx.calibration.duration("batched_update", rows, ctx.size(b.table), pauses=batches, pause_each_s=pause)
+    est = ctx.calibration.duration("batched_update", rows, ctx.size(b.table),
+                                   runner=RunnerPlan(size, b.target_seconds, pause))
     from migspec.plan.sql import backfill_do_block
 
     return Step(description, (backfill_do_block(b),), down, transactional=False, lock=LockMode.ROW_EXCLUSIVE,
