@@ -183,7 +183,8 @@ def splice(old: str, new: str, numbers: list[int]) -> str:
     how = next((line for line in new_head if line.startswith("- command:")), "")
     note = (f"- sections {', '.join(map(str, numbers))} re-run since: {when[len('- date: '):]}, "
             f"{how[len('- command: '):]}")
-    out = [line for line in out if not line.startswith(f"- sections {', '.join(map(str, numbers))} re-run since")]
+    stale = tuple(f"- section {n} " for n in numbers) + (f"- sections {', '.join(map(str, numbers))} re-run since",)
+    out = [line for line in out if not line.startswith(stale)]
     at = max(i for i, line in enumerate(out) if line.startswith("- ")) + 1
     out.insert(at, note)
     done: set[int] = set()
