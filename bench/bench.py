@@ -1,6 +1,6 @@
 """Run the benchmarks and write BENCHMARKS.md.  Use ``bash bench/run`` (it sets up the venvs).
 
-    bench/run [--quick] [--rows N] [--only lint,backfill,stall,estimate,growth] [--out FILE]
+    bench/run [--quick] [--rows N] [--only lint,backfill,stall,estimate,growth,target] [--out FILE]
 
 Benchmarks are not tests: nothing here asserts a time; every figure is reported as a ratio of two
 things measured in the same run, or as an absolute next to its reference.
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import BENCH, REPO, Templates, durable_server, log, machine  # noqa: E402
 
-SECTIONS = ("lint", "backfill", "stall", "estimate", "growth")
+SECTIONS = ("lint", "backfill", "stall", "estimate", "growth", "target")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
 
         log("1. static speed")
         results["lint"] = s_lint.run(work / "lint", statements=cfg["lint_statements"], runs=cfg["lint_runs"])
+    if "target" in only:
+        import s_target
+
+        log("6. plan --target")
+        results["target"] = s_target.run(work / "target", runs=cfg["lint_runs"])
     if need_db:
         server = durable_server()
         log(f"server {server.dsn} (PostgreSQL {server.version_num}), data in {server.datadir}")

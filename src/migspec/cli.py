@@ -74,6 +74,18 @@ def _add_project_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--project-python", metavar="PYTHON", help="the project's interpreter (default: migspec's)")
 
 
+def _add_target_args(p: argparse.ArgumentParser, *, required: bool) -> None:
+    g = p.add_argument_group("target state (the schema you want instead of a migration)")
+    g.add_argument("--target", required=required, metavar="DESIRED.sql",
+                   help="the desired schema (DDL or pg_dump --schema-only), diffed against --schema or --dsn")
+    g.add_argument("--dsn", type=dsn_argument, help="read the current schema from this database (read-only)")
+    g.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
+                   help="a table (users=accounts) or column (users.mail=users.email) renamed, not dropped and "
+                        "added (repeatable; also '-- migspec:rename OLD=NEW' in the desired schema)")
+    g.add_argument("--accept-drops", action="store_true",
+                   help="go on when tables or columns the desired schema lacks are dropped (else exit 3)")
+
+
 def _read_migration(args: argparse.Namespace, stats, *, runnable: bool = False):  # type: ignore[no-untyped-def]
     from migspec.frameworks import read_migration
 
@@ -115,12 +127,19 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--out", metavar="DIR", help="also write NN_<phase>.up.sql / .down.sql files for psql")
     plan.add_argument("--confirm", action="append", default=[], metavar="TARGET",
                       help="confirm a destructive step, e.g. --confirm users.legacy_flag (repeatable)")
-    plan.add_argument("--schema", metavar="FILE", help="a pg_dump --schema-only file: facts the DOWN steps need")
+    plan.add_argument("--schema", metavar="FILE", help="a pg_dump --schema-only file: facts the DOWN steps need "
+                                                       "(with --target: the current schema, DDL or pg_dump)")
     plan.add_argument("--contract-after-days", type=int, default=7, metavar="N",
                       help="CONTRACT runs only after N days green (default 7)")
     plan.add_argument("--emit", choices=("django", "alembic"),
                       help="write the rollout back as the framework's migrations (replacing the pending one)")
     plan.add_argument("--into", metavar="DIR", help="where --emit writes (default: beside the migration it replaces)")
+    _add_target_args(plan, required=False)
+
+    diff = sub.add_parser("diff", help="the statements that take the current schema to the desired one (raw; "
+                                       "'plan --target' makes them a rollout)")
+    diff.add_argument("--schema", metavar="FILE", help="the current schema: DDL or a pg_dump --schema-only file")
+    _add_target_args(diff, required=True)
 
     approve = sub.add_parser("approve", help="record who approved a JSON plan, when, and its hash")
     approve.add_argument("plan", metavar="PLAN.json")
@@ -372,12 +391,21 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from migspec.config import discover, merge_args
     from migspec.render.plan import RENDERERS, check_emittable, write_files
 
+    if (args.dsn or args.rename or args.accept_drops) and not args.target:
+        raise InputError("plan: --dsn, --rename and --accept-drops go with --target DESIRED.sql")
     merge_args(args, discover())
     stats, calibration = load_inputs(args)
     if args.contract_after_days < 0:
         raise InputError("--contract-after-days must not be negative")
-    migration, project = _read_migration(args, stats, runnable=True)
-    plan, report = plan_migration(migration, stats, schema_path=args.schema, pg_version=args.pg_version,
+    if args.target:
+        from migspec.diff.target import target_plan_inputs
+
+        migration, schema_file = target_plan_inputs(args)  # schema_file: the current schema, kept until planned
+        project, schema_path = None, schema_file.name
+    else:
+        migration, project = _read_migration(args, stats, runnable=True)
+        schema_path = args.schema
+    plan, report = plan_migration(migration, stats, schema_path=schema_path, pg_version=args.pg_version,
                                   transaction_per_file=args.transaction_per_file, calibration=calibration,
                                   options=PlanOptions(tuple(args.confirm), args.contract_after_days))
     check_emittable(plan)
@@ -391,6 +419,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
         sys.stderr.write(emit(plan, project, args.emit, Path(args.into) if args.into else None))
     sys.stdout.write(RENDERERS[args.format](plan, report))
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from migspec.diff.target import diff_text
+
+    sys.stdout.write(diff_text(args, lambda note: sys.stderr.write(f"migspec: note: {note}\n")))
     return EXIT_OK
 
 
@@ -577,7 +612,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FINDINGS
 
 
-COMMANDS = {"lint": cmd_lint, "measure": cmd_measure, "plan": cmd_plan, "approve": cmd_approve, "apply": cmd_apply,
+COMMANDS = {"lint": cmd_lint, "measure": cmd_measure, "plan": cmd_plan, "diff": cmd_diff, "approve": cmd_approve, "apply": cmd_apply,
             "rollback": cmd_rollback, "rules": cmd_rules, "verify": cmd_verify, "upgrade": cmd_upgrade}
 
 

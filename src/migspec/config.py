@@ -131,7 +131,7 @@ def apply_ignores(report, config: Config):  # type: ignore[no-untyped-def]
 
 def merge_args(args, config: Config) -> None:  # type: ignore[no-untyped-def]
     """Fill what the command line left unsaid from ``[tool.migspec]`` (the command line wins)."""
-    if not args.paths:
+    if not args.paths and not getattr(args, "target", None):  # plan --target reads no migration
         if not config.project:
             raise InputError(f"{args.command}: name the migration (SQL files or a project directory), or set "
                              "project in [tool.migspec] of pyproject.toml")

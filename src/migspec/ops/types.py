@@ -9,6 +9,8 @@ interval_support and varbit_support (src/backend/utils/adt) declare a widening a
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +60,10 @@ class ColumnType:
     @classmethod
     def parse(cls, text: str) -> ColumnType:
         """Parse a type as a user writes it ("varchar(100)", "timestamp with time zone")."""
+        return _parse_type(cls, text)
+
+    @classmethod
+    def _parse(cls, text: str) -> ColumnType:
         try:
             stmt = parse_sql(f"SELECT NULL::{text}")[0].stmt
             cast = stmt.targetList[0].val
@@ -136,3 +142,10 @@ def type_change(old: ColumnType | None, new: ColumnType, *, using: Any, version:
             return False, f"{old} -> {new} is binary-coercible (pg_cast castmethod 'b'): no rewrite"
         return True, f"{old} -> {new} is binary-coercible but the new length limit checks every row: rewrite"
     return True, f"{old} -> {new} is not binary-coercible: every row is converted and the table rewritten"
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_type(cls: type[ColumnType], text: str) -> ColumnType:
+    """Memoized: every lint of a plan's DOWNs re-reads the same columns' types (a 40-table schema:
+    thousands of parses of a few dozen spellings); ColumnType is frozen, so sharing is safe."""
+    return cls._parse(text)

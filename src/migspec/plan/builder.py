@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pglast.ast import AlterTableStmt
+from pglast.ast import AlterTableStmt, DropStmt, RangeVar, ViewStmt
+from pglast.enums import ObjectType
 
 from migspec.errors import RefusedError
 from migspec.estimate.throughput import Calibration, format_duration
 from migspec.lint import Report
 from migspec.parse.source import Migration
 from migspec.stats import Stats
-from migspec.names import QualifiedName, quote_literal
+from migspec.names import QualifiedName, quote_ident, quote_literal
 from migspec.plan.context import PlanContext
 from migspec.ops.table import CreateTable
 from migspec.plan.model import Confirmation, Phase, PhaseName, Plan, Runbook, Step
@@ -82,7 +83,9 @@ def build_plan(report: Report, *, schema: Schema | None = None, calibration: Cal
     moved: dict[QualifiedName, PhaseName] = {}  # renamed tables whose rename runs later than EXPAND
     learned: set[int] = set()
     for r in report.results:
-        for phase, step in in_order(r.item, rewrite(r.item, ctx), by_phase, moved):
+        steps = view_after_its_tables(r.item, rewrite(r.item, ctx), by_phase)
+        drops_before_recreate(r.item, steps, by_phase)
+        for phase, step in in_order(r.item, steps, by_phase, moved):
             by_phase[phase].append(step)
             if step.requires_confirmation:
                 target = normalize_target(step.requires_confirmation)
@@ -92,7 +95,8 @@ def build_plan(report: Report, *, schema: Schema | None = None, calibration: Cal
         # creates is known from its own statements (no measurement: it is empty), and a column's
         # NOT NULL dropped earlier is not restored twice by a later DOWN.
         if (r.item.new_table or isinstance(r.item.op, CreateTable) and r.item.op.table not in stats.tables
-                or isinstance(r.item.stmt.node, AlterTableStmt)) and r.item.stmt.index not in learned:
+                or isinstance(r.item.stmt.node, AlterTableStmt) or _drops_view(r.item.stmt.node)) \
+                and r.item.stmt.index not in learned:
             learned.add(r.item.stmt.index)
             learn(ctx.schema, r.item.stmt.node)
     phases = tuple(Phase(p, tuple(by_phase[p]), f"{options.contract_after_days} days green"
@@ -128,6 +132,63 @@ def _touches(step: Step, t: QualifiedName) -> bool:
     if step.table == t or (step.backfill is not None and t in (step.backfill.table, step.backfill.source)):
         return True
     return any(t.sql in s for s in step.up)
+
+
+def _drops_view(node: Any) -> bool:
+    """A DROP VIEW: the views a later step's refusal looks at no longer include it."""
+    return isinstance(node, DropStmt) and node.removeType == ObjectType.OBJECT_VIEW
+
+
+def view_after_its_tables(item: Any, steps: list[tuple[PhaseName, Step]], by_phase: dict[PhaseName, list[Step]]
+                          ) -> list[tuple[PhaseName, Step]]:
+    """A CREATE VIEW runs in the last phase that changes a relation it reads (after a column swap
+    in CONTRACT, not before it: a view binds the column it was created on); the DROP VIEW of the
+    same view planned earlier moves to the start of that phase, so the view is missing only
+    between the two, not for the days between EXPAND and CONTRACT."""
+    from migspec.parse.source import iter_nodes
+
+    node = item.stmt.node
+    if not isinstance(node, ViewStmt) or not steps:
+        return steps
+    reads = {QualifiedName(n.schemaname or "public", n.relname) for n in iter_nodes(node.query)
+             if isinstance(n, RangeVar)}
+    latest = max((ORDER.index(p) for p in ORDER for s in by_phase[p] if any(_touches(s, t) for t in reads)),
+                 default=0)
+    if latest == 0:
+        return steps
+    view = QualifiedName(node.view.schemaname or "public", node.view.relname)
+    for p in ORDER[:latest]:
+        for s in [s for s in by_phase[p] if s.up and s.up[0] == f"DROP VIEW {view.sql}"]:
+            by_phase[p].remove(s)
+            by_phase[ORDER[latest]].insert(0, s)
+    return [(ORDER[latest], s) for _, s in steps]
+
+
+def drops_before_recreate(item: Any, steps: list[tuple[PhaseName, Step]], by_phase: dict[PhaseName, list[Step]]
+                          ) -> None:
+    """An index, constraint or view dropped by an earlier statement and created again under the
+    same name (a changed definition, as 'plan --target' writes it) is dropped in the phase that
+    creates it, just before: a drop left in CONTRACT would run after the new one was built (or
+    skipped as already there) and remove it."""
+    from migspec.ops import constraint, index
+
+    if not steps:
+        return
+    op, node = item.op, item.stmt.node
+    if isinstance(op, index.CreateIndex) and op.name and op.table:
+        name = op.table.sibling(op.name).sql
+        drops = (f"DROP INDEX CONCURRENTLY IF EXISTS {name}", f"DROP INDEX {name}")
+    elif isinstance(op, constraint.AddConstraint) and op.name and op.table:
+        drops = (f"ALTER TABLE {op.table.sql} DROP CONSTRAINT {quote_ident(op.name)}",)
+    elif isinstance(node, ViewStmt):
+        drops = (f"DROP VIEW {QualifiedName(node.view.schemaname or 'public', node.view.relname).sql}",)
+    else:
+        return
+    phase = steps[0][0]
+    for p in ORDER:
+        for s in [s for s in by_phase[p] if p is not phase and s.up and s.up[0] in drops]:
+            by_phase[p].remove(s)
+            by_phase[phase].append(s)
 
 
 def in_order(item: Any, steps: list[tuple[PhaseName, Step]], by_phase: dict[PhaseName, list[Step]],

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pglast import ast
+from pglast.enums import ObjectType
 
 from migspec.analysis import Analyzed
 from migspec.errors import RefusedError
@@ -28,6 +29,7 @@ from migspec.plan.context import require
 from migspec.schema import Column, sql_of
 from migspec.schema.ddl import index_from_node
 from migspec.plan.model import Backfill, PhaseName, Step
+from migspec.parse.operations import relation_name
 from migspec.parse.source import Placeholder
 from migspec.plan.sql import (BACKUP_SCHEMA, cols, default_index_name, q, sync_trigger, written_column)
 from migspec.versions import supports
@@ -208,8 +210,10 @@ def copy_indexes(ctx: PlanContext, t: QualifiedName, old: str, new: str, rows: i
 def create_index(item: Analyzed, ctx: PlanContext) -> Steps:
     op: index.CreateIndex = item.op
     t = _t(op)
-    if item.new_table:
-        return passthrough(item, ctx)  # an empty table nobody uses yet: the plain build is instant
+    if item.new_table or _partitioned(ctx, t) or not item.stmt.node.relation.inh:
+        # An empty table nobody uses yet: the plain build is instant. A partitioned table (or
+        # ON ONLY its parent) cannot build CONCURRENTLY (SQLSTATE 0A000): as written, its lock shown.
+        return passthrough(item, ctx)
     node = copy.deepcopy(item.stmt.node)
     node.idxname = op.name or default_index_name(t, op.columns, op.unique)
     node.concurrent = True
@@ -224,6 +228,11 @@ def create_index(item: Analyzed, ctx: PlanContext) -> Steps:
                     post_check=f"SELECT indisvalid AS ok FROM pg_index WHERE indexrelid = {quote_literal(name.sql)}::regclass"))]
 
 
+def _partitioned(ctx: PlanContext, t: QualifiedName | None) -> bool:
+    table = ctx.schema.known(t)
+    return table is not None and table.partition_key is not None
+
+
 def drop_index(item: Analyzed, ctx: PlanContext) -> Steps:
     op: index.DropIndex = item.op
     known = ctx.schema.index(op.index)
@@ -234,6 +243,9 @@ def drop_index(item: Analyzed, ctx: PlanContext) -> Steps:
     node.concurrent = True
     node.if_not_exists = False
     table_name = ctx.schema.index_table(op.index)
+    if _partitioned(ctx, table_name):  # no DROP INDEX CONCURRENTLY on a partitioned index
+        return [(C, ddl(ctx, f"drop index {op.index} of partitioned {table_name}", [item.stmt.sql],
+                        [definition.replace(" ON ONLY ", " ON ", 1)], table_name, item.effect.strongest))]
     rows = ctx.stats.table(table_name).rows or 0 if table_name else 0
     est = ctx.calibration.duration("index_build_concurrent", rows, ctx.size(table_name))
     return [(C, ddl(ctx, f"drop index {op.index} CONCURRENTLY", [f"DROP INDEX CONCURRENTLY IF EXISTS {op.index.sql}"],
@@ -624,13 +636,17 @@ def add_constraint(item: Analyzed, ctx: PlanContext) -> Steps:
         steps = [(E, ddl(ctx, f"build unique index {idx_name} CONCURRENTLY (writes continue)",
                          [f"CREATE UNIQUE INDEX CONCURRENTLY {q(idx.name)} ON {t.sql} ({cols(op.columns)})"],
                          [f"DROP INDEX CONCURRENTLY IF EXISTS {idx.sql}"], t, SUE, estimate=est, transactional=False))]
+        nullable = False
         if op.constraint == "primary_key":
             facts = ctx.schema.known(t)
             for c in op.columns:
                 if not (facts and c in facts.columns and facts.columns[c].not_null):
                     steps += _not_null_steps(ctx, t, c, ctx.rows(item))
+                    nullable = True
         kind = "PRIMARY KEY" if op.constraint == "primary_key" else "UNIQUE"
-        steps.append((M if op.constraint == "primary_key" else E,
+        # After the NOT NULL steps (MIGRATE) when it needs them; else in EXPAND, before a foreign
+        # key of the same migration that references it (its DOWN must not drop a key in use).
+        steps.append((M if nullable else E,
                       ddl(ctx, f"attach {idx_name} as {kind} constraint {name} (catalog only)",
                           [f"ALTER TABLE {t.sql} ADD CONSTRAINT {cname} {kind} USING INDEX {q(idx_name)}"],
                           [f"ALTER TABLE {t.sql} DROP CONSTRAINT IF EXISTS {cname}"], t, AEL,
@@ -824,7 +840,10 @@ def passthrough(item: Analyzed, ctx: PlanContext) -> Steps:
     the inverse as DOWN when migspec knows it."""
     op = item.op
     down, note, reversible = inverse(item, ctx)
-    phase = C if op.destructive or isinstance(op, (constraint.DropConstraint, misc.DropTrigger)) else E
+    # A type or sequence goes after the columns that use it (dropped in CONTRACT).
+    phase = C if op.destructive or isinstance(op, (constraint.DropConstraint, misc.DropTrigger)) or (
+        isinstance(item.stmt.node, ast.DropStmt) and item.stmt.node.removeType in (
+            ObjectType.OBJECT_TYPE, ObjectType.OBJECT_SEQUENCE)) else E
     lock = item.effect.strongest
     est = ctx.calibration.work(item.effect.work, ctx.rows(item), ctx.size(op.table)) if op.table else None
     step = ddl(ctx, op.describe(), [item.stmt.sql], down, op.table, lock,
@@ -835,6 +854,21 @@ def passthrough(item: Analyzed, ctx: PlanContext) -> Steps:
                                                              "VALIDATE); it fails if NULLs arrived meanwhile"),
                          set_not_null_online(ctx, op.table, op.column, ctx.rows(item)))
     return [(phase, step)]
+
+
+#: DROP statements whose DOWN is the object's CREATE, when the schema model holds it.
+_RECREATABLE = (ObjectType.OBJECT_VIEW, ObjectType.OBJECT_TYPE, ObjectType.OBJECT_SCHEMA)
+
+
+def _create_again(ctx: PlanContext, kind: ObjectType, name: QualifiedName) -> str | None:
+    """The CREATE of a view or enum type the schema model knows, else None (a sequence: the model
+    keeps its type, not its START/INCREMENT/bounds, so its DOWN would not restore it)."""
+    view, enum = ctx.schema.views.get(name), ctx.schema.enums.get(name)
+    if kind == ObjectType.OBJECT_VIEW and view is not None and view.definition and not view.materialized:
+        return f"CREATE VIEW {name.sql} AS {view.definition}"
+    if kind == ObjectType.OBJECT_TYPE and enum is not None:
+        return f"CREATE TYPE {name.sql} AS ENUM ({', '.join(map(quote_literal, enum.labels))})"
+    return None
 
 
 def inverse(item: Analyzed, ctx: PlanContext) -> tuple[list[str], str, bool]:
@@ -869,6 +903,21 @@ def inverse(item: Analyzed, ctx: PlanContext) -> tuple[list[str], str, bool]:
         return [], "not reversible: PostgreSQL cannot remove a value from an enum (harmless to keep)", False
     if isinstance(op, (misc.Maintenance, misc.LockTable)):
         return [], "nothing to undo", True
+    if isinstance(node, ast.RenameStmt) and node.renameType == ObjectType.OBJECT_TABCONSTRAINT:
+        return [f"ALTER TABLE {relation_name(node.relation).sql} RENAME CONSTRAINT {q(node.newname)} TO "
+                f"{q(node.subname)}"], "", True
+    if isinstance(node, ast.RenameStmt) and node.renameType == ObjectType.OBJECT_INDEX:
+        old = relation_name(node.relation)
+        return [f"ALTER INDEX {old.sibling(node.newname).sql} RENAME TO {q(old.name)}"], "", True
+    if isinstance(node, ast.DropStmt) and node.removeType in _RECREATABLE and len(node.objects) == 1:
+        if node.removeType == ObjectType.OBJECT_SCHEMA:
+            return [f"CREATE SCHEMA {q(node.objects[0].sval)}"], "", True
+        obj = node.objects[0]
+        names = [p.sval for p in (obj.names if isinstance(obj, ast.TypeName) else obj)]
+        name = QualifiedName(names[-2] if len(names) > 1 else "public", names[-1])
+        create = _create_again(ctx, node.removeType, name)
+        if create:
+            return [create], "", True
     if isinstance(node, ast.ViewStmt):
         return [f"DROP VIEW IF EXISTS {QualifiedName(node.view.schemaname or 'public', node.view.relname).sql}"], "", True
     if isinstance(node, ast.CreateSeqStmt):

@@ -1,0 +1,237 @@
+"""``migspec diff`` and ``plan --target``: read the current and the desired schema, diff them,
+and hand the statements to the same pipeline as any migration.
+
+A schema given as SQL (``--target DESIRED.sql``, ``--schema CURRENT.sql``: DDL or a
+``pg_dump --schema-only`` file) is applied with psql to its own database on one throwaway server
+(:mod:`migspec.pgserver`) and read back from the catalog, so PostgreSQL itself resolves every
+default, type alias and expression. ``--dsn`` reads the live current schema instead, in a
+read-only session (:func:`migspec.measure.connection.connect`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import secrets
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from migspec.diff.differ import Diff, Rename, diff
+from migspec.diff.model import DiffSchema
+from migspec.errors import InputError, RefusedError
+from migspec.names import QualifiedName, quote_ident, split_name
+
+#: ``-- migspec:rename old=new`` in the desired schema: a rename the differ cannot infer.
+_RENAME_COMMENT = re.compile(r"^\s*--\s*migspec:\s*rename\s+(\S+)\s*$", re.MULTILINE)
+#: How long psql may take to apply one schema file (seconds).
+APPLY_TIMEOUT = 300
+
+
+@dataclass
+class TargetDiff:
+    diff: Diff
+    current: DiffSchema
+    desired: DiffSchema
+
+    def check(self, *, accept_drops: bool) -> None:
+        """Refuse (exit 3, one line) what the statements cannot carry: unsupported differences,
+        and drops nobody confirmed."""
+        d = self.diff
+        if d.unsupported:
+            raise RefusedError(f"{len(d.unsupported)} difference(s) migspec cannot turn into statements (nothing "
+                               f"planned): {'; '.join(d.unsupported)}")
+        if d.drops and not accept_drops:
+            raise RefusedError(f"the desired schema lacks {len(d.drops)} table(s)/column(s) that nothing says were "
+                               f"renamed, so a drop (and an add) is assumed: {', '.join(d.drops)}; name renames with "
+                               "--rename OLD=NEW (or '-- migspec:rename OLD=NEW' in the desired schema), or pass "
+                               "--accept-drops")
+
+
+def statements_text(statements: Sequence[str]) -> str:
+    return "".join(f"{s};\n\n" for s in statements)
+
+
+def parse_rename(spec: str, current: DiffSchema, renamed: dict[QualifiedName, QualifiedName] | None = None
+                 ) -> Rename | None:
+    """``old=new`` for a table (``[schema.]table``) or a column (``[schema.]table.column``); which
+    one is decided by what the current schema holds. None: the current schema already has NEW and
+    not OLD (the rename was applied: a ``-- migspec:rename`` comment outlives its rollout).
+    ``renamed``: tables renamed by earlier specs, new name -> old (a column of a renamed table is
+    named by the table's new name)."""
+    renamed = renamed or {}
+    left, eq, right = spec.partition("=")
+    try:
+        a, b = split_name(left), split_name(right)
+    except ValueError:
+        a = b = []
+    if not eq or not a or not b or len(a) > 3 or len(b) > 3:
+        raise InputError(f"--rename {spec!r}: expected OLD=NEW, e.g. users=accounts or users.mail=users.email")
+    as_table = QualifiedName(*(a if len(a) == 2 else ["public", *a])) if len(a) <= 2 else None
+    if as_table is not None and as_table in current.tables and len(b) == len(a):
+        new = QualifiedName(*(b if len(b) == 2 else ["public", *b]))
+        if new.schema != as_table.schema:
+            raise InputError(f"--rename {spec!r}: a rename keeps the schema ({as_table.schema})")
+        return Rename(as_table, None, new.name)
+    if len(a) >= 2 and len(b) == len(a):
+        table = QualifiedName(*(a[:-1] if len(a) == 3 else ["public", a[0]]))
+        new_table = QualifiedName(*(b[:-1] if len(b) == 3 else ["public", b[0]]))
+        was = current.tables.get(renamed.get(table, table))
+        if was is not None and a[-1] in was.columns:
+            if new_table != table:
+                raise InputError(f"--rename {spec!r}: rename the table and the column separately")
+            return Rename(table, a[-1], b[-1])
+    if _exists(b, current) and not _exists(a, current):
+        return None
+    raise InputError(f"--rename {spec!r}: no such table or column in the current schema")
+
+
+def _exists(parts: list[str], current: DiffSchema) -> bool:
+    if len(parts) <= 2 and QualifiedName(*(parts if len(parts) == 2 else ["public", *parts])) in current.tables:
+        return True
+    if len(parts) >= 2:
+        table = current.tables.get(QualifiedName(*(parts[:-1] if len(parts) == 3 else ["public", parts[0]])))
+        return table is not None and parts[-1] in table.columns
+    return False
+
+
+def renames_in(path: str) -> list[str]:
+    """The ``-- migspec:rename OLD=NEW`` comments of a desired schema file."""
+    return _RENAME_COMMENT.findall(_read(path))
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+@contextlib.contextmanager
+def scratch_server(major: int | None = None) -> Iterator[object]:
+    """One throwaway server for both schemas; stopped and removed after."""
+    from migspec.pgserver import ServerError, find_bindir, start_server
+
+    try:
+        server = start_server(fast=True, major=major if major and find_bindir(major) else None)
+    except ServerError as exc:
+        raise RefusedError(f"cannot start the throwaway PostgreSQL server the schemas are applied to: "
+                           f"{str(exc).splitlines()[0]}") from None
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def apply_schema_file(server, path: str) -> str:  # type: ignore[no-untyped-def]
+    """Apply one schema file (DDL, or a pg_dump --schema-only file) to a new database on the
+    throwaway ``server`` with psql; return the database's DSN. A statement that fails is bad input."""
+    import psycopg
+
+    _read(path)  # a missing or unreadable file: its own message
+    name = f"migspec_diff_{secrets.token_hex(4)}"
+    with psycopg.connect(server.dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {quote_ident(name)}")
+    dsn = server.dsn_for(name)
+    done = subprocess.run([str(server.tool("psql")), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", path],
+                          capture_output=True, text=True, timeout=APPLY_TIMEOUT)
+    if done.returncode != 0:
+        errors = [line for line in done.stderr.splitlines() if "ERROR" in line] or done.stderr.splitlines() or ["?"]
+        raise InputError(f"{path}: does not apply to an empty PostgreSQL {server.major} database: "
+                         f"{errors[0].split('ERROR:', 1)[-1].strip()}")
+    return dsn
+
+
+def read_dsn(dsn: str, *, read_only: bool = True) -> DiffSchema:
+    from migspec.diff.catalog import read_schema
+
+    if read_only:
+        from migspec.measure.connection import connect
+
+        with contextlib.closing(connect(dsn)) as conn:
+            return read_schema(conn)
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        return read_schema(conn)
+
+
+def live_major(dsn: str) -> int:
+    from migspec.measure.connection import connect
+
+    with contextlib.closing(connect(dsn)) as conn:
+        row = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()
+        conn.commit()
+    return int(row[0]) // 10000 if row else 0
+
+
+def target_diff(target: str, *, schema: str | None = None, dsn: str | None = None,
+                renames: Sequence[str] = ()) -> TargetDiff:
+    """Diff the current schema (``schema`` file or live ``dsn``, read-only) against ``target``."""
+    if (schema is None) == (dsn is None):
+        raise InputError("--target needs the current schema: --schema CURRENT.sql or --dsn DSN (one of them)")
+    specs = [*renames, *renames_in(target)]
+    major = live_major(dsn) if dsn else None
+    with scratch_server(major) as server:
+        desired = read_dsn(apply_schema_file(server, target), read_only=False)
+        current = read_dsn(apply_schema_file(server, schema), read_only=False) if schema else read_dsn(dsn)  # type: ignore[arg-type]
+    parsed: list[Rename] = []
+    renamed: dict[QualifiedName, QualifiedName] = {}
+    def names_a_table(spec: str) -> bool:
+        try:
+            return _exists(split_name(spec.partition("=")[0])[:2], current) and spec.partition("=")[0].count(".") < 2
+        except ValueError:
+            return False
+
+    for spec in sorted(specs, key=lambda s: not names_a_table(s)):  # tables first
+        r = parse_rename(spec, current, renamed)
+        if r is not None:
+            parsed.append(r)
+            if r.column is None:
+                renamed[r.table.sibling(r.new)] = r.table
+    return TargetDiff(diff(current, desired, parsed), current, desired)
+
+
+def target_migration(td: TargetDiff, target: str):  # type: ignore[no-untyped-def]
+    """The diff's statements as a migration (one file named after the target)."""
+    from migspec.parse.source import Migration, parse_text
+
+    text = statements_text(td.diff.statements)
+    name = f"{target} (diff)"
+    return Migration(name, (name,), tuple(parse_text(text, name)), tuple(td.diff.notes))
+
+
+
+def _diff_of(args, note) -> TargetDiff:  # type: ignore[no-untyped-def]
+    td = target_diff(args.target, schema=args.schema, dsn=args.dsn, renames=args.rename)
+    td.check(accept_drops=args.accept_drops)
+    for line in td.diff.notes:
+        note(line)
+    if td.diff.drops:
+        note(f"assumed dropped, not renamed (--accept-drops): {', '.join(td.diff.drops)}")
+    return td
+
+
+def diff_text(args, note) -> str:  # type: ignore[no-untyped-def]
+    """``migspec diff``: the statements, each ended by ``;`` (empty when the schemas are equal)."""
+    return statements_text(_diff_of(args, note).diff.statements)
+
+
+def target_plan_inputs(args):  # type: ignore[no-untyped-def]
+    """``plan --target``: the diff as a migration, and the current schema as a file (a
+    ``NamedTemporaryFile``: deleted when closed or collected) for the planner's facts. The drops
+    accepted are confirmed for the planner as ``--confirm`` would."""
+    import sys
+
+    if args.paths:
+        raise InputError("plan: --target replaces the migration: name no PATH with it")
+    if args.emit:
+        raise InputError("plan: --emit writes a framework's migrations; --target has none to replace")
+    td = _diff_of(args, lambda line: sys.stderr.write(f"migspec: note: {line}\n"))
+    args.confirm = [*args.confirm, *td.diff.drops]
+    holder = tempfile.NamedTemporaryFile("w", suffix=".sql", prefix="migspec-current-", encoding="utf-8")
+    holder.write(statements_text(diff(DiffSchema(), td.current).statements))
+    holder.flush()
+    return target_migration(td, args.target), holder
