@@ -857,15 +857,23 @@ def passthrough(item: Analyzed, ctx: PlanContext) -> Steps:
 
 
 #: DROP statements whose DOWN is the object's CREATE, when the schema model holds it.
-_RECREATABLE = (ObjectType.OBJECT_VIEW, ObjectType.OBJECT_TYPE, ObjectType.OBJECT_SCHEMA)
+_RECREATABLE = (ObjectType.OBJECT_VIEW, ObjectType.OBJECT_SEQUENCE, ObjectType.OBJECT_TYPE, ObjectType.OBJECT_SCHEMA)
+_SEQUENCE_OPTIONS = (("increment", "INCREMENT BY"), ("minimum", "MINVALUE"), ("maximum", "MAXVALUE"),
+                     ("start", "START WITH"), ("cache", "CACHE"))
 
 
 def _create_again(ctx: PlanContext, kind: ObjectType, name: QualifiedName) -> str | None:
-    """The CREATE of a view or enum type the schema model knows, else None (a sequence: the model
-    keeps its type, not its START/INCREMENT/bounds, so its DOWN would not restore it)."""
-    view, enum = ctx.schema.views.get(name), ctx.schema.enums.get(name)
+    """The CREATE of a view, sequence or enum type the schema model knows, else None. A sequence
+    comes back with the parameters the model holds (a model read from a dump without them: the
+    type's defaults), not its last value."""
+    view, enum, seq = ctx.schema.views.get(name), ctx.schema.enums.get(name), ctx.schema.sequences.get(name)
     if kind == ObjectType.OBJECT_VIEW and view is not None and view.definition and not view.materialized:
         return f"CREATE VIEW {name.sql} AS {view.definition}"
+    if kind == ObjectType.OBJECT_SEQUENCE and seq is not None:
+        options = [f"{sql} {getattr(seq, attr)}" for attr, sql in _SEQUENCE_OPTIONS
+                   if getattr(seq, attr, None) is not None]
+        return " ".join([f"CREATE SEQUENCE {name.sql} AS {seq.type}", *options]
+                        + (["CYCLE"] if getattr(seq, "cycle", False) else []))
     if kind == ObjectType.OBJECT_TYPE and enum is not None:
         return f"CREATE TYPE {name.sql} AS ENUM ({', '.join(map(quote_literal, enum.labels))})"
     return None
