@@ -6,6 +6,7 @@ the 2 s goal, and where the time goes, measured in-process."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -133,7 +134,7 @@ def run(work: Path, *, runs: int) -> dict:
     parts = _breakdown(work)
     log(f"plan --target: median {fmt_s(median(times))} over {runs} runs")
     return {"tables": len(_DOMAINS), "changes": 12, "runs": runs, "times": times, "median_s": median(times),
-            "parts": parts}
+            "parts": parts, "load": " / ".join(f"{x:.1f}" for x in os.getloadavg()), "cores": os.cpu_count()}
 
 
 def summary(r: dict) -> list[tuple[str, str, str, str, str, str]]:
@@ -150,7 +151,9 @@ def markdown(r: dict) -> list[str]:
                "CHECK, foreign key, sequence, view). `migspec plan --target desired.sql --schema current.sql "
                f"--stats ... --accept-drops --format json`, whole process, median of {r['runs']} runs after one "
                f"warm-up: **{fmt_s(r['median_s'])}** against the goal of {GOAL_S:g} s "
-               f"({'met' if r['median_s'] <= GOAL_S else 'MISSED'}).")
+               f"({'met' if r['median_s'] <= GOAL_S else 'MISSED'}). Load average 1/5/15 min after the run: "
+               f"{r.get('load', '?')} on {r.get('cores', '?')} cores (a shared machine: other sessions' test suites "
+               "ran meanwhile, so every figure here is inflated by the same factor).")
     out.append("")
     out.append("| part (in-process) | time |")
     out.append("|---|---:|")
