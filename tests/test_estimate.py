@@ -126,6 +126,9 @@ def test_a_calibration_carries_over_by_its_own_probe_and_measures_the_load() -> 
     assert "assumed" not in e.basis
     unprobed = Calibration({"scan": {"rows_per_s": 1_000_000, "bytes_per_s": 100 * MB}}, "cal.yaml").bound(stats)
     assert unprobed.rate("scan").bytes_per_s == 100 * MB  # no probe of its own: taken as it is
+    # Work that writes is taken as the copy measured it: the read-only probe sees no WAL or fsync.
+    writes = Calibration({**cal, "rewrite": {"rows_per_s": 300_000}}, "cal.yaml").bound(stats)
+    assert writes.rate("rewrite").rows_per_s == 300_000
 
 
 @pytest.mark.parametrize("probe", [{"row_seconds": -1}, {"row_seconds": "x"}, {"bogus": 1}, [1]])

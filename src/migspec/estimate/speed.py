@@ -7,10 +7,13 @@ pass reads what is not in shared_buffers, the second finds every page there. Fro
 
 * **speed ratio**: the second pass's time per row divided by the same scan's time per row on the
   reference machine (:data:`REFERENCE_ROW_SECONDS`). Default rates are scaled by it; a
-  calibration's rates by the calibration copy's own probe (``probe.row_seconds``, measured by
-  ``measure --calibrate`` on its sample) over this one - the probe is the common yardstick, so a
-  copy on other hardware or a moment of other load carries over; a calibration without a probe of
-  its own is taken as it is.
+  calibration's read rates (scan, validate_fk) by the calibration copy's own probe
+  (``probe.row_seconds``, measured by ``measure --calibrate`` on its sample) over this one - the
+  probe is the common yardstick, so a copy on other hardware or a moment of other load carries
+  over. Calibrated rates of work that writes (rewrite, index builds, updates) are taken as
+  measured: the read-only probe sees neither WAL nor fsync (BENCHMARKS.md section 4: the probe
+  moved 1.5-2x between cases while the writing steps did not follow it), and neither is a
+  calibration without a probe of its own.
 * **cold read rate**: bytes the first pass read from outside shared_buffers divided by the time it
   took beyond the second pass. Where no probe read enough pages, :data:`DEFAULT_READ_BPS` applies.
 * **write load**: the write_qps the stats file measured, summed over its tables (a lower bound of

@@ -48,6 +48,8 @@ DEFAULT_RATES = {k: replace(v, source=f"default ({v.source}, reference machine)"
 _WORK_RATE = {Work.REWRITE: "rewrite", Work.SCAN: "scan", Work.INDEX_BUILD: "index_build", Work.ROWS: "update"}
 
 
+#: Kinds whose calibrated rate the probe carries over: reads, like the probe itself.
+PROBED_KINDS = ("scan", "validate_fk")
 #: Optional numbers a calibration file may give a rate, besides rows_per_s and bytes_per_s.
 _RATE_EXTRAS = ("batch_s", "loaded_factor")
 
@@ -93,9 +95,14 @@ class Calibration:
     def rate(self, key: str) -> Rate:
         """The warm, idle rate of ``key`` on the measured server: scaled by the probe's speed against
         the rate's own yardstick (the reference machine, or the calibration copy's probe), with the
-        load the probe ran under divided out (the scan's load factor: the probe is a scan)."""
+        load the probe ran under divided out (the scan's load factor: the probe is a scan). A
+        calibrated rate of work that mostly writes is taken as the copy measured it: the read-only
+        probe sees neither WAL nor fsync, so it cannot carry that cost from one server to another."""
+        rate = self.rates[key]
+        if not rate.is_default and key not in PROBED_KINDS:
+            return rate
         probe_load = load_factor(self.speed.probe_qps, self.rates["scan"])
-        return effective_rate(self.rates[key], self.speed, probe_load=probe_load)
+        return effective_rate(rate, self.speed, probe_load=probe_load)
 
     def duration(self, key: str, rows: int, size_bytes: int | None = None, *,
                  runner: RunnerPlan | None = None) -> Estimate:
