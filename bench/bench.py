@@ -186,8 +186,8 @@ def splice(old: str, new: str, numbers: list[int]) -> str:
     out = list(old_head)
     when = next((line for line in new_head if line.startswith("- date:")), "")
     how = next((line for line in new_head if line.startswith("- command:")), "")
-    note = (f"- sections {', '.join(map(str, numbers))} re-run since: {when[len('- date: '):]}, "
-            f"{how[len('- command: '):]}")
+    note = (f"- section{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))} re-run since: "
+            f"{when[len('- date: '):]}, {how[len('- command: '):]}")
     stale = tuple(f"- section {n} " for n in numbers) + (f"- sections {', '.join(map(str, numbers))} re-run since",)
     out = [line for line in out if not line.startswith(stale)]
     at = max(i for i, line in enumerate(out) if line.startswith("- ")) + 1
@@ -206,7 +206,7 @@ def splice(old: str, new: str, numbers: list[int]) -> str:
                 kept.append(line)
             out += kept
         elif n in fresh:
-            out += fresh[n]
+            out += fresh[n] + ([""] if fresh[n] and fresh[n][-1].strip() else [])
             done.add(n)
         else:
             out += lines
