@@ -61,8 +61,10 @@ LOAD_PER_KQPS = 0.5
 #: The runner's cost per batch beyond its rows (choosing the keys, the checkpoint, the commit's
 #: WAL flush, round trips) where no calibration measured it: from the reference machine's runner
 #: runs of 2026-11-24 (BENCHMARKS.md section 2, 1M rows, 4 writers): 10,000-row batches at 308k
-#: rows/s (32.5 ms each) and 5,000-row ones at 297k rows/s (16.8 ms) solve to 3.1 us per row and
-#: 1.2 ms per batch. A busy disk's commits cost far more (calibrate measured 11.6 ms at load 11).
+#: rows/s (32.5 ms each) and the runner started at 5,000-row ones at 297k rows/s (16.8 ms, had the
+#: batches stayed at 5,000 rows) solve to 3.1 us per row and 1.2 ms per batch - approximate, an
+#: upper bound if the runner grew its batches. A busy disk's commits cost far more: calibrate
+#: measured 20-30 ms per batch at load 14-21 (BENCHMARKS.md section 4).
 DEFAULT_BATCH_S = 0.0012
 #: The batch size a calibrated or default ``batched_update`` rate was measured at.
 RATE_BATCH_ROWS = 10_000
