@@ -20,10 +20,12 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from typing import TYPE_CHECKING
 
 from migspec.errors import InputError
+
+if TYPE_CHECKING:
+    import psycopg
 
 #: Seconds libpq waits for the server to answer a connection attempt (unless the DSN says).
 CONNECT_TIMEOUT = 10
@@ -52,12 +54,10 @@ def secrets_in(dsn: str) -> tuple[str, ...]:
     """Every spelling of the password ``dsn`` holds: as written (quoted or %-encoded) and decoded;
     longest first, so a secret that contains another is replaced whole."""
     found: list[str] = []
-    try:
-        password = conninfo_to_dict(dsn).get("password")
-        if password:
-            found.append(str(password))
-    except (psycopg.Error, ValueError, TypeError):
-        pass
+    # Neither "key=value" nor a URI: not a DSN libpq reads (a path, a flag), no need to ask it.
+    password = _conninfo(dsn).get("password") if "=" in dsn or "://" in dsn else None
+    if password:
+        found.append(str(password))
     for match in _PASSWORD_KV.finditer(dsn):
         found += [match.group(1), match.group(1).strip("'")]
     for match in _PASSWORD_RUN.finditer(dsn):
@@ -67,6 +67,18 @@ def secrets_in(dsn: str) -> tuple[str, ...]:
     for match in _PASSWORD_URI.finditer(dsn):
         found.append(match.group(1))
     return tuple(sorted({s for s in found if s and s != "''"}, key=len, reverse=True))
+
+
+def _conninfo(dsn: str) -> dict[str, object]:
+    """libpq's reading of a DSN; {} when it reads none. psycopg is imported here, not at import
+    time: every word of a command line passes through ``remember``, and lint needs no psycopg."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        return conninfo_to_dict(dsn)
+    except (psycopg.Error, ValueError, TypeError):
+        return {}
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -124,6 +136,9 @@ def scrub(text: str) -> str:
 
 def check(dsn: str, *, flag: str = "--dsn") -> dict[str, str]:
     """The DSN's keywords (remembering its password), or a DsnError that names no part of it."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
     remember(dsn)
     try:
         return {k: str(v) for k, v in conninfo_to_dict(dsn).items()}
@@ -142,6 +157,8 @@ def connect(dsn: str, *, application_name: str, autocommit: bool = True, flag: s
             **kwargs: object) -> psycopg.Connection:
     """A connection to a user's database, or a DsnError (exit 2) naming the host and libpq's
     reason, with the password masked."""
+    import psycopg
+
     params = check(dsn, flag=flag)
     secrets = secrets_in(dsn)
     if "connect_timeout" not in params:

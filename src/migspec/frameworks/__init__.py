@@ -183,7 +183,7 @@ def _statements(op: FrameworkOperation, *, file_index: int, first: int, runnable
                     f"{origin} (values or conditions computed in Python)"), first + len(out), file_index,
                     origin=origin))
                 continue
-            out.append(Statement(stmt.sql, where, stmt.node, first + len(out), file_index, stmt.directives,
+            out.append(Statement(stmt.sql, where, stmt.tree, first + len(out), file_index, stmt.directives,
                                  origin=origin))
     return out
 
@@ -206,8 +206,8 @@ def to_migration(project: Project, *, runnable: bool = False) -> Migration:
     statements: list[Statement] = []
 
     def control(sql: str, m: FrameworkMigration, file_index: int) -> Statement:
-        node = parse_text(sql, m.file)[0].node
-        return Statement(sql, Location(m.file, m.line, 1), node, len(statements), file_index,
+        tree = parse_text(sql, m.file)[0].tree
+        return Statement(sql, Location(m.file, m.line, 1), tree, len(statements), file_index,
                          origin=f"{m.key} (the framework's transaction)")
 
     for file_index, m in enumerate(project.migrations):

@@ -10,32 +10,31 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from pglast import ast
-from pglast.enums import A_Expr_Kind, BoolExprType
-
 from migspec.locks import LockMode
 from migspec.ops.base import Effect, Operation, RelationLock, Work
+from migspec.ops.expressions import Expression, svals, tree_of, unwrap, walk
 from migspec.schema import Schema
 
 
 def _conjuncts(expr: Any) -> list[Any]:
-    if isinstance(expr, ast.BoolExpr) and expr.boolop == BoolExprType.AND_EXPR:
-        return [c for arg in expr.args for c in _conjuncts(arg)]
+    kind, body = unwrap(expr)
+    if kind == "BoolExpr" and body.get("boolop") == "AND_EXPR":
+        return [c for arg in body.get("args", ()) for c in _conjuncts(arg)]
     return [expr]
 
 
 def _is_value(expr: Any) -> bool:
     """A constant or parameter (possibly cast): the same for every row."""
-    from migspec.parse.source import iter_nodes
-
-    return not any(isinstance(n, (ast.ColumnRef, ast.SubLink, ast.FuncCall)) for n in iter_nodes(expr))
+    return not any(kind in ("ColumnRef", "SubLink", "FuncCall") for kind, _ in walk(expr))
 
 
 def _column(expr: Any, names: set[str]) -> str | None:
     """The column an expression names, if it is a bare or table-qualified column of this table."""
-    if not isinstance(expr, ast.ColumnRef) or not all(isinstance(f, ast.String) for f in expr.fields):
+    kind, body = unwrap(expr)
+    fields = body.get("fields") or []
+    if kind != "ColumnRef" or not all(unwrap(f)[0] == "String" for f in fields):
         return None
-    parts = [f.sval for f in expr.fields]
+    parts = svals(fields)
     if len(parts) == 1 or (len(parts) == 2 and parts[0] in names):
         return parts[-1]
     return None
@@ -47,19 +46,22 @@ def rows_bound(where: Any, names: set[str], keys: set[frozenset[str]]) -> int | 
     if where is None or not keys:
         return None
     eq: dict[str, int] = {}
-    for c in _conjuncts(where):
-        if not isinstance(c, ast.A_Expr) or [n.sval for n in c.name] != ["="]:
+    for conjunct in _conjuncts(tree_of(where)):
+        kind, c = unwrap(conjunct)
+        if kind != "A_Expr" or svals(c.get("name")) != ["="]:
             continue
-        if c.kind == A_Expr_Kind.AEXPR_OP:
-            for col_side, value_side in ((c.lexpr, c.rexpr), (c.rexpr, c.lexpr)):
+        lexpr, rexpr = c.get("lexpr"), c.get("rexpr")
+        if c.get("kind") == "AEXPR_OP":
+            for col_side, value_side in ((lexpr, rexpr), (rexpr, lexpr)):
                 col = _column(col_side, names)
                 if col and _is_value(value_side):
                     eq[col] = 1
                     break
-        elif c.kind == A_Expr_Kind.AEXPR_IN and isinstance(c.rexpr, (list, tuple)):
-            col = _column(c.lexpr, names)
-            if col and all(_is_value(v) for v in c.rexpr):
-                eq[col] = min(eq.get(col, len(c.rexpr)), len(c.rexpr))
+        elif c.get("kind") == "AEXPR_IN" and unwrap(rexpr)[0] == "List":  # IN (a, b), not IN (SELECT ...)
+            values = unwrap(rexpr)[1].get("items") or []
+            col = _column(lexpr, names)
+            if col and all(_is_value(v) for v in values):
+                eq[col] = min(eq.get(col, len(values)), len(values))
     bounds = []
     for key in keys:
         if key and key <= eq.keys():
@@ -74,7 +76,7 @@ def rows_bound(where: Any, names: set[str], keys: set[frozenset[str]]) -> int | 
 class DataChange(Operation):
     has_where: bool = False
     columns: tuple[str, ...] = ()  # UPDATE: the columns set
-    where: Any = field(default=None, compare=False, repr=False)  # the WHERE clause (pglast node)
+    where: Expression | None = field(default=None, compare=False, repr=False)  # the WHERE clause
     alias: str | None = None  # UPDATE t AS x: the name the WHERE may qualify columns with
     lock = LockMode.ROW_EXCLUSIVE
     verb: ClassVar[str] = "UPDATE"

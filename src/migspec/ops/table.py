@@ -7,12 +7,12 @@ every claim here is checked by tests/test_trace.py on a real server.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from migspec.locks import LockMode
 from migspec.names import QualifiedName
 from migspec.ops.base import Effect, Operation, RelationLock, Work
-from migspec.ops.expressions import expression_volatility, volatility_name
+from migspec.ops.expressions import Expression, expression_volatility, svals, tree_of, unwrap, volatility_name
 from migspec.ops.types import ColumnType, type_change
 from migspec.schema import Schema
 from migspec.schema.model import Column
@@ -101,7 +101,7 @@ class Truncate(Operation):
 class AddColumn(Operation):
     column: str = ""
     type: ColumnType | None = None
-    default: Any = None  # pglast expression node, or None
+    default: Expression | None = None
     not_null: bool = False
     generated_stored: bool = False
     generated_virtual: bool = False
@@ -202,25 +202,23 @@ class RenameColumn(Operation):
             state.columns[self.new_name].name = self.new_name
 
 
-def _effective_using(using: Any, column: str, new: ColumnType) -> Any:
+def _effective_using(using: Expression | None, column: str, new: ColumnType) -> Expression | None:
     """A USING that is the column itself, or the column cast to the new type, is the conversion
     PostgreSQL does without one (Django writes ``USING "col"::newtype`` for every type change):
     ATPrepAlterColumnType plans the USING expression and asks ATColumnChangeRequiresRewrite about
     it either way, so it rewrites exactly when the plain form would (traced on a real server:
     tests/rules/changing-column-type.yml)."""
-    from pglast import ast
-
-    expr = using
-    if isinstance(expr, ast.TypeCast):
+    kind, expr = unwrap(tree_of(using))
+    if kind == "TypeCast":
         try:
-            cast = ColumnType.from_node(expr.typeName)
-        except (AttributeError, IndexError, TypeError):
+            cast = ColumnType.from_tree(expr["typeName"])
+        except (KeyError, IndexError, TypeError):
             return using
         if cast.stored != new.stored:
             return using
-        expr = expr.arg
-    if isinstance(expr, ast.ColumnRef) and [getattr(f, "sval", None) for f in expr.fields][-1:] == [column] \
-            and len(expr.fields) == 1:
+        kind, expr = unwrap(expr.get("arg"))
+    fields = expr.get("fields") or []
+    if kind == "ColumnRef" and len(fields) == 1 and svals(fields) == [column] and unwrap(fields[0])[0] == "String":
         return None
     return using
 
@@ -229,7 +227,7 @@ def _effective_using(using: Any, column: str, new: ColumnType) -> Any:
 class AlterColumnType(Operation):
     column: str = ""
     type: ColumnType | None = None
-    using: Any = None
+    using: Expression | None = None
     collate: str | None = None  # COLLATE written with the new type
     kind: ClassVar[str] = "alter_column_type"
     lock = AEL
@@ -318,7 +316,7 @@ class DropNotNull(Operation):
 @dataclass(frozen=True, kw_only=True)
 class SetDefault(Operation):
     column: str = ""
-    default: Any = None  # None: DROP DEFAULT
+    default: Expression | None = None  # None: DROP DEFAULT
     kind: ClassVar[str] = "set_default"
     lock = AEL  # catalog only: existing rows keep their values
 

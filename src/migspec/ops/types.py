@@ -14,10 +14,8 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from pglast import ast, parse_sql
-from pglast.parser import ParseError
-
 from migspec.catalog.casts import BINARY_COERCIBLE, TYPE_ALIASES
+from migspec.ops.expressions import svals, unwrap
 from migspec.versions import GATES, supports
 
 SERIAL_TYPES = {"serial": "int4", "serial4": "int4", "bigserial": "int8", "serial8": "int8",
@@ -40,8 +38,9 @@ class ColumnType:
         return text + ("[]" if self.array else "")
 
     @classmethod
-    def from_node(cls, node: ast.TypeName) -> ColumnType:
-        names = [n.sval for n in node.names]
+    def from_tree(cls, node: dict[str, Any]) -> ColumnType:
+        """From a TypeName in libpg_query's JSON form (migspec.ops.expressions)."""
+        names = svals(node.get("names"))
         name = names[-1].lower()
         schema = names[0] if len(names) > 1 and names[0] != "pg_catalog" else None
         if name in SERIAL_TYPES and schema is None:
@@ -50,12 +49,13 @@ class ColumnType:
             # changes: tests/rules/adding-serial-column.yml trace). ``stored`` gives the int type.
             return cls(name)
         mods: list[int] = []
-        for mod in node.typmods or ():
-            value = getattr(getattr(mod, "val", None), "ival", None)
-            if value is None:
-                return cls(TYPE_ALIASES.get(name, name), (), bool(node.arrayBounds), schema)
-            mods.append(int(value))
-        return cls(TYPE_ALIASES.get(name, name), tuple(mods), bool(node.arrayBounds), schema)
+        array = bool(node.get("arrayBounds"))
+        for mod in node.get("typmods") or ():
+            kind, const = unwrap(mod)
+            if kind != "A_Const" or "ival" not in const:  # a typmod that is no integer literal
+                return cls(TYPE_ALIASES.get(name, name), (), array, schema)
+            mods.append(int(const["ival"].get("ival", 0)))  # 0 is left out of the JSON
+        return cls(TYPE_ALIASES.get(name, name), tuple(mods), array, schema)
 
     @classmethod
     def parse(cls, text: str) -> ColumnType:
@@ -64,14 +64,18 @@ class ColumnType:
 
     @classmethod
     def _parse(cls, text: str) -> ColumnType:
+        import json
+
+        from pglast.parser import ParseError, parse_sql_json
+
         try:
-            stmt = parse_sql(f"SELECT NULL::{text}")[0].stmt
-            cast = stmt.targetList[0].val
-        except (ParseError, IndexError, AttributeError):
+            stmts = json.loads(parse_sql_json(f"SELECT NULL::{text}"))["stmts"]
+            kind, cast = unwrap(unwrap(unwrap(stmts[0]["stmt"])[1]["targetList"][0])[1]["val"])
+        except (ParseError, IndexError, KeyError):
             raise ValueError(f"not a SQL type: {text!r}") from None
-        if not isinstance(cast, ast.TypeCast):
+        if kind != "TypeCast":
             raise ValueError(f"not a SQL type: {text!r}")
-        return cls.from_node(cast.typeName)
+        return cls.from_tree(cast["typeName"])
 
     @property
     def is_serial(self) -> bool:

@@ -1,7 +1,8 @@
 """Read migration files and split them into parsed statements that remember ``file:line:col``.
 
-Parsing is pglast's (libpg_query, PostgreSQL's own grammar); pglast reports statement and error
-offsets in characters of the decoded text, which is what line/column arithmetic needs.
+Parsing is libpg_query's (PostgreSQL's own grammar, through pglast) into its JSON tree
+(migspec.parse.tree), offsets converted to characters of the decoded text, which is what
+line/column arithmetic needs; pglast's Python nodes are built only when asked for (``node``).
 """
 
 from __future__ import annotations
@@ -9,11 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
-
-from pglast import parse_sql
-from pglast.parser import ParseError
 
 from migspec.documents import read_capped
 from migspec.errors import InputError
@@ -45,7 +44,7 @@ class Directive:
 class Statement:
     sql: str
     location: Location
-    node: Any  # a pglast.ast.Node
+    tree: Any  # the statement's parse tree (libpg_query JSON: {"Kind": {...}}), or a Placeholder
     index: int  # position in the whole migration, from 0
     file_index: int  # which file of the migration, from 0
     directives: tuple[Directive, ...] = ()
@@ -54,7 +53,17 @@ class Statement:
 
     @property
     def kind(self) -> str:
-        return type(self.node).__name__
+        return type(self.tree).__name__ if isinstance(self.tree, Placeholder) else next(iter(self.tree), "")
+
+    @cached_property
+    def node(self) -> Any:
+        """pglast's node of the statement (the planner re-prints SQL from it), built on first use
+        by re-reading ``sql``; the Placeholder of a statement that has no SQL."""
+        if isinstance(self.tree, Placeholder):
+            return self.tree
+        from migspec.parse.tree import statement_node
+
+        return statement_node(self.sql)
 
 
 @dataclass(frozen=True)
@@ -252,7 +261,7 @@ def check_bounds(text: str, file: str, first_index: int = 0) -> None:
     """Refuse, before pglast builds a tree, a text with more statements than
     migspec.limits.MAX_STATEMENTS or an expression nested deeper than MAX_SQL_NESTING (50,000
     chained operators crash pglast's C code; a few thousand exhaust Python's recursion)."""
-    from pglast.parser import split
+    from pglast.parser import ParseError, split
 
     try:
         slices = split(text, with_parser=False, only_slices=True)
@@ -273,9 +282,13 @@ def check_bounds(text: str, file: str, first_index: int = 0) -> None:
 
 def parse_text(text: str, file: str, *, file_index: int = 0, first_index: int = 0) -> list[Statement]:
     """Parse one file's text into statements; a syntax error becomes ``file:line:col: message``."""
+    from pglast.parser import ParseError
+
+    from migspec.parse.tree import parse_json
+
     check_bounds(text, file, first_index)
     try:
-        raw = parse_sql(text)
+        raw = parse_json(text)
     except ParseError as exc:
         message, offset = exc.args[0], exc.args[1] if len(exc.args) > 1 else None
         if offset is None:  # "syntax error at end of input" carries no offset: point past the last token
@@ -290,8 +303,8 @@ def parse_text(text: str, file: str, *, file_index: int = 0, first_index: int = 
     placeholders = _placeholders(text)
     i = 0
     for rs in raw:
-        loc = rs.stmt_location or 0
-        end = loc + rs.stmt_len if rs.stmt_len else len(text)
+        loc = rs.get("stmt_location", 0)
+        end = loc + rs["stmt_len"] if rs.get("stmt_len") else len(text)
         start = _skip_space_and_comments(text, loc, end)
         directives = parse_directives(text[prev_end:start], file, prev_end, text, locate) \
             if "migspec" in text[prev_end:start] else []
@@ -305,7 +318,7 @@ def parse_text(text: str, file: str, *, file_index: int = 0, first_index: int = 
             _refuse_inner_directive(text, start, end, file, locate)
         sql = text[start:end].strip().rstrip(";").rstrip()
         statements.append(
-            Statement(sql, Location(file, line, col), rs.stmt, first_index + i, file_index, tuple(directives))
+            Statement(sql, Location(file, line, col), rs["stmt"], first_index + i, file_index, tuple(directives))
         )
         i += 1
         prev_end = end

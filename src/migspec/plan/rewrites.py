@@ -502,8 +502,9 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
 def _on_new_row(expr: Any, column: str) -> Any:
     """The USING expression as a trigger computes it: references to the column read NEW.column."""
     from migspec.parse.source import iter_nodes
+    from migspec.parse.tree import pglast_node
 
-    expr = copy.deepcopy(expr)
+    expr = copy.deepcopy(pglast_node(expr))
     for node in iter_nodes(expr):
         if isinstance(node, ast.ColumnRef) and len(node.fields) == 1 and getattr(node.fields[0], "sval", None) == column:
             node.fields = (ast.String(sval="new"), ast.String(sval=column))

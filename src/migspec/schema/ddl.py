@@ -14,7 +14,9 @@ from pglast import ast, enums
 from pglast.stream import RawStream
 
 from migspec.names import QualifiedName
+from migspec.ops.expressions import Expression
 from migspec.parse.source import iter_nodes, parse_text, read_text
+from migspec.parse.tree import pglast_node
 from migspec.schema.model import (CHECK, EXCLUDE, FOREIGN, NOT_NULL, PRIMARY, UNIQUE, Column, Constraint, EnumType,
                                   Index, Schema, Sequence, Table, Trigger, View)
 
@@ -26,9 +28,10 @@ _KINDS = {CT.CONSTR_PRIMARY: PRIMARY, CT.CONSTR_UNIQUE: UNIQUE, CT.CONSTR_CHECK:
 _SUFFIX = {PRIMARY: "pkey", UNIQUE: "key", CHECK: "check", FOREIGN: "fkey", EXCLUDE: "excl", NOT_NULL: "not_null"}
 
 
-def sql_of(node: ast.Node) -> str:
-    """pglast's printer: re-prints a user's expression or definition exactly as PostgreSQL parses it."""
-    return RawStream()(node)
+def sql_of(node: ast.Node | Expression) -> str:
+    """pglast's printer: re-prints a user's expression or definition exactly as PostgreSQL parses it
+    (an operation's Expression is re-read with pglast first: migspec.parse.tree)."""
+    return RawStream()(pglast_node(node))
 
 
 def _name(rv: ast.RangeVar) -> QualifiedName:
