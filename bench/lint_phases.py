@@ -58,18 +58,23 @@ def main() -> None:
         out["stats_cyaml_s"] = time.perf_counter() - t0
     extra = time.perf_counter() - t_extra
 
-    # pglast's parse_sql alone on the same texts (the part of "parse" that is PostgreSQL's parser
-    # and the building of Python AST objects), before load_migration and in the same conditions:
-    # one-time set-up paid by a warm-up, its result freed before load_migration runs.
+    # The parser alone on the same texts, before load_migration and in the same conditions (one-time
+    # set-up paid by a warm-up, results freed before load_migration runs): libpg_query's JSON tree
+    # decoded by the C json module (what load_migration uses since issue 16), and for comparison
+    # pglast's parse_sql, which builds a Python object per node (what it used before).
     from pglast import parse_sql
+
+    from migspec.parse.tree import parse_json
 
     t_extra = time.perf_counter()
     parse_sql("SELECT 1")
+    parse_json("SELECT 1")
     texts = [read_text(p) for p in collect_files(args.paths)]
-    t0 = time.perf_counter()
-    for text in texts:
-        parse_sql(text)
-    out["pglast_parse_s"] = time.perf_counter() - t0
+    for key, parser in (("pglast_parse_s", parse_sql), ("json_parse_s", parse_json)):
+        t0 = time.perf_counter()
+        for text in texts:
+            parser(text)
+        out[key] = time.perf_counter() - t0
     del texts
     extra += time.perf_counter() - t_extra
 
