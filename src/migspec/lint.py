@@ -20,7 +20,7 @@ from migspec.ops.base import Work
 from migspec.parse.source import Location, Migration
 from migspec.ops.table import CreateTable
 from migspec.risk import Assessment, Risk, TableLoad, Thresholds, assess, classify_stall, stall_seconds
-from migspec.rules import Hit, RuleContext, all_rules, rule_names
+from migspec.rules import Hit, RuleContext, RuleIndex, all_rules, rule_names
 from migspec.schema import Schema
 from migspec.stats import Stats, require_measurements
 from migspec.versions import DEFAULT_VERSION
@@ -93,8 +93,7 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
                         raise InputError(f"{d.location}: unknown rule {target!r} in 'migspec: allow' "
                                          f"(see 'migspec rules')")
 
-    rules = [cls() for cls in all_rules()]
-    by_type: dict[type, list] = {}
+    index = RuleIndex([cls() for cls in all_rules()])
     ctx = RuleContext(version, stats.pg_version_full if pg_version in (None, stats.pg_version) else None,
                       schema=None, thresholds=thresholds)  # type: ignore[arg-type]
     collected: list[tuple[Analyzed, list[tuple[str, Hit]], frozenset[QualifiedName]]] = []
@@ -103,10 +102,7 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
     for item, schema in analyze(migration, version=version, stats=stats, transaction_per_file=transaction_per_file,
                                   schema=schema):
         ctx.schema = schema
-        op_type = type(item.op)
-        if op_type not in by_type:  # rules that look at this operation class, found once per class
-            by_type[op_type] = [r for r in rules if not r.operations or issubclass(op_type, r.operations)]
-        hits = [(rule.name, hit) for rule in by_type[op_type] if rule.applies(item) for hit in rule.check(item, ctx)]
+        hits = [(rule.name, hit) for rule in index.rules_for(item) for hit in rule.check(item, ctx)]
         fresh = frozenset(lk.relation for lk in item.effect.locks if schema.is_new(lk.relation))
         collected.append((item, hits, fresh))
         ctx.history.append(item)
@@ -121,8 +117,12 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
     results: list[OpResult] = []
     # Seconds each write-blocking lock has been held so far, per (transaction, relation).
     tx_hold: dict[tuple[int, QualifiedName], float] = defaultdict(float)
+    loads: dict[tuple[QualifiedName | None, bool], TableLoad | None] = {}  # measurements, once per table
     for item, hits, fresh in collected:
-        load = _load(item, stats)
+        new = item.new_table or (isinstance(item.op, CreateTable) and item.op.table not in stats.tables)
+        load = loads.get((item.op.table, new), _NO_LOAD)
+        if load is _NO_LOAD:
+            load = loads[(item.op.table, new)] = _load(item, stats)
         held = {h.relation for h in item.tx.held} if item.tx.tx_id is not None else set()
         own = item.op.table
         extra = tx_hold[(item.tx.tx_id, own)] if own in held and item.tx.tx_id is not None else 0.0
@@ -152,6 +152,9 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
         notes.append(f"measurements are from '{stats.source or 'an unstated source'}', not production: "
                      "risk and estimates may not hold in production")
     return Report(migration, version, stats, tuple(results), tuple(touched), tuple(notes))
+
+
+_NO_LOAD = TableLoad(-1, 0, 0.0, 0.0, 0.0)  # not looked up yet
 
 
 def _judge_other_locks(item: Analyzed, a: Assessment, fresh: frozenset[QualifiedName], stats: Stats,
