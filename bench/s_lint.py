@@ -166,15 +166,12 @@ def markdown(r: dict) -> list[str]:
         out.append(f"Before / after issue 16's speed work (libpg_query's JSON tree instead of pglast's Python nodes, "
                    f"lazy imports), both measured in this run: before = commit `{r['before_commit']}` run by the same "
                    "interpreter (PYTHONPATH), after = this tree. The findings are the same (tests/test_lint_golden.py).")
-        out.append("")
-        out.append("| input | before text | after text | after / before | before json | after json | after / before "
-                   "| after json / squawk json |")
-        out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
-        for c in r["cases"]:
-            bt, at = c["before_text"]["median_s"], c["migspec_text"]["median_s"]
-            bj, aj, sj = c["before_json"]["median_s"], c["migspec_json"]["median_s"], c["squawk_json"]["median_s"]
-            out.append(f"| {c['label']} | {fmt_s(bt)} | {fmt_s(at)} | {fmt_ratio(at / bt)} | {fmt_s(bj)} | "
-                       f"{fmt_s(aj)} | {fmt_ratio(aj / bj)} | {fmt_ratio(aj / sj)} |")
+        medians = [(c["label"], *(c[k]["median_s"] for k in ("before_text", "migspec_text", "before_json",
+                                                             "migspec_json", "squawk_json"))) for c in r["cases"]]
+        out += ["", "| input | before text | after text | after / before | before json | after json | after / before "
+                "| after json / squawk json |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        out += [f"| {label} | {fmt_s(bt)} | {fmt_s(at)} | {fmt_ratio(at / bt)} | {fmt_s(bj)} | {fmt_s(aj)} | "
+                f"{fmt_ratio(aj / bj)} | {fmt_ratio(aj / sj)} |" for label, bt, at, bj, aj, sj in medians]
     one = next(c for c in r["cases"] if c["key"] == "one")
     if one["squawk_tty"]["median_s"] > 5 * one["squawk_json"]["median_s"]:
         out.append(f"squawk's default tty reporter is most of its time on the one big file: "

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 
 from migspec.locks import LockMode
@@ -144,7 +144,8 @@ def analyze(migration: Migration, *, version: int, stats: Stats, transaction_per
             effects.append(effect)
             ctx = session.context()
             if autocommit and not isinstance(op, (TransactionControl, SetSetting)):
-                ctx = replace(ctx, tx_id=None)
+                # Built directly: dataclasses.replace() here was a tenth of the walk's time.
+                ctx = TxContext(None, ctx.explicit, ctx.wrapped, ctx.lock_timeout_s, ctx.statement_timeout_s, ctx.held)
             yield Analyzed(index, op, effect, ctx, schema.is_new(op.table)), schema
             op.apply(schema)
             index += 1
