@@ -379,10 +379,13 @@ def lint_report(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
+    from migspec.lint import collector_paused
     from migspec.render.lint import RENDERERS
 
-    report, failing = lint_report(args)
-    sys.stdout.write(RENDERERS[args.format](report))
+    with collector_paused():
+        report, failing = lint_report(args)
+        text = RENDERERS[args.format](report)
+    sys.stdout.write(text)
     return EXIT_FINDINGS if failing else EXIT_OK
 
 

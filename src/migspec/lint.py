@@ -8,7 +8,10 @@ size and traffic (migspec.risk).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from migspec.analysis import Analyzed, analyze
@@ -72,6 +75,21 @@ class Report:
     @property
     def risk(self) -> Risk:
         return max((r.risk for r in self.results), default=Risk.GREEN)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while a command reads, lints and renders: parse trees,
+    operations and findings are acyclic (reference counting frees them), yet the collector walked
+    all of them again and again as they were built - a third of lint's time on 10,000 statements
+    (issue 16, BENCHMARKS.md section 1). Restored afterwards, for in-process callers."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def target_version(stats: Stats, override: int | None) -> int:
