@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="pgbench writers' total transactions/s (-R), also the plan's write_qps (default 400)")
     ap.add_argument("--estimate-rows", metavar="N,N", default=None,
                     help="table sizes of the estimate section (default 1,000,000; quick 100,000; e.g. 1000000,10000000)")
+    ap.add_argument("--lint-runs", type=int, metavar="N",
+                    help="timed runs per lint measurement (default 5; quick 2): fewer on a loaded machine")
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
     ap.add_argument("--out", default=None,
                     help="the report (default BENCHMARKS.md; quick: bench/work/BENCHMARKS.quick.md)")
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "rate": args.writer_rate,
         "lint_statements": 2_000 if quick else 10_000,
-        "lint_runs": 2 if quick else 5,
+        "lint_runs": args.lint_runs or (2 if quick else 5),
         "backfill_rounds": 1 if quick else 2,
         "offset_cap_s": 20.0 if quick else 90.0,
         "estimate_sizes": tuple(int(n) for n in args.estimate_rows.split(",")) if args.estimate_rows else
