@@ -22,8 +22,8 @@ the fingerprint: ``Table.created_here`` / ``measured``, ``Index.created_here``,
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from migspec.schema.ddl import learn, load_ddl, load_schema_file, sql_of
 from migspec.schema.measured import from_stats
 from migspec.schema.model import (CHECK, EXCLUDE, FOREIGN, NOT_NULL, PRIMARY, UNIQUE, Column, Constraint, EnumType,
                                   Index, Schema, Sequence, Table, Trigger, View)
@@ -34,8 +34,23 @@ def load(stats: Stats, schema_path: str | Path | None = None) -> Schema:
     """The model from the stats file, then a pg_dump / DDL file over it (it is the fuller source)."""
     schema = from_stats(stats)
     if schema_path:
+        from migspec.schema.ddl import load_schema_file
+
         load_schema_file(schema_path, schema)
     return schema
+
+
+#: The SQL loader's names, imported on first use: it needs pglast's node classes and printer, which
+#: ``migspec lint`` of .sql files never does (issue 16: lint imports only what it uses).
+_DDL = ("learn", "load_ddl", "load_schema_file", "sql_of")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DDL:
+        from migspec.schema import ddl
+
+        return getattr(ddl, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["CHECK", "EXCLUDE", "FOREIGN", "NOT_NULL", "PRIMARY", "UNIQUE", "Column", "Constraint", "EnumType",

@@ -4,7 +4,6 @@ Tables with measured rows are marked ``measured`` (the walk judges them as exist
 
 from __future__ import annotations
 
-from migspec.schema.ddl import constraint_from_definition, index_from_definition
 from migspec.schema.model import PRIMARY, Column, Constraint, Index, Schema, Trigger
 from migspec.stats import Stats
 
@@ -18,6 +17,10 @@ def from_stats(stats: Stats, into: Schema | None = None) -> Schema:
             table.column(col).type = typ
         if ts.schema is None:
             continue
+        # Here, not at import: the definitions need the SQL loader (pglast's nodes), lint without
+        # a schema section does not.
+        from migspec.schema.ddl import constraint_from_definition, index_from_definition
+
         for c in ts.schema.columns:
             table.columns[c.name] = Column(c.name, c.type, c.not_null, c.default, identity=c.identity,
                                            generated=c.generated)
