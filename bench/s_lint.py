@@ -177,7 +177,8 @@ def markdown(r: dict) -> list[str]:
         out.append("")
         out.append(f"Before / after issue 16's speed work (libpg_query's JSON tree instead of pglast's Python nodes, "
                    f"lazy imports), both measured in this run: before = commit `{r['before_commit']}` run by the same "
-                   "interpreter (PYTHONPATH), after = this tree. The findings are the same (tests/test_lint_golden.py).")
+                   "interpreter (PYTHONPATH), after = this tree. The findings are the same "
+                   "(tests/test_lint_golden.py).")
         medians = [(c["label"], *(c[k]["median_s"] for k in ("before_text", "migspec_text", "before_json",
                                                              "migspec_json", "squawk_json"))) for c in r["cases"]]
         out += ["", "| input | before text | after text | after / before | before json | after json | after / before "

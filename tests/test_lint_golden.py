@@ -68,8 +68,8 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                      "first": rows[:100]}
     examples = sorted((ROOT / "examples" / "migrations").glob("*.sql"))
     rows = _findings(examples, ROOT / "examples" / "stats.yaml", ROOT)
-    out["examples"] = {"count": len(rows), "sha256": hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest(),
-                       "first": rows}
+    digest = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
+    out["examples"] = {"count": len(rows), "sha256": digest, "first": rows}
     return out
 
 

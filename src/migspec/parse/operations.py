@@ -299,7 +299,8 @@ _BUILDERS: dict[str, Callable[[Statement, Body], list[Operation]]] = {
     if n.get("relation") else [misc.UnknownWork(stmt=s, label="CLUSTER of every clustered table")],
     "CreateTrigStmt": lambda s, n: [misc.CreateTrigger(stmt=s, table=relation_name(n["relation"]),
                                                        name=n.get("trigname"))],
-    "LockStmt": lambda s, n: [misc.LockTable(stmt=s, table=relation_name(unwrap(r)[1]), mode=_LOCK_MODES[n.get("mode", 0)])
+    "LockStmt": lambda s, n: [misc.LockTable(stmt=s, table=relation_name(unwrap(r)[1]),
+                                             mode=_LOCK_MODES[n.get("mode", 0)])
                               for r in n.get("relations") or ()],
     "DoStmt": lambda s, n: [misc.UnknownWork(stmt=s, label="DO block")],
     "CreateTableAsStmt": lambda s, n: [table.CreateTable(stmt=s, table=relation_name(n["into"]["rel"]))],
