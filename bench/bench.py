@@ -188,8 +188,10 @@ def splice(old: str, new: str, numbers: list[int]) -> str:
     out = list(old_head)
     when = next((line for line in new_head if line.startswith("- date:")), "")
     how = next((line for line in new_head if line.startswith("- command:")), "")
+    machine = next((line for line in new_head if line.startswith("- machine:")), "")
+    load = machine[machine.find("load average"):].removesuffix(")") if "load average" in machine else ""
     note = (f"- section{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))} re-run since: "
-            f"{when[len('- date: '):]}, {how[len('- command: '):]}")
+            f"{when[len('- date: '):]}, {how[len('- command: '):]}" + (f"; {load}" if load else ""))
     stale = tuple(f"- section {n} " for n in numbers) + (f"- sections {', '.join(map(str, numbers))} re-run since",)
     out = [line for line in out if not line.startswith(stale)]
     at = max(i for i, line in enumerate(out) if line.startswith("- ")) + 1
