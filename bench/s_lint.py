@@ -4,6 +4,7 @@ plus where migspec's time goes (startup+imports / parse / analysis / rules / ris
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import time
 from pathlib import Path
@@ -29,6 +30,16 @@ def _before_src(work: Path) -> Path | None:
             log(f"no 'before' checkout of {BEFORE_COMMIT}: {p.stderr.strip()[-200:]}")
             return None
     return tree / "src"
+
+
+def _timed(argv: list[str], env: dict[str, str] | None) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds - user + system of the process and its children -, exit code) of
+    one run. CPU time is what the tool itself costs: on a loaded machine the wall time is mostly
+    waiting for a core, and the load changes from one run to the next."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    took, rc = wall(argv, env=env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return took, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), rc
 
 
 def _count_migspec(path: Path) -> int:
@@ -84,15 +95,19 @@ def run(work: Path, *, statements: int, runs: int) -> dict:
         for name, argv in tools.items():
             wall(argv, env=envs[name])  # warm-up: page cache, .pyc files
         times: dict[str, list[float]] = {name: [] for name in tools}
+        cpu: dict[str, list[float]] = {name: [] for name in tools}
         codes: dict[str, int] = {}
         for _ in range(runs):
             for name, argv in tools.items():
-                took, codes[name] = wall(argv, env=envs[name])
+                took, used, codes[name] = _timed(argv, envs[name])
                 times[name].append(took)
+                cpu[name].append(used)
         for name in tools:
             t = times[name]
-            row[name] = {"median_s": median(t), "min_s": min(t), "runs": t, "rc": codes[name]}
-            log(f"lint {key} {name}: median {median(t):.3f} s over {runs} runs (exit {codes[name]})")
+            row[name] = {"median_s": median(t), "min_s": min(t), "runs": t, "rc": codes[name],
+                         "cpu_median_s": median(cpu[name])}
+            log(f"lint {key} {name}: median {median(t):.3f} s wall, {median(cpu[name]):.3f} s CPU over {runs} runs "
+                f"(exit {codes[name]})")
         # Findings, from the machine-readable output of each tool (an untimed run).
         out = work / f"findings_{key}"
         with open(f"{out}.migspec.json", "w") as fh:
@@ -179,12 +194,16 @@ def markdown(r: dict) -> list[str]:
                    f"lazy imports), both measured in this run: before = commit `{r['before_commit']}` run by the same "
                    "interpreter (PYTHONPATH), after = this tree. The findings are the same "
                    "(tests/test_lint_golden.py).")
-        medians = [(c["label"], *(c[k]["median_s"] for k in ("before_text", "migspec_text", "before_json",
-                                                             "migspec_json", "squawk_json"))) for c in r["cases"]]
-        out += ["", "| input | before text | after text | after / before | before json | after json | after / before "
-                "| after json / squawk json |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        out += [f"| {label} | {fmt_s(bt)} | {fmt_s(at)} | {fmt_ratio(at / bt)} | {fmt_s(bj)} | {fmt_s(aj)} | "
-                f"{fmt_ratio(aj / bj)} | {fmt_ratio(aj / sj)} |" for label, bt, at, bj, aj, sj in medians]
+        keys = ("before_text", "migspec_text", "before_json", "migspec_json", "squawk_json")
+        for measure, what in (("median_s", "wall time"), ("cpu_median_s", "CPU time (user + system)")):
+            if not all(measure in c[k] for c in r["cases"] for k in keys):
+                continue
+            medians = [(c["label"], *(c[k][measure] for k in keys)) for c in r["cases"]]
+            out += ["", f"{what[0].upper()}{what[1:]}, medians:", "",
+                    "| input | before text | after text | after / before | before json | after json | after / before "
+                    "| after json / squawk json |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+            out += [f"| {label} | {fmt_s(bt)} | {fmt_s(at)} | {fmt_ratio(at / bt)} | {fmt_s(bj)} | {fmt_s(aj)} | "
+                    f"{fmt_ratio(aj / bj)} | {fmt_ratio(aj / sj)} |" for label, bt, at, bj, aj, sj in medians]
     one = next(c for c in r["cases"] if c["key"] == "one")
     if one["squawk_tty"]["median_s"] > 5 * one["squawk_json"]["median_s"]:
         out.append(f"squawk's default tty reporter is most of its time on the one big file: "
@@ -286,4 +305,8 @@ def summary(r: dict) -> list[tuple[str, str, str, str, str, str]]:
             m, q = c[f"migspec_{fmt}"]["median_s"], c[f"squawk_{peer}"]["median_s"]
             rows.append((f"1. lint, {c['label']}, {fmt} output", fmt_s(m), f"squawk ({peer}) {fmt_s(q)}",
                          fmt_ratio(m / q), "<= 1.00x", "met" if m <= q else "missed"))
+        if "cpu_median_s" in c["migspec_json"]:  # what each tool costs, whatever the machine's load
+            m, q = c["migspec_json"]["cpu_median_s"], c["squawk_json"]["cpu_median_s"]
+            rows.append((f"1. lint, {c['label']}, json output, CPU time", fmt_s(m), f"squawk (json) {fmt_s(q)}",
+                         fmt_ratio(m / q), "(reference)", ""))
     return rows
