@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 import psycopg
 import pytest
@@ -22,17 +23,35 @@ LOAD = {"longest_transaction_seconds": 1, "lock_waits_per_minute": 0}
 ROWS = 3_000
 
 
-class Writers:
+class Background:
+    """A thread running ``_run`` until the ``with`` block ends (``stop`` set)."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(30)
+
+
+class Writers(Background):
     """Application traffic during the migrations: inserts and updates through the OLD column name
     until the deploy, then through the new one; every write it made is checked afterwards."""
 
     def __init__(self, dsn: str, table: str, column: str = "total") -> None:
+        super().__init__()
         self.dsn, self.table, self.column = dsn, table, column
-        self.stop = threading.Event()
         self.inserted: list[tuple[int, int]] = []  # (id, value) the application wrote
         self.errors: list[str] = []
         self.switched = threading.Event()  # a write through the current column has committed
-        self.thread = threading.Thread(target=self._run, daemon=True)
 
     def switch(self, column: str, timeout: float = 60) -> None:
         """The deploy: the application writes ``column`` from now on. Returns once a write through it
@@ -59,17 +78,10 @@ class Writers:
                     self.errors.append(f"{column}: {exc}")
                 time.sleep(0.002)
 
-    def __enter__(self) -> "Writers":
-        self.thread.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(10)
-
-
-def _manage(project: Path, dsn: str, *args: str) -> str:
-    done = subprocess.run([sys.executable, "manage.py", *args], cwd=project, capture_output=True, text=True,
+def _manage(project: Path, dsn: str, *args: str, python: str = sys.executable) -> str:
+    """manage.py of a sample project, on the test server (``python``: the project's interpreter)."""
+    done = subprocess.run([python, "manage.py", *args], cwd=project, capture_output=True, text=True,
                           env={**os.environ, "MIGSPEC_TEST_DSN": dsn, "PYTHONPATH": str(project)})
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
@@ -262,3 +274,57 @@ def test_django_backfill_killed_mid_migrate_resumes(pg_dsn: str, tmp_path: Path,
         attempts = conn.execute("SELECT max(attempts) FROM migspec.steps WHERE cursor IS NOT NULL").fetchone()[0]
     assert attempts == 2  # one run killed, one resumed
     assert all(values[i] == v for i, v in writers.inserted) and all(values[i] == i for i in range(1, rows + 1))
+
+
+def _nothing_applied(tmp_path: Path, sample: str, kind: str) -> tuple[Path, Path]:
+    """A copy of a sample project, and a production record with none of its migrations applied."""
+    project = tmp_path / sample
+    shutil.copytree(HERE / sample, project, ignore=shutil.ignore_patterns("__pycache__"))
+    stats = tmp_path / "stats.json"
+    stats.write_text(json.dumps({"source": "production", "applied_migrations": {kind: []}, "tables": {}}))
+    return project, stats
+
+
+def test_emit_replaces_several_pending_migrations(pg_dsn: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Nothing applied yet: both of the app's migrations (CreateModel, then RenameField) are pending
+    and one rollout replaces them; Django migrates it from zero and back, its state is models.py's."""
+    project, stats = _nothing_applied(tmp_path, "djemit", "django")
+    assert main(["plan", str(project), "--stats", str(stats), "--emit", "django"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("migspec: removed") == 2
+    names = sorted(p.stem for p in (project / "ledger/migrations").glob("0*.py"))
+    assert names and all(n.startswith("0002_rename_total_amount_") for n in names)
+    _manage(project, pg_dsn, "makemigrations", "--check", "--dry-run")
+    _manage(project, pg_dsn, "migrate", "ledger")
+    with psycopg.connect(pg_dsn) as conn:
+        assert [c[0] for c in _columns(conn, "ledger_entry")] == ["amount", "id", "note"]
+        assert [r[0] for r in conn.execute("SELECT name FROM django_migrations WHERE app = 'ledger' ORDER BY id")] \
+            == names
+    _manage(project, pg_dsn, "migrate", "ledger", "zero")
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT to_regclass('ledger_entry')").fetchone() == (None,)
+
+
+def test_emit_refuses_pending_migrations_of_several_apps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project, stats = _nothing_applied(tmp_path, "djproject", "django")
+    assert main(["plan", str(project), "--stats", str(stats), "--emit", "django"]) == 2
+    err = capsys.readouterr().err
+    assert "one app" in err and "--since" in err and "Traceback" not in err
+    assert (project / "shop/migrations/0001_initial.py").exists()  # nothing written, nothing removed
+
+
+def test_alembic_emit_replaces_a_chain_of_pending_revisions(pg_dsn: str, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    project, stats = _nothing_applied(tmp_path, "alemit", "alembic")
+    assert main(["plan", str(project), "--stats", str(stats), "--emit", "alembic"]) == 0
+    assert capsys.readouterr().err.count("migspec: removed") == 2
+    revisions = sorted(p.stem for p in (project / "migrations/versions").glob("*.py"))
+    assert revisions and all(r.startswith("e2_0") for r in revisions)
+    assert _alembic(project, pg_dsn, "heads").split()[0] == revisions[-1]
+    _alembic(project, pg_dsn, "upgrade", "head")
+    with psycopg.connect(pg_dsn) as conn:
+        assert [c[0] for c in _columns(conn, "entry")] == ["amount", "id", "note"]
+    _alembic(project, pg_dsn, "downgrade", "base")
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT to_regclass('entry')").fetchone() == (None,)

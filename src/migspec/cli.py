@@ -408,6 +408,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     else:
         migration, project = _read_migration(args, stats, runnable=True)
         schema_path = args.schema
+    if args.emit:
+        from migspec.frameworks.emit import check
+
+        check(project, args.emit)
     plan, report = plan_migration(migration, stats, schema_path=schema_path, pg_version=args.pg_version,
                                   transaction_per_file=args.transaction_per_file, calibration=calibration,
                                   options=PlanOptions(tuple(args.confirm), args.contract_after_days))

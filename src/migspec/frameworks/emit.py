@@ -4,8 +4,8 @@ One migration per *step group*: consecutive steps of one phase that run the same
 the framework's transaction, or steps that need their own transactions (CONCURRENTLY, keyset
 backfills: run by :mod:`migspec.frameworks.runtime`, resumable). A manual step (deploy the
 application) ends a group: the runbook names the migration to stop at before it. The rollout
-replaces ONE pending migration (the newest of its app / the head revision), whose file is removed
-when the new ones are written beside it.
+replaces the pending migrations - one app's (Django) or one chain of revisions (Alembic) - whose
+files are removed when the new ones are written beside them.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class Group:
 @dataclass(frozen=True)
 class Emitted:
     files: tuple[Path, ...]
-    removed: Path | None
+    removed: tuple[Path, ...]
     runbook: tuple[str, ...]
 
 
@@ -73,12 +73,36 @@ def plan_id(plan: Plan) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def the_migration(project: Project) -> FrameworkMigration:
-    if len(project.migrations) != 1:
-        keys = ", ".join(m.key for m in project.migrations)
-        raise InputError(f"--emit rewrites one pending migration, and {len(project.migrations)} are pending "
-                         f"({keys}): give --since so that only the one to roll out is pending")
-    return project.migrations[0]
+def the_migrations(project: Project) -> tuple[FrameworkMigration, ...]:
+    """The pending migrations the rollout replaces, in the order the framework runs them: one chain -
+    Django migrations of one app, Alembic revisions each revising the one before (the rollout is one
+    chain of its own, in their place)."""
+    pending = project.migrations
+    if not pending:
+        raise InputError("--emit: no pending migration to rewrite")
+    keys = ", ".join(m.key for m in pending)
+    if project.kind == "django":
+        apps = sorted({m.key.partition(".")[0] for m in pending})
+        if len(apps) > 1:
+            raise InputError(f"--emit rewrites the pending migrations of one app, and {len(apps)} apps have some "
+                             f"({keys}): give --since so that only one app's are pending")
+    else:
+        for before, m in zip(pending, pending[1:]):
+            if m.dependencies != ((before.key,),):
+                raise InputError(f"--emit rewrites one chain of pending revisions, and {m.key} does not revise "
+                                 f"{before.key} alone ({keys}): give --since so that only one chain is pending")
+    return pending
+
+
+def remove_replaced(originals: tuple[FrameworkMigration, ...], into: Path) -> tuple[Path, ...]:
+    """The replaced migrations' files, removed when the rollout is written beside them."""
+    removed = []
+    for m in originals:
+        source = Path(m.path)
+        if into.resolve() == source.parent.resolve() and source.is_file():
+            source.unlink()
+            removed.append(source)
+    return tuple(removed)
 
 
 def literal(value: object) -> str:
@@ -99,17 +123,24 @@ def write(into: Path, files: dict[str, str]) -> tuple[Path, ...]:
     return tuple(written)
 
 
-def emit(plan: Plan, project: Project | None, kind: str, into: Path | None) -> str:
-    """Write the migrations; what was written and how to run it, for the terminal."""
+def check(project: Project | None, kind: str) -> None:
+    """Before planning: the input is a project of that kind whose pending migrations one rollout
+    can replace (InputError otherwise)."""
     if project is None or project.kind != kind:
         raise InputError(f"--emit {kind} needs a {kind} project as PATH")
+    the_migrations(project)
+
+
+def emit(plan: Plan, project: Project | None, kind: str, into: Path | None) -> str:
+    """Write the migrations; what was written and how to run it, for the terminal."""
+    check(project, kind)
+    assert project is not None
     if kind == "django":
         from migspec.frameworks.emit_django import emit_django as writer
     else:
         from migspec.frameworks.emit_alembic import emit_alembic as writer
     done = writer(plan, project, into)
     lines = [f"migspec: wrote {p}" for p in done.files]
-    if done.removed:
-        lines.append(f"migspec: removed {done.removed} (the rollout above replaces it)")
+    lines += [f"migspec: removed {path} (the rollout above replaces it)" for path in done.removed]
     lines += [f"migspec: run: {r}" for r in done.runbook]
     return "\n".join(lines) + "\n"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from migspec.errors import InputError
 from migspec.frameworks import Project
-from migspec.frameworks.emit import Emitted, groups, literal, plan_id, the_migration, write
+from migspec.frameworks.emit import Emitted, groups, literal, plan_id, remove_replaced, the_migrations, write
 from migspec.plan.model import Plan
 from migspec.plan.sql import interval
 from migspec.render.plan import step_dict
@@ -36,22 +36,24 @@ def _statements(step, statements: tuple[str, ...]) -> list[str]:  # type: ignore
 
 
 def emit_alembic(plan: Plan, project: Project, into: Path | None) -> Emitted:
-    original = the_migration(project)
-    source = Path(original.path)
-    if not source.is_file():
-        raise InputError(f"{source}: the revision to replace is not readable from here")
-    into = into or source.parent
+    originals = the_migrations(project)
+    original = originals[-1]  # the emitted revisions are named after the last one
+    for m in originals:
+        if not Path(m.path).is_file():
+            raise InputError(f"{m.path}: the revision to replace is not readable from here")
+    into = into or Path(original.path).parent
     pid = plan_id(plan)
     parts = groups(plan)
+    what = ", ".join(m.key for m in originals)
     if not parts:
-        raise InputError(f"revision {original.key}: the plan has no steps to emit")
-    downs = [d[0] for d in original.dependencies]
+        raise InputError(f"revision {what}: the plan has no steps to emit")
+    downs = [d[0] for d in originals[0].dependencies]  # the chain starts where the first one started
     previous: str | tuple[str, ...] | None = downs[0] if len(downs) == 1 else tuple(downs) or None
     files: dict[str, str] = {}
     runbook: list[str] = []
     for k, group in enumerate(parts, 1):
         rev = f"{original.key}_{k:02d}_{group.phase}"
-        doc = [f"migspec rollout of revision {original.key}: {group.phase.upper()}, revision {k} of {len(parts)}.",
+        doc = [f"migspec rollout of revision {what}: {group.phase.upper()}, revision {k} of {len(parts)}.",
                ""]
         doc += [f"- {group.phase} step {i}: {s.description}" for i, s in group.steps]
         if group.manual_after:
@@ -84,9 +86,6 @@ def emit_alembic(plan: Plan, project: Project, into: Path | None) -> Emitted:
         files[f"{rev}.py"] = text
         previous = rev
     written = write(into, files)
-    removed = None
-    if into.resolve() == source.parent.resolve():
-        source.unlink()
-        removed = source
+    removed = remove_replaced(originals, into)
     runbook.append(f"alembic upgrade {previous}")
     return Emitted(written, removed, tuple(runbook))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from migspec.errors import InputError
 from migspec.frameworks import Project
-from migspec.frameworks.emit import Emitted, Group, groups, literal, plan_id, the_migration, write
+from migspec.frameworks.emit import Emitted, Group, groups, literal, plan_id, remove_replaced, the_migrations, write
 from migspec.plan.model import Plan
 from migspec.plan.sql import interval
 from migspec.render.plan import step_dict
@@ -64,23 +64,34 @@ def _run_sql(index: int, step, phase: str) -> str:  # type: ignore[no-untyped-de
 
 
 def emit_django(plan: Plan, project: Project, into: Path | None) -> Emitted:
-    original = the_migration(project)
+    originals = the_migrations(project)
+    original = originals[-1]  # the emitted migrations are named after the last one
     app, _, name = original.key.partition(".")
-    source = Path(original.path)
-    if not source.is_file():
-        raise InputError(f"{source}: the migration to replace is not readable from here")
-    into = into or source.parent
-    imports, helpers, state_ops = _original(source)
+    imports: list[str] = []
+    helpers: list[str] = []
+    state_ops: list[str] = []
+    replaced = {tuple(m.key.split(".", 1)) for m in originals}
+    previous: list[tuple[str, ...]] = []
+    for m in originals:
+        source = Path(m.path)
+        if not source.is_file():
+            raise InputError(f"{source}: the migration to replace is not readable from here")
+        more_imports, more_helpers, more_ops = _original(source)
+        imports += [i for i in more_imports if i not in imports]
+        helpers += [h for h in more_helpers if h not in helpers]
+        state_ops += more_ops  # Django's model state moves through each migration's operations in turn
+        previous += [tuple(d) for d in m.dependencies if tuple(d) not in replaced and tuple(d) not in previous]
+    into = into or Path(original.path).parent
+    what = original.key if len(originals) == 1 else f"{', '.join(m.key for m in originals)}"
     pid = plan_id(plan)
     parts = groups(plan)
     if not parts:
-        raise InputError(f"{original.key}: the plan has no steps to emit")
+        raise InputError(f"{what}: the plan has no steps to emit")
     files: dict[str, str] = {}
-    previous = [tuple(d) for d in original.dependencies]
     runbook: list[str] = []
     for k, group in enumerate(parts, 1):
         mig_name = f"{name}_{k:02d}_{group.phase}"
-        doc = [f"migspec rollout of {original.key}: {group.phase.upper()}, migration {k} of {len(parts)}.", ""]
+        doc = [f"migspec rollout of {what}: {group.phase.upper()}, migration {k} of {len(parts)}.", ""]
         doc += [f"- {group.phase} step {i}: {s.description}" for i, s in group.steps]
         if group.manual_after:
             doc += ["", f"Stop here (python manage.py migrate {app} {mig_name}) and, before migrating further:"]
@@ -120,9 +131,6 @@ def emit_django(plan: Plan, project: Project, into: Path | None) -> Emitted:
         files[f"{mig_name}.py"] = text.replace("\n\n\n\n", "\n\n\n")
         previous = [(app, mig_name)]
     written = write(into, files)
-    removed = None
-    if into.resolve() == source.parent.resolve():
-        source.unlink()
-        removed = source
+    removed = remove_replaced(originals, into)
     runbook.append(f"python manage.py migrate {app} {previous[0][1]}")
     return Emitted(written, removed, tuple(runbook))

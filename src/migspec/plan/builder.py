@@ -20,6 +20,7 @@ from migspec.names import QualifiedName, quote_ident, quote_literal
 from migspec.plan.context import PlanContext
 from migspec.ops.table import CreateTable
 from migspec.plan.model import Confirmation, Phase, PhaseName, Plan, Runbook, Step
+from migspec.plan.pk_widen import claim
 from migspec.plan.rewrites import rewrite
 from migspec.risk import Risk, Thresholds, classify_stall, stall_seconds
 from migspec.schema import Schema, from_stats, learn, load
@@ -82,8 +83,11 @@ def build_plan(report: Report, *, schema: Schema | None = None, calibration: Cal
     confirmations: dict[str, Confirmation] = {}
     moved: dict[QualifiedName, PhaseName] = {}  # renamed tables whose rename runs later than EXPAND
     learned: set[int] = set()
+    # Statements planned together, not one by one: a primary key widened to bigint (pk_widen).
+    claimed, widen_notes = claim([r.item for r in report.results], ctx)
     for r in report.results:
-        steps = view_after_its_tables(r.item, rewrite(r.item, ctx), by_phase)
+        planned = claimed[id(r.item)] if id(r.item) in claimed else rewrite(r.item, ctx)
+        steps = view_after_its_tables(r.item, planned, by_phase)
         drops_before_recreate(r.item, steps, by_phase)
         for phase, step in in_order(r.item, steps, by_phase, moved):
             by_phase[phase].append(step)
@@ -104,7 +108,7 @@ def build_plan(report: Report, *, schema: Schema | None = None, calibration: Cal
     risk, notes = plan_risk(phases, report, thresholds)
     # The DOWNs run against the schema as the migration left it (the planner's model after it).
     back, back_notes = rollback_risk(phases, report, thresholds, calibration, ctx.schema)
-    notes += back_notes
+    notes += back_notes + widen_notes
     notes += list(report.notes)
     window = stats.maintenance_window
     if risk is Risk.RED:

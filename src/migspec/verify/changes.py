@@ -63,5 +63,20 @@ def dropped_or_renamed(steps: Iterable[Step]) -> tuple[dict[str, set[str]], set[
     return columns, tables
 
 
+def swapped_columns(steps: Iterable[Step]) -> dict[str, dict[str, str]]:
+    """table -> {column: the column renamed to its name}: a column renamed away while another takes
+    its name (a type change's or a key widening's swap)."""
+    renames: dict[str, dict[str, str]] = {}  # table -> old name -> new name
+    for node in nodes(s for step in steps for s in step.up):
+        if isinstance(node, ast.RenameStmt) and node.renameType == enums.ObjectType.OBJECT_COLUMN:
+            renames.setdefault(_name(node.relation), {})[node.subname] = node.newname
+    return {table: {new: old for old, new in names.items() if new in names} for table, names in renames.items()}
+
+
+#: base types whose values a column of the other type takes unchanged (an application writing the
+#: old type goes on writing through a swap to the wider one: Django's BigAutoField switch).
+WIDER = {"int2": {"int4", "int8"}, "int4": {"int8"}}
+
+
 def truncated_tables(step: Step) -> list[str]:
     return [_name(r) for node in nodes(step.up) if isinstance(node, ast.TruncateStmt) for r in node.relations or ()]

@@ -239,10 +239,10 @@ class _Run:
                         plan_sha256=plan_hash)
         batches = 0
         if direction == "down" and step.down_steps:
-            for part in step.down_steps:
+            for n, part in enumerate(step.down_steps, 1):  # each part its own cursor, as apply numbers them
                 if part.backfill is not None:
                     batches += run_backfill(self.conn, part.backfill, plan=plan_hash, phase=phase, step=index,
-                                            log=log, throttle=Throttle(), direction="down",
+                                            log=log, throttle=Throttle(), direction="down", part=n,
                                             lock_timeout_s=part.lock_timeout_s or BACKFILL_LOCK_TIMEOUT_S).batches
                 elif part.up:
                     run_statements(self.conn, part, part.up, log, RetryPolicy(),
@@ -474,10 +474,17 @@ class _Run:
         models = data.table_models(self.conn, self.opts.rows, self.pending_fks)
         oids = {trace.regclass(self.conn, t) for t in touched - dropped}
         work = []
+        swaps = changes.swapped_columns(steps)
         for oid, model in models.items():
             if oid in oids:
+                # A swap to a column of the same or a wider type: the application keeps writing the name.
+                keep = {name for name, source in swaps.get(model.name, {}).items()
+                        if name in model.columns and source in model.columns and
+                        (model.columns[name].base == model.columns[source].base or
+                         model.columns[source].base in changes.WIDER.get(model.columns[name].base, ()))}
                 try:
-                    columns = model.writer_columns(self.original_columns.get(model.name), avoid.get(model.name, set()))
+                    columns = model.writer_columns(self.original_columns.get(model.name),
+                                                   avoid.get(model.name, set()) - keep)
                     work.append(writer_work(model, columns))
                 except InputError as exc:
                     self.log(f"no writer for {model.name}: {exc}")

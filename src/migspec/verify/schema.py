@@ -67,6 +67,8 @@ def ddl_from_model(facts: Schema) -> list[str]:
             text = f"{quote_ident(col.name)} {col.type}"
             if col.default:
                 text += f" DEFAULT {col.default}"
+            if col.identity:  # the sequence an INSERT without the key draws from
+                text += f" GENERATED {'ALWAYS' if col.identity == 'always' else 'BY DEFAULT'} AS IDENTITY"
             if col.not_null:
                 text += " NOT NULL"
             cols.append(text)

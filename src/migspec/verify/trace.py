@@ -211,9 +211,12 @@ def index_files(conn: psycopg.Connection) -> dict[str, tuple[int, int]]:
 def rebuilt_indexes(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]],
                     skip_tables: set[int] = frozenset()) -> list[str]:
     """Indexes that existed before and got a new file (rebuilt), except those of ``skip_tables``
-    (emptied by TRUNCATE: a new empty file is no rebuild)."""
+    (emptied by TRUNCATE: a new empty file is no rebuild). A name that now belongs to an index that
+    existed before under another name (``ADD CONSTRAINT pk PRIMARY KEY USING INDEX idx`` renames
+    idx to pk) keeps that index's file: no rebuild either."""
+    files = {file for file, _ in before.values()}
     return [name for name in sorted(before) if name in after and after[name][0] != before[name][0]
-            and before[name][1] not in skip_tables]
+            and after[name][0] not in files and before[name][1] not in skip_tables]
 
 
 def rewritten(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]],
