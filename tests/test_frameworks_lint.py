@@ -45,9 +45,21 @@ def _hits(report, root: Path) -> set[tuple[str, str]]:
     return out
 
 
-def test_django_findings_point_at_the_migration_files() -> None:
+def _django_python(release: str) -> str | None:
+    """The project's interpreter: migspec's own (the test extra pins the latest Django, 5.2 - Django 6
+    needs Python 3.12 and this suite runs on 3.11), or one with the LTS, 4.2, from the framework cache."""
+    if release == "latest":
+        return None
+    from upgrade_env import DJANGO_CURRENT, python_with
+
+    return python_with(f"django=={DJANGO_CURRENT}")
+
+
+@pytest.mark.parametrize("release", ["latest", "lts"])
+def test_django_findings_point_at_the_migration_files(release: str) -> None:
     stats = _stats(django=APPLIED_DJANGO)
-    project = load_project(DJANGO, ProjectOptions(applied=tuple(APPLIED_DJANGO)))
+    project = load_project(DJANGO, ProjectOptions(applied=tuple(APPLIED_DJANGO), python=_django_python(release)))
+    assert project.framework_version.startswith("5.2" if release == "latest" else "4.2")
     assert [m.key for m in project.migrations] == [f"shop.{n}" for n in (
         "0002_order_status", "0003_order_customer", "0004_rename_total_amount", "0005_order_status_idx",
         "0006_alter_order_amount", "0007_backfill_note")]

@@ -146,8 +146,9 @@ def _references(ctx: PlanContext, t: QualifiedName, column: str) -> list[Referen
 
 
 def _type_name(text: str) -> str:
+    """The stored type's canonical name (a ``serial`` written in a DDL file is an ``int4``)."""
     try:
-        return ColumnType.parse(text).name
+        return ColumnType.parse(text).stored.name
     except Exception:  # a type migspec cannot read is no integer
         return text
 
@@ -174,13 +175,16 @@ def _widening(item: Analyzed, ctx: PlanContext) -> Widening | None:
     pk_name = next((n for n, c in facts.constraints.items() if c.kind == PRIMARY), None)
     require(pk_name, f"the name of {op.table}'s primary key constraint (the swap re-creates it)")
     assert pk_name is not None
-    identity = col.identity
+    identity, default = col.identity, col.default
     sequence = None
-    if col.default and not identity:
-        sequence = _serial_sequence(col.default, op.table)
+    if _type_name(col.type) != col.type.lower() and ColumnType.parse(col.type).is_serial and not default:
+        # "serial" as written (a DDL file, not pg_dump): PostgreSQL's own sequence name and DEFAULT
+        default = f"nextval({quote_literal(op.table.sibling(f'{op.table.name}_{op.column}_seq'[:63]).sql)}::regclass)"
+    if default and not identity:
+        sequence = _serial_sequence(default, op.table)
         if sequence is None:
             raise _refuse(op.table, op.column, f"its DEFAULT {col.default} is not a sequence's nextval()")
-    return Widening(op.table, op.column, NARROW[narrow], narrow, pk_name, identity, sequence, col.default,
+    return Widening(op.table, op.column, NARROW[narrow], narrow, pk_name, identity, sequence, default,
                     tuple(_references(ctx, op.table, op.column)))
 
 
@@ -324,14 +328,19 @@ def _identity_move(w: Widening, source: str, target: str, *, guard: bool) -> str
     return f"DO {dollar_quote(body)}"
 
 
-def _sequence_guard(w: Widening) -> str:
-    assert w.sequence is not None
+def _sequence_guard(w: Widening, column: str) -> str:
+    """A DO block refusing (an exception) once the key's sequence - an identity's or a serial's, of
+    ``column`` as it is named then - has handed out an id beyond the narrow type."""
+    t = w.table
     top = MAX_VALUE[w.narrow]
-    body = ("\nBEGIN\n"
-            f"  IF (SELECT last_value FROM {w.sequence.sql}) > {top} THEN\n"
-            f"    RAISE EXCEPTION 'migspec: %: the sequence has handed out ids beyond {w.old_type}: no way back to "
-            "the narrow key', " + quote_literal(str(w.sequence)) + ";\n"
-            "  END IF;\nEND\n")
+    body = ("\nDECLARE\n  seq text;\n  last_value bigint;\nBEGIN\n"
+            f"  seq := pg_get_serial_sequence({quote_literal(t.sql)}, {quote_literal(column)});\n"
+            "  IF seq IS NOT NULL THEN\n"
+            "    EXECUTE format('SELECT last_value FROM %s', seq) INTO last_value;\n"
+            f"    IF last_value > {top} THEN\n"
+            f"      RAISE EXCEPTION 'migspec: %: the sequence has handed out ids up to %, beyond {w.old_type}: "
+            "no way back to the narrow key', " + quote_literal(f"{t}.{w.column}") + ", last_value;\n"
+            "    END IF;\n  END IF;\nEND\n")
     return f"DO {dollar_quote(body)}"
 
 
@@ -343,7 +352,7 @@ def _default_move(w: Widening, source: str, target: str, *, back: bool) -> list[
     if w.sequence is None:
         return []
     seq = w.sequence.sql
-    return ([_sequence_guard(w)] if back else []) + [
+    return ([_sequence_guard(w, source)] if back else []) + [
         f"ALTER TABLE {t.sql} ALTER COLUMN {q(source)} DROP DEFAULT",
         f"ALTER SEQUENCE {seq} AS {w.old_type if back else 'bigint'}",
         f"ALTER SEQUENCE {seq} OWNED BY {t.sql}.{q(target)}",
@@ -397,8 +406,8 @@ def widen(ctx: PlanContext, w: Widening) -> Steps:
     # CONTRACT: the swap, in one transaction for the whole table set.
     swap, back = _swap(w, members)
     unswap = [
-        *([ddl(ctx, "check the sequence still fits the narrow key (else there is no way back)",
-               [_sequence_guard(w)], [], None, None)] if w.sequence is not None else []),
+        ddl(ctx, f"check the sequence of {t}.{c} still fits {w.old_type} (else there is no way back)",
+            [_sequence_guard(w, c)], [], None, None),
         ddl(ctx, f"build unique index {w.old_key_index} on {t}.{old_name(c)} CONCURRENTLY (the old key's index)",
             [f"CREATE UNIQUE INDEX CONCURRENTLY {q(w.old_key_index)} ON {t.sql} ({q(old_name(c))})"], [], t, SUE,
             estimate=ctx.calibration.duration("index_build_concurrent", rows, ctx.size(t)), transactional=False),
