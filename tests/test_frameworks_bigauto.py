@@ -146,8 +146,9 @@ def _run_switch(python: str, rows: int, pg_dsn: str, tmp_path: Path, capsys: pyt
         assert list(cons.values()) == ["FOREIGN KEY (product_id) REFERENCES catalog_product(id) DEFERRABLE "
                                        "INITIALLY DEFERRED"]
         # the identity kept its counter: a new row gets a fresh id above every id handed out
+        handed_out = max(app.products)  # ids the application got before the next INSERT (writers still run)
         new_id = conn.execute("INSERT INTO catalog_product (name) VALUES ('after') RETURNING id").fetchone()[0]
-        assert new_id > max(app.products)
+        assert new_id > handed_out
         conn.execute("DELETE FROM catalog_product WHERE id = %s", (new_id,))
     with psycopg.connect(pg_dsn) as conn:  # the writers stopped: every write they made is there
         _check_writes(conn, app)
