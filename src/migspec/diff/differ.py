@@ -37,7 +37,7 @@ import re
 from collections.abc import Iterable, Sequence as Seq
 from dataclasses import dataclass, field, replace
 
-from migspec.diff.model import Column, Constraint, DiffSchema, Sequence, Table, View
+from migspec.diff.model import Column, Constraint, DiffSchema, Index, Sequence, Table, View
 from migspec.names import QualifiedName, quote_ident as q, quote_literal
 
 
@@ -513,9 +513,13 @@ class _Differ:
                     continue
                 sql = f"ALTER TABLE {name.sql} DROP CONSTRAINT {q(cname)}"
                 (fk_drop if con.kind == "f" else con_drop).append(sql)
+            # A table attached as a partition keeps an index shaped like one of its new parent's:
+            # ATTACH PARTITION attaches it (dropping it after the attach fails, 2BP01).
+            parent = new.get(b.partition_of) if b.partition_of and not a.partition_of else None
+            attached = {_index_shape(i) for i in parent.indexes.values()} if parent else set()
             for iname, idx in sorted(a.indexes.items()):
                 other = b.indexes.get(iname)
-                if other is None or other.definition != idx.definition:
+                if (other is None or other.definition != idx.definition) and _index_shape(idx) not in attached:
                     idx_drop.append(f"DROP INDEX {name.sibling(iname).sql}")
                 elif not idx.valid:
                     self.out.notes.append(f"index {name.sibling(iname)} is INVALID in the current schema")
@@ -537,3 +541,8 @@ class _Differ:
         # keys before checks: a PRIMARY KEY's NOT NULL columns first
         con_add.sort(key=lambda s: (" PRIMARY KEY " not in s, " UNIQUE " not in s))
         return fk_drop, fk_add, con_drop, con_add, idx_drop, idx_add, validate
+
+
+def _index_shape(index: Index) -> str:
+    """An index definition without its name and table: a partition's copy has its parent's shape."""
+    return re.sub(r"^CREATE (UNIQUE )?INDEX \S+ ON (ONLY )?\S+ ", r"\1", index.definition)
