@@ -45,8 +45,10 @@ class LockWaitWithoutTimeout(Rule):
         # Only a lock on a relation others can already use can queue them: the strongest such lock
         # is not always on op.table (ATTACH PARTITION: SHARE UPDATE EXCLUSIVE on the parent, ACCESS
         # EXCLUSIVE on the partition - pg_locks on PG15, tests/rules/attaching-partition-with-scan.yml).
+        # A known table is no index (tables and indexes share pg_class's namespace): no search of
+        # every table's indexes for it (index_table on every statement was 13 % of lint, issue 16).
         locks = [lk for lk in item.effect.locks if not ctx.schema.is_new(lk.relation)
-                 and not ctx.schema.is_new(ctx.schema.index_table(lk.relation))]
+                 and (lk.relation in ctx.schema.tables or not ctx.schema.is_new(ctx.schema.index_table(lk.relation)))]
         lock = max((lk.mode for lk in locks), default=None)
         if lock is None or not lock.blocks_writes:
             return
