@@ -69,7 +69,7 @@ BAD_INPUT = {
     "directory without .sql": ({"d/readme.txt": "x"}, ["lint", "d"], "d: directory holds no .sql files"),
     "unknown flag": ({}, ["lint", "ok.sql", "--bogus"], "unrecognized arguments: --bogus"),
     "unknown subcommand": ({}, ["frobnicate"], "invalid choice: 'frobnicate'"),
-    "no subcommand": ({}, [], "the following arguments are required: command"),
+    "no kind of upgrade": ({}, ["upgrade"], "the following arguments are required: upgrade_kind"),
     "lint without paths": ({}, ["lint"], "lint: name the migration (SQL files or a project directory)"),
     "bad format": ({}, ["lint", "ok.sql", "--format", "xml"], "lint: argument --format: invalid choice"),
     "bad fail-on": ({}, ["lint", "ok.sql", "--fail-on", "purple"], "lint: argument --fail-on: invalid choice"),

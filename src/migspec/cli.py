@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import functools
 import math
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -27,6 +28,11 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2, no usage dump
         # main() already prefixes "migspec: "; name only the subcommand, if any.
         command = self.prog.removeprefix("migspec").strip()
+        choice = re.match(r"argument .*: invalid choice: '(.*)' \(choose from (.*)\)$", message)
+        if choice:
+            from migspec.suggest import did_you_mean
+
+            message += did_you_mean(choice[1], re.findall(r"'([^']*)'", choice[2]))
         raise InputError(f"{command + ': ' if command else ''}{message} (see '{self.prog} --help')")
 
 
@@ -106,8 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     lint = sub.add_parser("lint", help="what every statement locks, for how long, at this table's size and traffic")
     lint.add_argument("paths", nargs="*", metavar="PATH",
-                      help="SQL files or directories (files in lexical order), or a Django/Alembic project "
-                           "(default: [tool.migspec] project in pyproject.toml)")
+                      help="SQL files or directories (files in lexical order), - for standard input, or a "
+                           "Django/Alembic project (default: [tool.migspec] project in pyproject.toml)")
     _add_measurement_args(lint)
     _add_project_args(lint)
     lint.add_argument("--schema", metavar="FILE",
@@ -119,8 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     plan = sub.add_parser("plan", help="the safe rollout: expand -> migrate -> contract, with DOWN steps and a runbook")
     plan.add_argument("paths", nargs="*", metavar="PATH",
-                      help="SQL files or directories (files in lexical order), or a Django/Alembic project "
-                           "(default: [tool.migspec] project in pyproject.toml)")
+                      help="SQL files or directories (files in lexical order), - for standard input, or a "
+                           "Django/Alembic project (default: [tool.migspec] project in pyproject.toml)")
     _add_measurement_args(plan)
     _add_project_args(plan)
     plan.add_argument("--format", choices=("text", "markdown", "json"), default="text")
@@ -237,7 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     rules = sub.add_parser("rules", help="list the rules, or show one rule's documentation")
     rules.add_argument("name", nargs="?")
+
+    from migspec.shell import SHELLS, epilog
+
+    completion = sub.add_parser("completion", help="print a shell completion script (bash, zsh or fish)")
+    completion.add_argument("shell", choices=SHELLS)
+    for name, p in sub.choices.items():
+        p.epilog, p.formatter_class = epilog(name), argparse.RawDescriptionHelpFormatter
     return parser
+
 
 
 def _add_upgrade_parsers(sub) -> None:  # type: ignore[no-untyped-def]
@@ -504,7 +518,9 @@ def cmd_rules(args: argparse.Namespace) -> int:
     rules = {r.name: r for r in all_rules()}
     if args.name:
         if args.name not in rules:
-            raise InputError(f"unknown rule {args.name!r} (see 'migspec rules')")
+            from migspec.suggest import did_you_mean
+
+            raise InputError(f"unknown rule {args.name!r}{did_you_mean(args.name, rules)} (see 'migspec rules')")
         sys.stdout.write(f"{args.name}\n\n{rules[args.name].doc()}\n")
         return EXIT_OK
     width = max(map(len, rules))
@@ -619,7 +635,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FINDINGS
 
 
-COMMANDS = {"lint": cmd_lint, "measure": cmd_measure, "plan": cmd_plan, "diff": cmd_diff, "approve": cmd_approve, "apply": cmd_apply,
+def cmd_completion(args: argparse.Namespace) -> int:
+    from migspec.shell import completion_script
+
+    sys.stdout.write(completion_script(build_parser(), args.shell))
+    return EXIT_OK
+
+
+COMMANDS = {"completion": cmd_completion, "lint": cmd_lint, "measure": cmd_measure, "plan": cmd_plan, "diff": cmd_diff, "approve": cmd_approve, "apply": cmd_apply,
             "rollback": cmd_rollback, "rules": cmd_rules, "verify": cmd_verify, "upgrade": cmd_upgrade}
 
 
@@ -634,6 +657,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     forget()
     for word in argv:  # a password anywhere on the command line (even a DSN split by the shell)
         remember(word)
+    if not argv:  # no arguments: what migspec does and how to ask for more
+        build_parser().print_help()
+        return EXIT_OK
     try:
         try:
             args = build_parser().parse_args(argv)

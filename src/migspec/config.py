@@ -96,7 +96,10 @@ def load_config(path: Path) -> Config:
         rule = item.get("rule") if isinstance(item, dict) else None
         reason = (item.get("reason") or "").strip() if isinstance(item, dict) else ""
         if rule not in known:
-            raise InputError(f"{origin}: [tool.migspec] ignore[{i}]: unknown rule {rule!r} (see 'migspec rules')")
+            from migspec.suggest import did_you_mean
+
+            raise InputError(f"{origin}: [tool.migspec] ignore[{i}]: unknown rule {rule!r}"
+                             f"{did_you_mean(str(rule), known)} (see 'migspec rules')")
         if not reason:
             raise InputError(f"{origin}: [tool.migspec] ignore[{i}] ({rule}): needs a reason = \"<why>\"")
         ignore.append((rule, reason))

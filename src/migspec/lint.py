@@ -108,8 +108,10 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
             if d.verb == "allow":
                 for target in d.targets:
                     if target not in known_rules:
-                        raise InputError(f"{d.location}: unknown rule {target!r} in 'migspec: allow' "
-                                         f"(see 'migspec rules')")
+                        from migspec.suggest import did_you_mean
+
+                        raise InputError(f"{d.location}: unknown rule {target!r} in 'migspec: allow'"
+                                         f"{did_you_mean(target, known_rules)} (see 'migspec rules')")
 
     index = RuleIndex([cls() for cls in all_rules()])
     ctx = RuleContext(version, stats.pg_version_full if pg_version in (None, stats.pg_version) else None,

@@ -99,8 +99,13 @@ def collect_files(paths: Sequence[str | Path]) -> list[Path]:
     if not paths:
         raise InputError("no migration given: name one or more .sql files or a directory")
     files: list[Path] = []
+    if sum(str(raw) == STDIN for raw in paths) > 1:
+        raise InputError("- (standard input) can be named only once")
     for raw in paths:
         path = Path(raw)
+        if str(raw) == STDIN:
+            files.append(path)
+            continue
         try:
             if path.is_dir():
                 found = sorted(p for p in path.rglob("*.sql") if p.is_file())
@@ -116,10 +121,25 @@ def collect_files(paths: Sequence[str | Path]) -> list[Path]:
     return files
 
 
+#: The path that means standard input (``git show HEAD:m.sql | migspec lint -``); locations say "stdin".
+STDIN = "-"
+
+
+def _read_stdin() -> bytes:
+    import sys
+
+    data = sys.stdin.buffer.read(MAX_SQL_BYTES + 1)
+    if len(data) > MAX_SQL_BYTES:
+        raise InputError(f"stdin: file is larger than {size(MAX_SQL_BYTES)}, the limit for it (migspec.limits)")
+    return data
+
+
 def read_text(path: Path) -> str:
     """The file's text, or an InputError that names what is wrong with it (also: larger than
     migspec.limits.MAX_SQL_BYTES - read no further, so /dev/zero costs no more than that)."""
-    data = read_capped(path, MAX_SQL_BYTES, "")
+    data = _read_stdin() if str(path) == STDIN else read_capped(path, MAX_SQL_BYTES, "")
+    if str(path) == STDIN:
+        path = Path("stdin")
     if b"\x00" in data:
         raise InputError(f"{path}:1:1: not a text file (it contains NUL bytes)")
     data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark is not part of the text
@@ -365,16 +385,20 @@ def load_migration(paths: Sequence[str | Path], *, name: str | None = None) -> M
         if total > MAX_SQL_BYTES:
             raise InputError(f"{path}: the migration's files hold more than {size(MAX_SQL_BYTES)} of SQL together "
                              "(the limit in migspec.limits)")
-        parsed = parse_text(text, str(path), file_index=file_index, first_index=len(statements))
+        label = "stdin" if str(path) == STDIN else str(path)
+        parsed = parse_text(text, label, file_index=file_index, first_index=len(statements))
         if not parsed:
-            empty.append(path)
+            empty.append(Path(label))
         statements.extend(parsed)
     if not statements:
         raise InputError(f"{empty[0]}:1:1: no SQL statements in this file")
     notes = tuple(f"{path}: no SQL statements in this file (a no-op migration?): nothing to judge"
                   for path in empty)
     first = files[0] if len(files) == 1 else Path(paths[0])
-    return Migration(name or first.stem or first.name, tuple(str(f) for f in files), tuple(statements), notes)
+    if str(first) == STDIN:
+        first = Path("stdin")
+    return Migration(name or first.stem or first.name, tuple("stdin" if str(f) == STDIN else str(f) for f in files),
+                     tuple(statements), notes)
 
 
 def iter_nodes(node: Any) -> Iterable[Any]:
