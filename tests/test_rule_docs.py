@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 import pytest
 from pglast import parse_sql
@@ -83,3 +84,23 @@ def test_example_placeholder_helper() -> None:
 
     assert _example_sql(Fake) == "ALTER TABLE t ADD COLUMN x int; \nSELECT '--', placeholder;\nDO $$ BEGIN END $$;"
     assert len(parse_sql(_example_sql(Fake))) == 3
+
+
+ROOT = Path(__file__).parent.parent
+_URL = re.compile(r"https://[\w.-]+\.[a-z]{2,}(?:/[^\s()]*)?")
+_PATH = re.compile(r"\b((?:src|tests|tools|docs|bench|examples)/[\w./-]+)")
+
+
+@pytest.mark.parametrize("rule", RULES, ids=IDS)
+def test_references_are_public_urls_or_files_in_the_repository(rule: type[Rule]) -> None:
+    """Each reference is a line ``- <https URL or repository path> (what in it)``; every repository
+    path named exists (a reference to a document that is not in the repository cannot be checked)."""
+    lines = [line.strip() for line in rule.section("References").splitlines() if line.strip()]
+    assert lines
+    for line in lines:
+        assert line.startswith("- "), f"not a '- ' item: {line!r}"
+        target = line[2:].split(" ", 1)[0]
+        assert _URL.fullmatch(target) or _PATH.fullmatch(target), f"neither a URL nor a repository path: {line!r}"
+        for path in _PATH.findall(_URL.sub("", line)):
+            assert (ROOT / path.rstrip(".")).exists(), f"{path} is not in the repository: {line!r}"
+        assert ".md" not in _URL.sub("", line), f"names a document, not a URL or a path: {line!r}"

@@ -19,7 +19,9 @@ Version notes:
     NOT VALID for CHECK exists on every supported version; for NOT NULL constraints from PG18.
 
 References:
-    PostgreSQL docs, ALTER TABLE ADD CONSTRAINT / VALIDATE CONSTRAINT; postgres-locks.md row 7.
+    - https://www.postgresql.org/docs/current/sql-altertable.html (ADD CONSTRAINT ... NOT VALID, VALIDATE CONSTRAINT)
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
 """
 
 from __future__ import annotations

@@ -20,7 +20,9 @@ Version notes:
     All supported versions.
 
 References:
-    PostgreSQL docs, ALTER DOMAIN; postgres-locks.md row 23.
+    - https://www.postgresql.org/docs/current/sql-alterdomain.html
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
 """
 
 from __future__ import annotations

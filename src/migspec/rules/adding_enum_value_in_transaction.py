@@ -23,7 +23,9 @@ Version notes:
     PG12+: ADD VALUE may run in a transaction block, but the value is still unusable until COMMIT.
 
 References:
-    PostgreSQL docs, ALTER TYPE Notes; postgres-locks.md row 22.
+    - https://www.postgresql.org/docs/current/sql-altertype.html (Notes)
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
 """
 
 from __future__ import annotations

@@ -18,8 +18,9 @@ Version notes:
     All supported versions.
 
 References:
-    PostgreSQL docs, ALTER TABLE ("NOT VALID ... only for foreign key and CHECK constraints");
-    postgres-locks.md row 12.
+    - https://www.postgresql.org/docs/current/sql-altertable.html (NOT VALID is only for foreign key and CHECK constraints)
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
 """
 
 from __future__ import annotations

@@ -21,7 +21,10 @@ Version notes:
     All supported versions.
 
 References:
-    PostgreSQL docs, ALTER TABLE ADD CONSTRAINT; postgres-locks.md row 8; squawk adding-foreign-key-constraint.
+    - https://www.postgresql.org/docs/current/sql-altertable.html (ADD CONSTRAINT)
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
+    - https://squawkhq.com/docs/adding-foreign-key-constraint
 """
 
 from __future__ import annotations

@@ -24,7 +24,10 @@ Version notes:
     All versions. With a non-volatile DEFAULT the statement is catalog-only on PG11+.
 
 References:
-    PostgreSQL docs, ALTER TABLE ADD COLUMN; postgres-locks.md row 4; strong_migrations.
+    - https://www.postgresql.org/docs/current/sql-altertable.html (ADD COLUMN)
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
+    - https://github.com/ankane/strong_migrations
 """
 
 from __future__ import annotations

@@ -19,8 +19,10 @@ Version notes:
     All supported versions; the NOT NULL step is scan-free from PG12 (validated CHECK).
 
 References:
-    PostgreSQL docs, ALTER TABLE ADD table_constraint_using_index; postgres-locks.md row 11;
-    squawk adding-serial-primary-key-field.
+    - https://www.postgresql.org/docs/current/sql-altertable.html (ADD table_constraint_using_index)
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
+    - https://squawkhq.com/docs/adding-serial-primary-key-field
 """
 
 from __future__ import annotations

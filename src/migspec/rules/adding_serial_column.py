@@ -19,7 +19,10 @@ Version notes:
     All versions.
 
 References:
-    PostgreSQL docs, ALTER TABLE Notes, CREATE SEQUENCE; postgres-locks.md row 3.
+    - https://www.postgresql.org/docs/current/sql-altertable.html (Notes)
+    - https://www.postgresql.org/docs/current/sql-createsequence.html
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
 """
 
 from __future__ import annotations

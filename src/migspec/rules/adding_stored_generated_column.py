@@ -18,7 +18,9 @@ Version notes:
     PostgreSQL 18: VIRTUAL generated columns (the default kind) are catalog-only.
 
 References:
-    PostgreSQL docs, CREATE TABLE GENERATED ALWAYS; postgres-locks.md row 2.
+    - https://www.postgresql.org/docs/current/sql-createtable.html (GENERATED ALWAYS AS ... STORED)
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
 """
 
 from __future__ import annotations

@@ -19,8 +19,10 @@ Version notes:
     All supported versions.
 
 References:
-    PostgreSQL docs, ALTER TABLE ADD table_constraint_using_index; postgres-locks.md row 10;
-    squawk disallowed-unique-constraint.
+    - https://www.postgresql.org/docs/current/sql-altertable.html (ADD table_constraint_using_index)
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
+    - https://squawkhq.com/docs/disallowed-unique-constraint
 """
 
 from __future__ import annotations

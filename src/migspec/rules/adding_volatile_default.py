@@ -23,7 +23,10 @@ Version notes:
     PostgreSQL 11+: non-volatile defaults are catalog-only. Before 11 every default rewrites.
 
 References:
-    PostgreSQL docs, ALTER TABLE, Notes; postgres-locks.md row 1; squawk adding-field-with-default.
+    - https://www.postgresql.org/docs/current/sql-altertable.html (Notes)
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
+    - https://squawkhq.com/docs/adding-field-with-default
 """
 
 from __future__ import annotations

@@ -21,7 +21,9 @@ Version notes:
     PG12+: the parent is locked SHARE UPDATE EXCLUSIVE only.
 
 References:
-    PostgreSQL docs, ALTER TABLE ATTACH PARTITION; postgres-locks.md (partitioning notes).
+    - https://www.postgresql.org/docs/current/sql-altertable.html (ATTACH PARTITION)
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
 """
 
 from __future__ import annotations

@@ -28,7 +28,10 @@ Version notes:
     PG12+: timestamp <-> timestamptz avoids the rewrite only when the session TimeZone is UTC.
 
 References:
-    PostgreSQL docs, ALTER TABLE Notes; postgres-locks.md row 6; squawk changing-column-type.
+    - https://www.postgresql.org/docs/current/sql-altertable.html (Notes)
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
+    - https://squawkhq.com/docs/changing-column-type
 """
 
 from __future__ import annotations

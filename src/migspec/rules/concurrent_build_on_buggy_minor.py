@@ -20,7 +20,9 @@ Version notes:
     Only 14.0-14.3 (migspec.versions.MINOR_BUGS).
 
 References:
-    PostgreSQL 14.4 release notes; postgres-locks.md row 13.
+    - https://www.postgresql.org/docs/release/14.4/
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
 """
 
 from __future__ import annotations

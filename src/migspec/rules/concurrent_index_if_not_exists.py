@@ -20,8 +20,10 @@ Version notes:
     All supported versions.
 
 References:
-    PostgreSQL docs, CREATE INDEX "Building Indexes Concurrently"; postgres-locks.md row 13;
-    executors.md (pgroll checks indisvalid and retries).
+    - https://www.postgresql.org/docs/current/sql-createindex.html#SQL-CREATEINDEX-CONCURRENTLY
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
+    - https://github.com/xataio/pgroll (checks indisvalid and retries)
 """
 
 from __future__ import annotations

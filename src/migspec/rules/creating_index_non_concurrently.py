@@ -20,8 +20,10 @@ Version notes:
     concurrent-build-on-buggy-minor).
 
 References:
-    PostgreSQL docs, CREATE INDEX "Building Indexes Concurrently"; postgres-locks.md row 13;
-    squawk require-concurrent-index-creation.
+    - https://www.postgresql.org/docs/current/sql-createindex.html#SQL-CREATEINDEX-CONCURRENTLY
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
+    - https://squawkhq.com/docs/require-concurrent-index-creation
 """
 
 from __future__ import annotations

@@ -19,7 +19,9 @@ Version notes:
     ``detach_partition_ael``).
 
 References:
-    PostgreSQL docs, ALTER TABLE DETACH PARTITION; postgres-locks.md row 20.
+    - https://www.postgresql.org/docs/current/sql-altertable.html (DETACH PARTITION ... CONCURRENTLY)
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
 """
 
 from __future__ import annotations

@@ -19,7 +19,9 @@ Version notes:
     All versions.
 
 References:
-    postgres-locks.md row 17; strong_migrations "removing a column".
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
+    - https://github.com/ankane/strong_migrations (removing a column)
 """
 
 from __future__ import annotations

@@ -19,7 +19,9 @@ Version notes:
     All versions.
 
 References:
-    postgres-locks.md row 17; PostgreSQL docs, ALTER TABLE DROP CONSTRAINT.
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
+    - https://www.postgresql.org/docs/current/sql-altertable.html (DROP CONSTRAINT)
 """
 
 from __future__ import annotations

@@ -17,7 +17,9 @@ Version notes:
     All supported versions.
 
 References:
-    PostgreSQL docs, DROP INDEX CONCURRENTLY; postgres-locks.md row 14.
+    - https://www.postgresql.org/docs/current/sql-dropindex.html (CONCURRENTLY)
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ Version notes:
     All versions.
 
 References:
-    postgres-locks.md row 17.
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
 """
 
 from __future__ import annotations

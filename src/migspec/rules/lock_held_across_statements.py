@@ -23,8 +23,9 @@ Version notes:
     All versions.
 
 References:
-    PostgreSQL docs, 13.3 Explicit Locking ("once acquired, a lock is normally held until the end
-    of the transaction"); postgres-locks.md row 9.
+    - https://www.postgresql.org/docs/current/explicit-locking.html (once acquired, a lock is normally held until the end of the transaction)
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
 """
 
 from __future__ import annotations

@@ -26,7 +26,10 @@ Version notes:
     through transaction-pooling poolers (see setting-session-timeout).
 
 References:
-    PostgreSQL docs, lock_timeout; postgres-locks.md row 24; squawk require-timeout-settings.
+    - https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-LOCK-TIMEOUT
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
+    - https://squawkhq.com/docs/require-timeout-settings
 """
 
 from __future__ import annotations

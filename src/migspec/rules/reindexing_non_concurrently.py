@@ -18,7 +18,9 @@ Version notes:
     REINDEX CONCURRENTLY exists from PostgreSQL 12.
 
 References:
-    PostgreSQL docs, REINDEX; postgres-locks.md row 15.
+    - https://www.postgresql.org/docs/current/sql-reindex.html
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
 """
 
 from __future__ import annotations

@@ -19,7 +19,10 @@ Version notes:
     All versions.
 
 References:
-    postgres-locks.md row 16; strong_migrations "renaming a column"; squawk renaming-column.
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
+    - https://github.com/ankane/strong_migrations (renaming a column)
+    - https://squawkhq.com/docs/renaming-column
 """
 
 from __future__ import annotations

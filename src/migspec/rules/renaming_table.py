@@ -18,7 +18,9 @@ Version notes:
     Simple views are automatically updatable from PostgreSQL 9.3.
 
 References:
-    postgres-locks.md row 16; PostgreSQL docs, CREATE VIEW "Updatable Views".
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
+    - https://www.postgresql.org/docs/current/sql-createview.html#SQL-CREATEVIEW-UPDATABLE-VIEWS
 """
 
 from __future__ import annotations

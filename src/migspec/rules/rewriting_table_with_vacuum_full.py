@@ -17,7 +17,10 @@ Version notes:
     PostgreSQL 19 is expected to bring REPACK (CONCURRENTLY).
 
 References:
-    PostgreSQL docs, VACUUM, CLUSTER; postgres-locks.md row 21.
+    - https://www.postgresql.org/docs/current/sql-vacuum.html (FULL)
+    - https://www.postgresql.org/docs/current/sql-cluster.html
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
 """
 
 from __future__ import annotations

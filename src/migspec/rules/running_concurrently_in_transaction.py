@@ -23,7 +23,10 @@ Version notes:
     All supported versions (DETACH ... CONCURRENTLY exists from PG14).
 
 References:
-    PostgreSQL docs, CREATE INDEX, DROP INDEX, REINDEX, ALTER TABLE DETACH PARTITION.
+    - https://www.postgresql.org/docs/current/sql-createindex.html
+    - https://www.postgresql.org/docs/current/sql-dropindex.html
+    - https://www.postgresql.org/docs/current/sql-reindex.html
+    - https://www.postgresql.org/docs/current/sql-altertable.html (DETACH PARTITION)
 """
 
 from __future__ import annotations

@@ -22,7 +22,10 @@ Version notes:
     name NOT NULL c NOT VALID, then VALIDATE CONSTRAINT name.
 
 References:
-    PostgreSQL docs, ALTER TABLE SET NOT NULL; postgres-locks.md row 5; squawk adding-not-nullable-field.
+    - https://www.postgresql.org/docs/current/sql-altertable.html (SET NOT NULL)
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
+    - https://squawkhq.com/docs/adding-not-nullable-field
 """
 
 from __future__ import annotations

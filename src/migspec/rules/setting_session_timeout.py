@@ -18,7 +18,10 @@ Version notes:
     All versions.
 
 References:
-    PostgreSQL docs, SET; postgres-locks.md ("Session-level SET lock_timeout leaks"); executors.md.
+    - https://www.postgresql.org/docs/current/sql-set.html
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
+    - src/migspec/execute/guard.py (SET LOCAL timeouts per step)
 """
 
 from __future__ import annotations

@@ -18,7 +18,9 @@ Version notes:
     All versions.
 
 References:
-    postgres-locks.md row 19; PostgreSQL docs, TRUNCATE.
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
+    - https://www.postgresql.org/docs/current/sql-truncate.html
 """
 
 from __future__ import annotations

@@ -19,7 +19,9 @@ Version notes:
     All versions.
 
 References:
-    postgres-locks.md; squawk and Eugene also treat DO blocks as opaque.
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
+    - https://squawkhq.com/docs/rules and https://github.com/kaaveland/eugene (both treat DO blocks as opaque)
 """
 
 from __future__ import annotations

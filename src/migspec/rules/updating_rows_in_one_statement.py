@@ -25,7 +25,9 @@ Version notes:
     All versions.
 
 References:
-    postgres-locks.md row 25; executors.md "Backfill loop".
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
+    - src/migspec/execute/backfill.py (the backfill loop)
 """
 
 from __future__ import annotations

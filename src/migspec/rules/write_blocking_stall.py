@@ -22,7 +22,9 @@ Version notes:
     All versions.
 
 References:
-    postgres-locks.md row 24; migspec.risk (how the stall is computed).
+    - src/migspec/locks.py and src/migspec/ops/ (each operation's locks, as data)
+    - tests/test_trace.py (those locks observed on a real server)
+    - src/migspec/risk.py (how the stall is computed)
 """
 
 from __future__ import annotations
