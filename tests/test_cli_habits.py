@@ -91,6 +91,11 @@ def test_dash_reads_the_migration_from_stdin(capsys: pytest.CaptureFixture[str],
     assert (rc, out) == (2, "") and err.startswith("migspec: stdin:1:1: not UTF-8 text")
     rc, out, err = cli(capsys, "lint", "-", "-", "--stats", "s.json")
     assert rc == 2 and "only once" in err
+    closed = io.TextIOWrapper(io.BytesIO())
+    closed.close()
+    monkeypatch.setattr("sys.stdin", closed)
+    rc, out, err = cli(capsys, "lint", "-", "--stats", "s.json")
+    assert (rc, out) == (2, "") and err.startswith("migspec: stdin: cannot read: ")
 
 
 def _example_argv(line: str) -> list[str]:

@@ -28,11 +28,14 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2, no usage dump
         # main() already prefixes "migspec: "; name only the subcommand, if any.
         command = self.prog.removeprefix("migspec").strip()
-        choice = re.match(r"argument .*: invalid choice: '(.*)' \(choose from (.*)\)$", message)
+        choice = re.match(r"argument (.*): invalid choice: '(.*)' \(choose from (.*)\)$", message)
         if choice:
             from migspec.suggest import did_you_mean
 
-            message += did_you_mean(choice[1], re.findall(r"'([^']*)'", choice[2]))
+            what, word, choices = choice.groups()
+            hint = did_you_mean(word, re.findall(r"'([^']*)'", choices))
+            message = f"unknown command '{word}'{hint}" if what in ("command", "upgrade_kind") else \
+                f"argument {what}: invalid choice: '{word}'{hint} (choose from {choices})"
         raise InputError(f"{command + ': ' if command else ''}{message} (see '{self.prog} --help')")
 
 
@@ -119,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--schema", metavar="FILE",
                       help="a pg_dump --schema-only file: current column types, to judge type changes")
     lint.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text")
+    _add_color_arg(lint)
     lint.add_argument("--fail-on", choices=("green", "yellow", "red"),
                       help="exit 1 when a finding is at or above this risk (default: [tool.migspec] fail-on, "
                            "else yellow)")
@@ -130,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_measurement_args(plan)
     _add_project_args(plan)
     plan.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    _add_color_arg(plan)
     plan.add_argument("--out", metavar="DIR", help="also write NN_<phase>.up.sql / .down.sql files for psql")
     plan.add_argument("--confirm", action="append", default=[], metavar="TARGET",
                       help="confirm a destructive step, e.g. --confirm users.legacy_flag (repeatable)")
@@ -251,6 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name, p in sub.choices.items():
         p.epilog, p.formatter_class = epilog(name), argparse.RawDescriptionHelpFormatter
     return parser
+
+
+def _add_color_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="colour the text format: auto (on a terminal, unless NO_COLOR is set), always or never")
 
 
 
@@ -398,6 +408,12 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
     with collector_paused():
         report, failing = lint_report(args)
+        if args.format == "text":
+            from migspec.render.lint import text_blocks
+            from migspec.render.terminal import write
+
+            write(text_blocks(report), sys.stdout, args.color)
+            return EXIT_FINDINGS if failing else EXIT_OK
         text = RENDERERS[args.format](report)
     sys.stdout.write(text)
     return EXIT_FINDINGS if failing else EXIT_OK
@@ -439,7 +455,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
         from migspec.frameworks.emit import emit
 
         sys.stderr.write(emit(plan, project, args.emit, Path(args.into) if args.into else None))
-    sys.stdout.write(RENDERERS[args.format](plan, report))
+    if args.format == "text":
+        from migspec.render.plan import text_blocks
+        from migspec.render.terminal import write
+
+        write(text_blocks(plan, report), sys.stdout, args.color)
+    else:
+        sys.stdout.write(RENDERERS[args.format](plan, report))
     return EXIT_OK
 
 

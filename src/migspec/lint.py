@@ -46,6 +46,10 @@ class Finding:
     suppressed: str | None = None  # the reason given, when an inline directive allows it
     origin: str = ""  # the framework operation that produced the statement (migspec.frameworks)
     estimate_low_seconds: float | None = None  # the optimistic end (estimate_seconds: the pessimistic)
+    # ``message`` is ``why`` + the measured context; the text renderer shows the context once per
+    # statement (``cost``: the work's estimate and basis, then each stall reason), not per finding.
+    why: str = ""
+    cost: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -233,17 +237,20 @@ def _load(item: Analyzed, stats: Stats) -> TableLoad | None:
 def _finding(item: Analyzed, rule: str, hit: Hit, risk: Risk, a: Assessment, load: TableLoad | None,
              suppressed: str | None) -> Finding:
     message = hit.message
+    cost: tuple[str, ...] = ()
     if load is not None and not load.new:
         size = f"{load.rows:,} rows" + (f" / {load.size_bytes / 1e6:,.0f} MB" if load.size_bytes else "")
-        work = "" if item.effect.work is Work.NONE else f"; {item.effect.work.value} est. {a.hold}"
-        message += f" [{size}, {load.write_qps:g} writes/s{work}; {'; '.join(a.reasons)}]"
+        work = () if item.effect.work is Work.NONE else (f"{item.effect.work.value} est. {a.hold}",)
+        cost = (*work, *a.reasons)
+        message += f" [{size}, {load.write_qps:g} writes/s{''.join(f'; {w}' for w in work)}; {'; '.join(a.reasons)}]"
     elif load is not None and load.new:
         others = [r for r in a.reasons if " on " in r and " writes/s): " in r]
-        message += (" [table created earlier in this migration: empty]" if item.op.kind != "create_table"
-                    else " [new table: empty]")
+        cost = ("table created earlier in this migration: empty" if item.op.kind != "create_table"
+                else "new table: empty", *others)
+        message += f" [{cost[0]}]"
         if others:
             message += f" [{'; '.join(others)}]"
     return Finding(rule, item.stmt.location, item.stmt.sql, item.op.kind,
                    str(item.op.table) if item.op.table else None, item.effect.strongest,
                    item.effect.work is Work.REWRITE, item.effect.scans_table, risk, message,
-                   hit.alternative, a.hold.seconds, suppressed, item.stmt.origin, a.hold.low)
+                   hit.alternative, a.hold.seconds, suppressed, item.stmt.origin, a.hold.low, hit.message, cost)

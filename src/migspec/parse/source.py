@@ -128,7 +128,10 @@ STDIN = "-"
 def _read_stdin() -> bytes:
     import sys
 
-    data = sys.stdin.buffer.read(MAX_SQL_BYTES + 1)
+    try:
+        data = sys.stdin.buffer.read(MAX_SQL_BYTES + 1)
+    except (OSError, ValueError, AttributeError) as exc:  # closed, not readable, or no byte stream
+        raise InputError(f"stdin: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     if len(data) > MAX_SQL_BYTES:
         raise InputError(f"stdin: file is larger than {size(MAX_SQL_BYTES)}, the limit for it (migspec.limits)")
     return data

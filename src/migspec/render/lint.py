@@ -10,6 +10,7 @@ from urllib.parse import quote
 from migspec import __version__
 from migspec.estimate.model import format_duration, format_range
 from migspec.lint import Finding, Report
+from migspec.render.layout import PLAIN_WIDTH, Block, Para, Segment, Sql, layout, para, plain
 from migspec.risk import Risk
 from migspec.rules import all_rules
 
@@ -18,13 +19,22 @@ FORMATS = ("text", "json", "github", "sarif")
 
 def table_lines(report: Report) -> list[str]:
     """``TABLE SIZE: <rows> - WRITE QPS: <qps>`` per pre-existing table touched (the brief's shape)."""
+    return ["".join(text for text, _ in segments) for segments in _table_segments(report)]
+
+
+def _table_segments(report: Report) -> list[list[Segment]]:
     lines = []
     for name in report.tables:
         ts = report.stats.table(name)
         rows = f"{ts.rows:,}" if ts.rows is not None else "unknown"
         qps = f"{ts.write_qps:g}" if ts.write_qps is not None else "unknown"
-        lines.append(f"TABLE SIZE: {rows} - WRITE QPS: {qps}  ({name})")
+        lines.append([("TABLE SIZE: ", "heading"), (rows, "estimate"), (" - ", ""), ("WRITE QPS: ", "heading"),
+                      (qps, "estimate"), (f"  ({name})", "")])
     return lines
+
+
+def table_blocks(report: Report) -> list[Block]:
+    return [Para(tuple(line), 0, 4) for line in _table_segments(report)]
 
 
 def _source(report: Report) -> str:
@@ -35,36 +45,58 @@ def _source(report: Report) -> str:
     return f"{s.source or 'unstated source'}{when} ({s.origin})"
 
 
-def render_text(report: Report) -> str:
-    out = [f"MIGRATION: {report.migration.name}", f"RISK: {report.risk}"]
-    out += table_lines(report)
-    out.append(f"TARGET: PostgreSQL {report.version} - STATS: {_source(report)}")
-    out += [f"NOTE: {n}" for n in report.notes]
+def risk_segment(risk: Risk, suffix: str = "") -> Segment:
+    return (f"{risk}{suffix}", f"risk.{risk}")
+
+
+def text_blocks(report: Report) -> list[Block]:
+    """The text format as layout blocks: the measurements once per table at the top, then per
+    statement its SQL, lock, estimate and stall once, and each finding's why and instead."""
+    out: list[Block] = [para(("MIGRATION: ", "heading"), report.migration.name),
+                        para(("RISK: ", "heading"), risk_segment(report.risk))]
+    out += table_blocks(report)
+    out.append(para(("TARGET: ", "heading"), f"PostgreSQL {report.version} - ", ("STATS: ", "heading"), _source(report)))
+    out += [para(("NOTE: ", "note"), n) for n in report.notes]
     findings = report.findings
     if not findings:
-        out.append("")
-        out.append(f"No findings: {len(report.results)} operation(s), all GREEN.")
-        return "\n".join(out) + "\n"
+        out += [para(""), para(f"No findings: {len(report.results)} operation(s), all GREEN.")]
+        return out
+    shown: set[tuple[str, str]] = set()
     for f in findings:
-        out.append("")
-        tag = f"{f.risk}" + (" (allowed)" if f.suppressed else "")
-        out.append(f"{f.location}: {tag} [{f.rule}] {f.operation}" + (f" on {f.table}" if f.table else ""))
-        lock = f"{f.lock.sql_name} ({f.lock.blocks})" if f.lock else "no table lock"
-        work = ", rewrites table" if f.rewrites_table else (", scans table" if f.scans_table else "")
-        est = "" if f.estimate_seconds <= 0.01 else f", est. {format_range(f.estimate_low_seconds, f.estimate_seconds)}"
-        if f.origin:
-            out.append(f"    in: {f.origin}")
-        out.append(f"    lock: {lock}{work}{est}")
-        out.append(f"    why: {f.message}")
-        out.append(f"    instead: {f.alternative}")
+        out.append(para(""))
+        tag = risk_segment(f.risk, " (allowed)" if f.suppressed else "")
+        out.append(para((f"{f.location}: ", "location"), tag, (f" [{f.rule}]", "rule"),
+                        f" {f.operation}" + (f" on {f.table}" if f.table else ""), hang=4))
+        key = (str(f.location), f.statement)
+        if key in shown:
+            out.append(para(("why: ", "label"), f.why or f.message, "  (statement, lock and estimate: above)",
+                            indent=4, hang=8))
+        else:
+            shown.add(key)
+            if f.origin:
+                out.append(para(("in: ", "label"), f.origin, indent=4, hang=8))
+            out.append(Sql(f.statement.strip().rstrip(";") + ";", 4, (("sql: ", "label"),)))
+            lock = [(f.lock.sql_name, "lock"), (f" ({f.lock.blocks})", "")] if f.lock else [("no table lock", "")]
+            work = ", rewrites table" if f.rewrites_table else (", scans table" if f.scans_table else "")
+            est: list[Segment] = [] if f.estimate_seconds <= 0.01 else \
+                [(", est. ", ""), (format_range(f.estimate_low_seconds, f.estimate_seconds), "estimate")]
+            out.append(para(("lock: ", "label"), *lock, work, *est, indent=4, hang=8))
+            out += [para(("cost: ", "label"), c, indent=4, hang=8) for c in f.cost]
+            out.append(para(("why: ", "label"), f.why or f.message, indent=4, hang=8))
+        out.append(para(("instead: ", "label"), f.alternative, indent=4, hang=8))
         if f.suppressed:
-            out.append(f"    allowed: {f.suppressed}")
+            out.append(para(("allowed: ", "label"), f.suppressed, indent=4, hang=8))
     counts = {r: sum(1 for f in findings if f.risk == r and not f.suppressed) for r in Risk}
     allowed = sum(1 for f in findings if f.suppressed)
-    out.append("")
-    out.append(f"{len(findings)} finding(s): {counts[Risk.RED]} RED, {counts[Risk.YELLOW]} YELLOW, "
-               f"{counts[Risk.GREEN]} GREEN" + (f", {allowed} allowed" if allowed else ""))
-    return "\n".join(out) + "\n"
+    out.append(para(""))
+    out.append(para(f"{len(findings)} finding(s): ", (f"{counts[Risk.RED]} RED", "risk.RED"),
+                    ", ", (f"{counts[Risk.YELLOW]} YELLOW", "risk.YELLOW"), ", ",
+                    (f"{counts[Risk.GREEN]} GREEN", "risk.GREEN"), f", {allowed} allowed" if allowed else ""))
+    return out
+
+
+def render_text(report: Report, width: int = PLAIN_WIDTH) -> str:
+    return plain(layout(text_blocks(report), width))
 
 
 def _seconds(value: float) -> float | None:

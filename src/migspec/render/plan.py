@@ -13,7 +13,8 @@ from migspec.lint import Report
 from migspec.plan.model import Phase, PhaseName, Plan, Runbook, Step
 from migspec.errors import InputError
 from migspec.plan.sql import guarded, guarded_statements
-from migspec.render.lint import report_dict, table_lines
+from migspec.render.layout import PLAIN_WIDTH, Block, Segment, Sql, layout, para, plain
+from migspec.render.lint import report_dict, risk_segment, table_blocks, table_lines
 
 FORMATS = ("text", "markdown", "json")
 
@@ -46,50 +47,98 @@ def _step_sql(step: Step) -> str:
     return "\n".join(s.rstrip(";") + ";" for s in step.up)
 
 
-def render_text(plan: Plan, report: Report) -> str:
-    out = [f"MIGRATION: {plan.migration}", f"RISK: {plan.risk}", f"ROLLBACK RISK: {plan.rollback_risk}"]
-    out += table_lines(report)
-    out.append("PHASES:")
+def _meta(step: Step, report: Report) -> list[Segment]:
+    meta: list[Segment] = []
+    if step.lock:
+        meta.append((step.lock.sql_name, "lock"))
+    if step.estimate_seconds > 0.01:
+        meta.append((f"est {_est(step.estimate_text, report)}", "estimate"))
+    if step.batch_size:
+        meta.append((f"batch {step.batch_size:,}", ""))
+    if step.lock_timeout_s:
+        meta.append((f"lock_timeout {step.lock_timeout_s:g}s", ""))
+    if not step.transactional and not step.manual:
+        meta.append(("outside a transaction", ""))
+    if step.requires_confirmation:
+        meta.append((f"CONFIRM {step.requires_confirmation}", "confirm"))
+    if not meta:
+        return []
+    out: list[Segment] = [(" [", "")]
+    for k, m in enumerate(meta):
+        out += [(", ", "")] if k else []
+        out.append(m)
+    return out + [("]", "")]
+
+
+def _statement(sql: str) -> str:
+    """A statement as psql takes it: its own text (line breaks kept), ended by one semicolon."""
+    return sql.strip().rstrip(";").rstrip() + ";"
+
+
+def _note(text: str) -> str:
+    """A note where SQL would be: a comment on lines of its own, so it cannot swallow a statement."""
+    return "\n".join(f"-- {line}" for line in re.split(r"\r\n|\r|\n", text))
+
+
+_QUERY = re.compile(r"^(?:(?P<label>[^:]*[^:\s]): )?(?P<sql>(?:SELECT|WITH)\b.*)$", re.S)
+
+
+def _runbook_item(item: str, indent: int) -> list[Block]:
+    """A runbook line; its query (a pre-check's or post-verify's SELECT) laid out as SQL."""
+    m = _QUERY.match(item)
+    if not m:
+        return [para("- ", item, indent=indent, hang=indent + 2)]
+    if not m["label"]:
+        return [Sql(m["sql"], indent, (("- ", ""),))]
+    return [para("- ", f"{m['label']}:", indent=indent, hang=indent + 2), Sql(m["sql"], indent + 2)]
+
+
+def text_blocks(plan: Plan, report: Report) -> list[Block]:
+    """The text format (the brief's shape) as layout blocks: every statement whole, one per line group."""
+    out: list[Block] = [para(("MIGRATION: ", "heading"), plan.migration),
+                        para(("RISK: ", "heading"), risk_segment(plan.risk)),
+                        para(("ROLLBACK RISK: ", "heading"), risk_segment(plan.rollback_risk))]
+    out += table_blocks(report)
+    out.append(para(("PHASES:", "heading")))
     if not plan.phases:
-        out.append("  (nothing to do)")
+        out.append(para("(nothing to do)", indent=2))
     for i, phase in enumerate(plan.phases, 1):
-        out.append(f"  {i}. {phase.name.value.upper()} - {_summary(phase, report)}")
+        out.append(para((f"{i}. {phase.name.value.upper()}", "heading"), f" - {_summary(phase, report)}",
+                        indent=2, hang=5))
         for j, step in enumerate(phase.steps, 1):
-            meta = []
-            if step.lock:
-                meta.append(step.lock.sql_name)
-            if step.estimate_seconds > 0.01:
-                meta.append(f"est {_est(step.estimate_text, report)}")
-            if step.batch_size:
-                meta.append(f"batch {step.batch_size:,}")
-            if step.lock_timeout_s:
-                meta.append(f"lock_timeout {step.lock_timeout_s:g}s")
-            if not step.transactional and not step.manual:
-                meta.append("outside a transaction")
-            if step.requires_confirmation:
-                meta.append(f"CONFIRM {step.requires_confirmation}")
-            out.append(f"     {i}.{j} {step.description}" + (f" [{', '.join(meta)}]" if meta else ""))
-            for sql in step.up:
-                out.append(f"         UP:   {_one_line(sql)}")
-            for sql in step.down:
-                out.append(f"         DOWN: {_one_line(sql)}")
-            if not step.down and step.down_note:
-                out.append(f"         DOWN: -- {step.down_note}")
-    out.append("ROLLBACK:")
-    for phase in reversed(plan.phases):
-        downs = [d for s in reversed(phase.steps) for d in (s.down or ((f"-- {s.down_note}",) if s.down_note else ()))]
-        out.append(f"  {phase.name.value.upper()}: " + ("; ".join(_one_line(d) for d in downs) or "nothing to undo"))
-    out += runbook_lines(plan.runbook)
+            out.append(para(f"{i}.{j} {step.description}", *_meta(step, report), indent=5, hang=9))
+            out += [Sql(_statement(sql), 9, (("UP: ", "label"),)) for sql in step.up]
+    out.append(para(("ROLLBACK:", "heading"), " per phase, the last phase first; in a phase, its steps' DOWN from the "
+                    "last step back (psql files: --out DIR; the whole plan: --format json)", hang=2))
+    for i, phase in reversed(list(enumerate(plan.phases, 1))):
+        out.append(para((f"{phase.name.value.upper()}:", "heading"), indent=2))
+        downs: list[Block] = []
+        for j, step in reversed(list(enumerate(phase.steps, 1))):
+            statements = [_statement(d) for d in step.down] or ([_note(step.down_note)] if step.down_note else [])
+            label = f"{i}.{j} "
+            downs += [Sql(sql, 4, ((label if k == 0 else " " * len(label), "label"),))
+                      for k, sql in enumerate(statements)]
+        out += downs or [para("nothing to undo", indent=4)]
+    out.append(para(("RUNBOOK:", "heading")))
+    rb = plan.runbook
+    for title, items in (("pre-check", rb.pre_check), ("cutover", rb.cutover),
+                         ("rollback trigger", rb.rollback_trigger), ("post-verify", rb.post_verify)):
+        out.append(para(f"{title}:", indent=2))
+        for item in items:
+            out += _runbook_item(item, 4)
     if plan.confirmations:
-        out.append("CONFIRMATIONS:")
+        out.append(para(("CONFIRMATIONS:", "heading")))
         for c in plan.confirmations:
-            state = f"confirmed ({c.reason})" if c.confirmed and c.reason else "confirmed" if c.confirmed else \
-                f"NOT confirmed - pass --confirm {c.target}"
-            out.append(f"  - {c.operation} {c.target}: {state}")
-    for note in plan.notes:
-        out.append(f"NOTE: {note}")
-    out.append(f"HANDOFF: {plan.handoff}")
-    return "\n".join(out) + "\n"
+            state: Segment = (f"confirmed ({c.reason})", "") if c.confirmed and c.reason else \
+                ("confirmed", "") if c.confirmed else (f"NOT confirmed - pass --confirm {c.target}", "confirm")
+            out.append(para(f"- {c.operation} {c.target}: ", state, indent=2, hang=4))
+    out += [para(("NOTE: ", "note"), note, hang=4) for note in plan.notes]
+    out.append(para(("HANDOFF: ", "heading"), plan.handoff, hang=4))
+    return out
+
+
+def render_text(plan: Plan, report: Report, width: int = PLAIN_WIDTH) -> str:
+    return plain(layout(text_blocks(plan, report), width))
 
 
 def runbook_lines(rb: Runbook) -> list[str]:
