@@ -448,7 +448,7 @@ def run_migspec(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     ({"c.yaml": "rates: {rewrite: {rows_per_s: null}}"}, ["lint", "ok.sql", *MEASURED, "--calibration", "c.yaml"],
      2, "c.yaml: "),
     ({}, ["lint", "ok.sql", "--nope"], 2, "unrecognized arguments: --nope"),
-    ({}, ["nope"], 2, "invalid choice: 'nope'"),
+    ({}, ["nope"], 2, "unknown command 'nope' (see 'migspec --help')"),
     ({}, ["lint", "ok.sql"], 3, "public.orders: missing lock_contention"),
 ])
 def test_subprocess_errors(work: Path, files: dict[str, str | bytes], argv: list[str], rc: int,
