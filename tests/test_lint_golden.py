@@ -40,7 +40,9 @@ def _value(v: Any) -> Any:
 
 
 def _finding(f: Finding, root: Path) -> dict[str, Any]:
-    row = {k: _value(v) for k, v in dataclasses.asdict(f).items()}
+    # why and cost are the parts of message the text format shows apart (issue 16): message is compared whole
+    assert f.message.startswith(f.why) and all(c in f.message for c in f.cost), f
+    row = {k: _value(v) for k, v in dataclasses.asdict(f).items() if k not in ("why", "cost")}
     row["location"] = str(f.location).replace(str(root) + "/", "")
     return row
 
