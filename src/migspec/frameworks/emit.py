@@ -59,7 +59,12 @@ def groups(plan: Plan) -> list[Group]:
                 continue
             # a DOWN made of parts (batched restores) runs through the runtime too
             transactional = step.transactional and step.backfill is None and not step.down_steps
-            if kind is not None and kind != transactional:
+            # One table per framework transaction, as 'migspec apply' runs each step alone: locks
+            # held on one table while waiting for the next deadlocked an application whose
+            # INSERT's foreign key check takes them the other way (tests/test_frameworks_bigauto.py).
+            other_table = transactional and kind and step.table is not None and any(
+                s.table is not None and s.table != step.table for _, s in current)
+            if kind is not None and (kind != transactional or other_table):
                 close()
             kind = transactional
             current.append((i, step))
