@@ -132,3 +132,19 @@ def test_qualified_name_sql_creates_that_table(pg: psycopg.Connection) -> None:
 
 def test_sibling_keeps_the_schema() -> None:
     assert QualifiedName("Sales", "orders").sibling("orders_idx") == QualifiedName("Sales", "orders_idx")
+
+
+@pytest.mark.parametrize("name", ["a" * 80, "é" * 40, "x" + "日本" * 30, "ab" + "é" * 31, "short"])
+def test_identifier_is_the_name_the_server_keeps(pg: psycopg.Connection, name: str) -> None:
+    """names.identifier() cuts a derived name where PostgreSQL does: 63 bytes on a character
+    boundary (a character slice [:63] kept 63 multi-byte characters: a name the server stores
+    differently, so a later DROP of the planned name missed the object)."""
+    from migspec.names import identifier
+
+    with pg.transaction():
+        pg.execute(sql.SQL("CREATE TABLE {} (x int)").format(sql.Identifier(name)))
+        kept = pg.execute("SELECT relname FROM pg_class WHERE relname LIKE %s ORDER BY oid DESC LIMIT 1",
+                          (identifier(name)[:3] + "%",)).fetchone()
+        pg.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+    assert kept is not None and kept[0] == identifier(name)
+    assert len(identifier(name).encode()) <= 63

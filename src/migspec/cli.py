@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
-from migspec import __version__
+from migspec import __version__, policy
 from migspec.dsn import dsn_argument, forget, remember, scrub
 from migspec.errors import (EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, InputError, MigspecError,
                             RefusedError)
@@ -140,8 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="confirm a destructive step, e.g. --confirm users.legacy_flag (repeatable)")
     plan.add_argument("--schema", metavar="FILE", help="a pg_dump --schema-only file: facts the DOWN steps need "
                                                        "(with --target: the current schema, DDL or pg_dump)")
-    plan.add_argument("--contract-after-days", type=int, default=7, metavar="N",
-                      help="CONTRACT runs only after N days green (default 7)")
+    plan.add_argument("--contract-after-days", type=int, default=policy.CONTRACT_AFTER_DAYS, metavar="N",
+                      help=f"CONTRACT runs only after N days green (default {policy.CONTRACT_AFTER_DAYS})")
     plan.add_argument("--emit", choices=("django", "alembic"),
                       help="write the rollout back as the framework's migrations (replacing the pending one)")
     plan.add_argument("--into", metavar="DIR", help="where --emit writes (default: beside the migration it replaces)")
@@ -171,8 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "apply":
             p.add_argument("--skip-wait", metavar="REASON",
                            help="run CONTRACT before its 'after' period has passed (recorded with who and why)")
-        p.add_argument("--max-replication-lag", type=float, default=5.0, metavar="SECONDS",
-                       help="pause backfill batches while a replica lags more (default 5)")
+        p.add_argument("--max-replication-lag", type=float, default=policy.MAX_REPLICATION_LAG_S, metavar="SECONDS",
+                       help=f"pause backfill batches while a replica lags more (default {policy.MAX_REPLICATION_LAG_S:g})")
         p.add_argument("--max-lock-waits", type=int, default=0, metavar="N",
                        help="pause backfill batches while more than N sessions wait for locks on the table")
         p.add_argument("--throttle-sql", metavar="SQL", help="pause backfill batches while this query returns false")
@@ -280,7 +280,7 @@ def _add_upgrade_parsers(sub) -> None:  # type: ignore[no-untyped-def]
         p.add_argument("--run-tests", action="store_true",
                        help="run the project's tests to count deprecation warnings (and under --target-python)")
         p.add_argument("--format", choices=("text", "json"), default="text")
-        p.add_argument("--contract-after-days", type=int, default=7, metavar="N")
+        p.add_argument("--contract-after-days", type=int, default=policy.CONTRACT_AFTER_DAYS, metavar="N")
         p.set_defaults(upgrade_func=cmd_upgrade_django if kind == "django" else cmd_upgrade_sqlalchemy)
         if kind == "django":
             p.add_argument("--stats", metavar="FILE", help="a stats file from 'migspec measure': the server version")

@@ -27,6 +27,21 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+#: PostgreSQL keeps identifiers to NAMEDATALEN - 1 = 63 bytes (pg_config_manual.h; manual "4.1.1.
+#: Identifiers and Key Words"), cutting longer ones at a character boundary (pg_mbcliplen).
+MAX_IDENTIFIER_BYTES = 63
+
+
+def identifier(name: str) -> str:
+    """A derived name (``users_email_idx``, ``col__migspec_new``) as PostgreSQL stores it: cut to
+    63 bytes - not characters: a multi-byte name is cut earlier - at a character boundary. Every
+    name migspec derives goes through here, so the name it plans is the name the server keeps."""
+    data = name.encode("utf-8")
+    if len(data) <= MAX_IDENTIFIER_BYTES:
+        return name
+    return data[:MAX_IDENTIFIER_BYTES].decode("utf-8", errors="ignore")
+
+
 def quote_literal(value: str) -> str:
     """A standard-conforming string literal."""
     return "'" + value.replace("'", "''") + "'"

@@ -24,6 +24,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
+from migspec import policy
 from migspec.errors import InputError
 from migspec.estimate.throughput import Calibration, Estimate, format_duration
 from migspec.locks import LockMode
@@ -42,7 +43,7 @@ class Risk(enum.IntEnum):
 @dataclass(frozen=True)
 class Thresholds:
     #: A stall up to this long is GREEN: writers see a blip, no queue builds up.
-    green_stall_seconds: float = 2.0
+    green_stall_seconds: float = policy.LOCK_TIMEOUT_S
     #: A stall longer than this is RED: it needs a maintenance window or a different approach.
     red_stall_seconds: float = 15.0
     #: Writes queued behind a stall (write_qps x stall) above this are RED: connection pools exhaust.
@@ -50,7 +51,7 @@ class Thresholds:
     #: A table with this many lock waits per minute is contended: any write-blocking lock is >= YELLOW.
     contended_lock_waits_per_minute: float = 10.0
     #: UPDATE/DELETE touching more rows than this in one statement should be batched.
-    batch_rows: float = 10_000
+    batch_rows: float = policy.BATCH_ROWS
 
     @property
     def recommended_lock_timeout_seconds(self) -> float:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from migspec import policy
 from migspec.dsn import connect, scrub
 from migspec.errors import InputError, RefusedError
 from migspec.execute import rollout, state
@@ -200,7 +201,7 @@ def _run_unit(conn: psycopg.Connection, step: Step, statements: tuple[str, ...],
     if step.backfill is not None:
         progress = run_backfill(conn, step.backfill, plan=key.mig, phase=key.phase, step=key.step, log=log,
                                 throttle=opts.throttle, on_progress=opts.on_progress,
-                                lock_timeout_s=step.lock_timeout_s or 2.0, direction=key.direction, part=key.part)
+                                lock_timeout_s=step.lock_timeout_s or policy.LOCK_TIMEOUT_S, direction=key.direction, part=key.part)
         log(f"{key.label}: {progress.rows_done:,} rows in {progress.batches} batches")
     else:
         run_statements(conn, step, statements, log, opts.retry, str(step.table) if step.table else None)

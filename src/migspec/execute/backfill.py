@@ -28,6 +28,7 @@ from typing import Any
 
 import psycopg
 
+from migspec import policy
 from migspec.estimate.runner import next_batch_size
 from migspec.estimate.speed import eta
 from migspec.execute import state
@@ -38,7 +39,7 @@ from migspec.plan.sql import batch_statements, escape_percent, key_condition, co
 
 @dataclass
 class Throttle:
-    max_replication_lag_s: float = 5.0
+    max_replication_lag_s: float = policy.MAX_REPLICATION_LAG_S
     max_lock_waits: int = 0  # sessions waiting for locks on the table; 0 disables
     check_sql: str | None = None  # returns one boolean: true = go
     poll_s: float = 1.0
@@ -62,7 +63,8 @@ class Interrupted(Exception):
 def run_backfill(conn: psycopg.Connection, b: Backfill, *, plan: str, phase: str, step: int, log: Log,
                  throttle: Throttle | None = None, target_batch_s: float | None = None,
                  on_progress: Callable[[Progress, int], None] | None = None,
-                 lock_timeout_s: float | None = 2.0, statement_timeout_s: float | None = 60.0,
+                 lock_timeout_s: float | None = policy.LOCK_TIMEOUT_S,
+                 statement_timeout_s: float | None = policy.BATCH_STATEMENT_TIMEOUT_S,
                  direction: str = "up", part: int = 0) -> Progress:
     """``plan`` is the migration's identity in the state table; ``direction``/``part`` say whose
     cursor this is (a DOWN's batched restore has its own)."""

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql as psql
 
+from migspec import policy
 from migspec.errors import MigspecError
-from migspec.plan.model import RETRY_ATTEMPTS, RETRY_BASE_S, RETRY_CAP_S, Step
+from migspec.plan.model import Step
 
 Log = Callable[[str], None]
 
@@ -31,9 +32,9 @@ class StepFailed(MigspecError):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = RETRY_ATTEMPTS
-    base_s: float = RETRY_BASE_S
-    cap_s: float = RETRY_CAP_S
+    attempts: int = policy.RETRY_ATTEMPTS
+    base_s: float = policy.RETRY_BASE_S
+    cap_s: float = policy.RETRY_CAP_S
 
     def delay(self, attempt: int) -> float:
         """Full jitter (AWS architecture blog, "Exponential Backoff And Jitter")."""

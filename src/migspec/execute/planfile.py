@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from migspec import policy
 from migspec.errors import InputError, RefusedError
 from migspec.names import QualifiedName
 from migspec.plan.model import Backfill, Step
@@ -146,7 +147,7 @@ def step_from_dict(d: dict[str, Any]) -> Step:
             QualifiedName.parse(b["table"]), tuple(b["key"]), tuple((a[0], a[1]) for a in b["assignments"]),
             b["predicate"], b.get("where"), int(b["batch_size"]), float(b["pause_seconds"]), bool(b["delete"]),
             QualifiedName.parse(b["backup"]) if b.get("backup") else None, tuple(b.get("backup_columns", [])),
-            float(b.get("target_seconds", 0.05)),
+            float(b.get("target_seconds", policy.BATCH_TARGET_S)),
             QualifiedName.parse(b["source"]) if b.get("source") else None, bool(b.get("keep_written")))
     lock_name = d.get("lock")
     lock = None

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
+from migspec import policy
 from migspec.errors import InputError, RefusedError
 from migspec.execute import state
 from migspec.execute.planfile import PHASES, LoadedPlan
@@ -69,9 +69,9 @@ def _changed(plan: LoadedPlan, p: PhaseProgress) -> RefusedError:
 
 
 def _period(after: str | None) -> dt.timedelta | None:
-    """'7 days green' (the planner's wording, builder.PlanOptions.contract_after_days) -> 7 days."""
-    m = re.match(r"\s*(\d+)\s*day", after or "")
-    return dt.timedelta(days=int(m[1])) if m else None
+    """'7 days green' (policy.contract_wait, the planner's wording) -> 7 days."""
+    days = policy.contract_wait_days(after)
+    return None if days is None else dt.timedelta(days=days)
 
 
 def who() -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 
+from migspec import policy
 from migspec.execute import state
 from migspec.execute.backfill import run_backfill
 from migspec.execute.guard import run_statements
@@ -77,7 +78,7 @@ def run_step(connection: Any, step: dict[str, Any], *, plan: str, phase: str, in
         state.start(conn, plan, phase, index, "up", s.description, step_sha256=sha, plan_sha256=plan)
     if s.backfill is not None:
         progress = run_backfill(conn, s.backfill, plan=plan, phase=phase, step=index, log=_log,
-                                lock_timeout_s=s.lock_timeout_s or 2.0)
+                                lock_timeout_s=s.lock_timeout_s or policy.LOCK_TIMEOUT_S)
         _log(f"{phase} step {index}: {progress.rows_done:,} rows in {progress.batches} batches")
         with conn.transaction():
             state.finish(conn, plan, phase, index, "up")

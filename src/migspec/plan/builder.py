@@ -11,6 +11,7 @@ from typing import Any
 from pglast.ast import AlterTableStmt, DropStmt, RangeVar, ViewStmt
 from pglast.enums import ObjectType
 
+from migspec import policy
 from migspec.errors import RefusedError
 from migspec.estimate.throughput import Calibration, format_duration
 from migspec.lint import Report
@@ -26,15 +27,12 @@ from migspec.risk import Risk, Thresholds, classify_stall, stall_seconds
 from migspec.schema import Schema, from_stats, learn, load
 
 ORDER = (PhaseName.EXPAND, PhaseName.MIGRATE, PhaseName.CONTRACT)
-#: Runbook thresholds (documented in README): pre-check and rollback triggers.
-MAX_TRANSACTION_AGE_S = 60
-MAX_REPLICATION_LAG_S = 5.0
 
 
 @dataclass(frozen=True)
 class PlanOptions:
     confirm: tuple[str, ...] = ()
-    contract_after_days: int = 7
+    contract_after_days: int = policy.CONTRACT_AFTER_DAYS
 
 
 def normalize_target(target: str) -> str:
@@ -103,7 +101,7 @@ def build_plan(report: Report, *, schema: Schema | None = None, calibration: Cal
                 and r.item.stmt.index not in learned:
             learned.add(r.item.stmt.index)
             learn(ctx.schema, r.item.stmt.node)
-    phases = tuple(Phase(p, tuple(by_phase[p]), f"{options.contract_after_days} days green"
+    phases = tuple(Phase(p, tuple(by_phase[p]), policy.contract_wait(options.contract_after_days)
                          if p is PhaseName.CONTRACT else None) for p in ORDER if by_phase[p])
     risk, notes = plan_risk(phases, report, thresholds)
     # The DOWNs run against the schema as the migration left it (the planner's model after it).
@@ -324,11 +322,11 @@ def runbook(phases: tuple[Phase, ...], report: Report, t: Thresholds) -> Runbook
     # to_regclass: a re-run after a rename or drop must not fail on the old name.
     regs = ", ".join(f"to_regclass({quote_literal(n.sql)})" for n in tables) or "NULL"
     pre = [
-        f"no transaction older than {MAX_TRANSACTION_AGE_S} s: SELECT count(*) = 0 AS ok FROM pg_stat_activity "
-        f"WHERE xact_start < now() - interval '{MAX_TRANSACTION_AGE_S} seconds' AND pid <> pg_backend_pid()",
+        f"no transaction older than {policy.MAX_TRANSACTION_AGE_S} s: SELECT count(*) = 0 AS ok FROM pg_stat_activity "
+        f"WHERE xact_start < now() - interval '{policy.MAX_TRANSACTION_AGE_S} seconds' AND pid <> pg_backend_pid()",
         "no INVALID index left by an earlier attempt: SELECT count(*) = 0 AS ok FROM pg_index WHERE NOT indisvalid",
-        f"replication lag under {MAX_REPLICATION_LAG_S:g} s: SELECT coalesce(max(extract(epoch FROM replay_lag)), 0) "
-        f"< {MAX_REPLICATION_LAG_S:g} AS ok FROM pg_stat_replication",
+        f"replication lag under {policy.MAX_REPLICATION_LAG_S:g} s: SELECT coalesce(max(extract(epoch FROM replay_lag)), 0) "
+        f"< {policy.MAX_REPLICATION_LAG_S:g} AS ok FROM pg_stat_replication",
         f"nobody waits for locks on the tables: SELECT count(*) = 0 AS ok FROM pg_locks WHERE NOT granted AND "
         f"relation IN ({regs})",
     ]
@@ -348,7 +346,7 @@ def runbook(phases: tuple[Phase, ...], report: Report, t: Thresholds) -> Runbook
         f"lock waits: any session waiting more than {t.recommended_lock_timeout_seconds:g} s on {', '.join(map(str, tables)) or 'the tables'} "
         "(pg_locks NOT granted) -> stop and run the phase's ROLLBACK",
         "error rate of the application above its baseline for 5 minutes -> ROLLBACK the last phase",
-        f"replication lag above {MAX_REPLICATION_LAG_S * 2:g} s -> pause the backfill; above 60 s -> ROLLBACK",
+        f"replication lag above {policy.MAX_REPLICATION_LAG_S * 2:g} s -> pause the backfill; above {policy.ROLLBACK_REPLICATION_LAG_S:g} s -> ROLLBACK",
         "any post-verify query below returns false -> ROLLBACK the phase it checks",
     ]
     post = [s.post_check for p in phases for s in p.steps if s.post_check]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from migspec import policy
 from migspec.estimate.model import format_range
 from migspec.locks import LockMode
 from migspec.names import QualifiedName
@@ -29,12 +30,12 @@ class Backfill:
     assignments: tuple[tuple[str, str], ...]  # (column, SQL expression)
     predicate: str  # idempotent: true only for rows that still need the update
     where: str | None = None  # the user's own filter, if any
-    batch_size: int = 10_000
-    pause_seconds: float = 0.1
+    batch_size: int = policy.DEFAULT_BATCH_ROWS
+    pause_seconds: float = policy.DEFAULT_PAUSE_S
     delete: bool = False  # DELETE in batches instead of UPDATE
     backup: QualifiedName | None = None  # rows' old values are copied here first (for the DOWN)
     backup_columns: tuple[str, ...] = ()
-    target_seconds: float = 0.05  # the runner adapts the batch size toward this batch duration
+    target_seconds: float = policy.BATCH_TARGET_S  # the runner adapts the batch size toward this batch duration
     # A restore (a DOWN): walk the keys of ``source`` (a backup or archive table, alias ``s``)
     # and UPDATE ``table`` (alias ``t``) from it with ``assignments`` where ``predicate`` holds,
     # or - without assignments - INSERT its rows back (ON CONFLICT DO NOTHING).
@@ -77,21 +78,15 @@ class Step:
     def retry(self) -> str:
         if self.lock_timeout_s is None:
             return "none"
-        return (f"{RETRY_ATTEMPTS} attempts on lock timeout, exponential backoff from {RETRY_BASE_S:g} s "
-                f"capped at {RETRY_CAP_S:g} s, full jitter")
-
-
-# Retry policy for guarded DDL (pgroll retries without a cap on attempts; Reshape: 10 attempts).
-RETRY_ATTEMPTS = 10
-RETRY_BASE_S = 0.5
-RETRY_CAP_S = 30.0
+        return (f"{policy.RETRY_ATTEMPTS} attempts on lock timeout, exponential backoff from "
+                f"{policy.RETRY_BASE_S:g} s capped at {policy.RETRY_CAP_S:g} s, full jitter")
 
 
 @dataclass(frozen=True)
 class Phase:
     name: PhaseName
     steps: tuple[Step, ...]
-    after: str | None = None  # e.g. "7 days green" for CONTRACT
+    after: str | None = None  # policy.contract_wait(days) for CONTRACT
 
     @property
     def estimate_seconds(self) -> float:

@@ -21,7 +21,7 @@ from migspec.errors import RefusedError
 from migspec.estimate.model import Estimate, catalog_only
 from migspec.estimate.runner import RunnerPlan
 from migspec.locks import LockMode
-from migspec.names import QualifiedName, quote_literal
+from migspec.names import QualifiedName, identifier, quote_literal
 from migspec.ops import constraint, data, index, misc, session, table
 from migspec.ops.base import Operation
 from migspec.plan.context import PlanContext
@@ -123,7 +123,7 @@ def _not_null_steps(ctx: PlanContext, t: QualifiedName, column: str, rows: int) 
     """NOT NULL without a long ACCESS EXCLUSIVE scan: CHECK NOT VALID -> VALIDATE (SHARE UPDATE
     EXCLUSIVE) -> SET NOT NULL (PG12+ uses the CHECK, no scan) -> drop the CHECK. PG18: NOT NULL
     NOT VALID -> VALIDATE."""
-    name = f"{t.name}_{column}_not_null"[:63]
+    name = identifier(f"{t.name}_{column}_not_null")
     con, col = q(name), q(column)
     no_nulls = f"SELECT NOT EXISTS (SELECT 1 FROM {t.sql} WHERE {col} IS NULL) AS ok"
     if supports("not_null_not_valid", ctx.version):
@@ -200,7 +200,7 @@ def copy_indexes(ctx: PlanContext, t: QualifiedName, old: str, new: str, rows: i
     est = ctx.calibration.duration("index_build_concurrent", rows, ctx.size(t))
     steps: Steps = []
     for name, node in indexes_on(ctx, t, old).items():
-        new_name = (name.replace(old, new) if old in name else f"{name}_{new}")[:63]
+        new_name = identifier(name.replace(old, new) if old in name else f"{name}_{new}")
         steps.append((phase, ddl(ctx, f"build index {new_name} on {t}.{new} CONCURRENTLY (mirrors {name})",
                                  [retarget_index(node, old, new, new_name)],
                                  [f"DROP INDEX CONCURRENTLY IF EXISTS {t.sibling(new_name).sql}"], t, SUE,
@@ -303,7 +303,7 @@ def add_column(item: Analyzed, ctx: PlanContext) -> Steps:
         raise RefusedError(f"{item.stmt.location}: {t}.{op.column} is NOT NULL without a DEFAULT: existing rows "
                            "need a value - give a DEFAULT (or add the column nullable and backfill it)")
     steps: Steps = []
-    seq = t.sibling(f"{t.name}_{op.column}_seq"[:63])
+    seq = t.sibling(identifier(f"{t.name}_{op.column}_seq"))
     if op.type is not None and op.type.is_serial:
         typ = str(op.type.stored).replace("int8", "bigint").replace("int4", "integer").replace("int2", "smallint")
         default_sql = f"nextval({quote_literal(seq.sql)}::regclass)"
@@ -343,16 +343,16 @@ def _inline_constraint_steps(item: Analyzed, ctx: PlanContext, t: QualifiedName,
     for con in coldef.constraints or ():
         if con.contype == CT.CONSTR_FOREIGN and con.pktable is not None:
             ref = QualifiedName(con.pktable.schemaname or "public", con.pktable.relname)
-            name = con.conname or f"{t.name}_{column}_fkey"[:63]
+            name = con.conname or identifier(f"{t.name}_{column}_fkey")
             target = f" ({cols([a.sval for a in con.pk_attrs])})" if con.pk_attrs else ""
             steps += _not_valid_then_validate(ctx, t, name, f"FOREIGN KEY ({q(column)}) REFERENCES {ref.sql}{target}",
                                               SRE, rows)
         elif con.contype == CT.CONSTR_CHECK and con.raw_expr is not None:
-            name = con.conname or f"{t.name}_{column}_check"[:63]
+            name = con.conname or identifier(f"{t.name}_{column}_check")
             steps += _not_valid_then_validate(ctx, t, name, f"CHECK ({sql_of(con.raw_expr)})", AEL, rows)
         elif con.contype in (CT.CONSTR_UNIQUE, CT.CONSTR_PRIMARY):
             kind = "PRIMARY KEY" if con.contype == CT.CONSTR_PRIMARY else "UNIQUE"
-            name = con.conname or (f"{t.name}_pkey" if kind == "PRIMARY KEY" else f"{t.name}_{column}_key")[:63]
+            name = con.conname or identifier(f"{t.name}_pkey" if kind == "PRIMARY KEY" else f"{t.name}_{column}_key")
             idx = t.sibling(name)
             est = ctx.calibration.duration("index_build_concurrent", rows, ctx.size(t))
             steps.append((M, ddl(ctx, f"build unique index {name} CONCURRENTLY (writes continue)",
@@ -425,7 +425,7 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
                         estimate=est,
                         down_note="the DOWN changes the type back, which may rewrite the table and fails "
                                   "if values that only fit the new type arrived"))]
-    tmp = f"{op.column}__migspec_new"[:63]
+    tmp = identifier(f"{op.column}__migspec_new")
     tcol = q(tmp)
     to_new = (sql_of(_on_new_row(op.using, op.column)) if op.using is not None
               else f"CAST(NEW.{col} AS {new_type})")
@@ -450,9 +450,9 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
     # old column, and its DOWN did not bring them back: found by verify with an expression index).
     steps += copy_indexes(ctx, t, op.column, tmp, rows, M)
     canonical, confirmed = _confirmation(ctx, t, op.column)
-    raw_old = f"{op.column}__migspec_old"[:63]
+    raw_old = identifier(f"{op.column}__migspec_old")
     old_name = q(raw_old)
-    archive = QualifiedName(BACKUP_SCHEMA, f"{t.schema}_{t.name}_{op.column}_old"[:63])
+    archive = QualifiedName(BACKUP_SCHEMA, identifier(f"{t.schema}_{t.name}_{op.column}_old"))
     join = " AND ".join(f"t.{q(k)} = a.{q(k)}" for k in pk)
     steps += [
         (C, with_down(ddl(ctx, f"swap: {tmp} becomes {op.column}, the old column is kept as {op.column}__migspec_old",
@@ -474,7 +474,7 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
                  f"ALTER TABLE {archive.sql} ADD PRIMARY KEY ({cols(pk)})"],
                 [f"DROP TABLE IF EXISTS {archive.sql}"], None, None,
                 estimate=ctx.calibration.duration("rewrite", rows, ctx.size(t)), basis="copy of the column")),
-        *drop_dependent_indexes(ctx, t, op.column, rows, named_now=f"{op.column}__migspec_old"[:63]),
+        *drop_dependent_indexes(ctx, t, op.column, rows, named_now=identifier(f"{op.column}__migspec_old")),
         (C, with_down(ddl(ctx, f"drop the old column {op.column}__migspec_old (destructive: needs confirmation)",
                           [f"ALTER TABLE {t.sql} DROP COLUMN {old_name}"], [], t, AEL,
                           requires_confirmation=canonical,
@@ -604,7 +604,7 @@ def add_constraint(item: Analyzed, ctx: PlanContext) -> Steps:
                                               isinstance(c.def_, ast.Constraint) for c in item.stmt.node.cmds].index(True)].def_)
     if len([c for c in item.stmt.node.cmds if isinstance(getattr(c, "def_", None), ast.Constraint)]) > 1:
         node = _constraint_node(item)
-    name = op.name or f"{t.name}_{'_'.join(op.columns) or op.constraint}_{'fkey' if op.constraint == 'foreign_key' else 'check'}"[:63]
+    name = op.name or identifier(f"{t.name}_{'_'.join(op.columns) or op.constraint}_{'fkey' if op.constraint == 'foreign_key' else 'check'}")
     node.conname = name
     cname = q(name)
     drop = [f"ALTER TABLE {t.sql} DROP CONSTRAINT IF EXISTS {cname}"]
@@ -628,7 +628,7 @@ def add_constraint(item: Analyzed, ctx: PlanContext) -> Steps:
         node.conname, node.skip_validation = None, False  # the definition alone: name and NOT VALID added below
         return steps + _not_valid_then_validate(ctx, t, name, sql_of(node), lock, ctx.rows(item))
     if op.constraint in ("unique", "primary_key") and not op.using_index:
-        idx_name = name if op.name else (f"{t.name}_pkey"[:63] if op.constraint == "primary_key"
+        idx_name = name if op.name else (identifier(f"{t.name}_pkey") if op.constraint == "primary_key"
                                          else default_index_name(t, op.columns, True))
         if not op.name:
             name, cname = idx_name, q(idx_name)
@@ -689,7 +689,7 @@ def data_change(item: Analyzed, ctx: PlanContext) -> Steps:
     pk = _pk(ctx, t)
     node = item.stmt.node
     where = sql_of(node.whereClause) if node.whereClause is not None else None
-    backup = QualifiedName(BACKUP_SCHEMA, f"{t.schema}_{t.name}_{ctx.next_tag()}"[:63])
+    backup = QualifiedName(BACKUP_SCHEMA, identifier(f"{t.schema}_{t.name}_{ctx.next_tag()}"))
     if isinstance(op, data.Delete):
         setup = [f"CREATE SCHEMA IF NOT EXISTS {q(BACKUP_SCHEMA)}",
                  f"CREATE TABLE IF NOT EXISTS {backup.sql} (LIKE {t.sql})",
@@ -734,7 +734,7 @@ def drop_column(item: Analyzed, ctx: PlanContext) -> Steps:
     col = _column_type(ctx, t, op.column)
     _refuse_if_views_read(ctx, item, t, op.column, "a drop")
     pk = _pk(ctx, t)
-    archive = QualifiedName(BACKUP_SCHEMA, f"{t.schema}_{t.name}_{op.column}"[:63])
+    archive = QualifiedName(BACKUP_SCHEMA, identifier(f"{t.schema}_{t.name}_{op.column}"))
     canonical, _ = _confirmation(ctx, t, op.column)
     c = q(op.column)
     rows = ctx.rows(item)
@@ -792,7 +792,7 @@ def drop_table(item: Analyzed, ctx: PlanContext) -> Steps:
     if item.new_table:
         return [(E, ddl(ctx, f"drop new table {t}", [item.stmt.sql], [], t, AEL, down_note="new table"))]
     canonical, _ = _confirmation(ctx, t)
-    archived = QualifiedName(BACKUP_SCHEMA, f"{t.schema}_{t.name}"[:63])
+    archived = QualifiedName(BACKUP_SCHEMA, identifier(f"{t.schema}_{t.name}"))
     return [
         (C, Step(f"confirm no deployed code uses {t}", (), (), manual=True, requires_confirmation=canonical)),
         (C, ddl(ctx, f"move {t} into schema {BACKUP_SCHEMA} instead of dropping it (instant; the DOWN moves it back)",
@@ -812,7 +812,7 @@ def truncate(item: Analyzed, ctx: PlanContext) -> Steps:
     if item.new_table:
         return [(E, ddl(ctx, f"truncate new table {t}", [item.stmt.sql], [], t, AEL))]
     canonical, _ = _confirmation(ctx, t)
-    archive = QualifiedName(BACKUP_SCHEMA, f"{t.schema}_{t.name}_truncated"[:63])
+    archive = QualifiedName(BACKUP_SCHEMA, identifier(f"{t.schema}_{t.name}_truncated"))
     return [
         (C, ddl(ctx, f"archive every row of {t} into {archive}",
                 [f"CREATE SCHEMA IF NOT EXISTS {q(BACKUP_SCHEMA)}",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from migspec.names import QualifiedName, quote_ident, quote_literal
+from migspec.names import QualifiedName, identifier, quote_ident, quote_literal
 from migspec.plan.model import Backfill
 
 BACKUP_SCHEMA = "migspec_backup"
@@ -74,7 +74,7 @@ def walk_table(b: Backfill) -> QualifiedName:
 
 def written_column(column: str) -> str:
     """The backup column holding the value a batch wrote into ``column``."""
-    return f"{column}__migspec_written"[:63]
+    return identifier(f"{column}__migspec_written")
 
 
 def restore_statement(b: Backfill, lower: bool) -> str:
@@ -191,8 +191,7 @@ def backfill_do_block(b: Backfill) -> str:
 
 
 def trigger_function_name(table: QualifiedName, tag: str) -> QualifiedName:
-    # PostgreSQL truncates identifiers at 63 bytes; keep the generated names well under.
-    return table.sibling(f"migspec_{tag}_{table.name}"[:60])
+    return table.sibling(identifier(f"migspec_{tag}_{table.name}"))
 
 
 def sync_trigger(table: QualifiedName, old: str, new: str, to_new: str, to_old: str | None,
@@ -238,4 +237,4 @@ def sync_trigger(table: QualifiedName, old: str, new: str, to_new: str, to_old: 
 def default_index_name(table: QualifiedName, columns: tuple[str, ...], unique: bool = False) -> str:
     """PostgreSQL's own choice for an unnamed index: table_col1_col2_idx (or _key), 63 bytes max."""
     suffix = "key" if unique else "idx"
-    return f"{table.name}_{'_'.join(columns) or 'expr'}_{suffix}"[:63]
+    return identifier(f"{table.name}_{'_'.join(columns) or 'expr'}_{suffix}")

@@ -19,6 +19,7 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from migspec import policy
 from migspec.errors import InputError, RefusedError
 from migspec.stats import Stats
 from migspec.plan.model import Plan, Runbook
@@ -53,7 +54,7 @@ class DjangoOptions:
     stats: Stats | None = None  # production measurements: the tables the target's migrations touch
     run_tests: bool = False
     settings: str | None = None  # DJANGO_SETTINGS_MODULE, when manage.py does not set it
-    contract_after_days: int = 7
+    contract_after_days: int = policy.CONTRACT_AFTER_DAYS
 
 
 def releases() -> dict[str, dict[str, object]]:
@@ -247,7 +248,7 @@ def _reasons(env: Environment, opts: DjangoOptions, current: str, pg_minimum: ob
     return reasons
 
 
-def build_plan(report: UpgradeReport, contract_after_days: int = 7) -> Plan:
+def build_plan(report: UpgradeReport, contract_after_days: int = policy.CONTRACT_AFTER_DAYS) -> Plan:
     cur, target = report.current_release, report.target
     expand = []
     if report.pg_minimum and report.pg_version and report.pg_version < report.pg_minimum:
@@ -316,5 +317,5 @@ def build_plan(report: UpgradeReport, contract_after_days: int = 7) -> Plan:
     )
     return Plan(migration=f"Django {report.current} -> {target}", risk=report.risk,
                 pg_version=report.pg_version or 0, phases=phases(expand, migrate, contract,
-                                                                 f"{contract_after_days} days green"),
+                                                                 policy.contract_wait(contract_after_days)),
                 runbook=runbook, confirmations=(), notes=tuple(r.text() for r in report.reasons) + report.notes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from migspec import policy
 from migspec.errors import InputError
 from migspec.stats import Stats, load_stats
 from migspec.upgrade import django, sqlalchemy
@@ -30,7 +31,7 @@ def _stats(stats_path: str | None, pg_version: int | None) -> tuple[Stats | None
 def upgrade_django(project: str, target: str, *, fmt: str = "text", python: str | None = None,
                    target_python: str | None = None, current: str | None = None, stats: str | None = None,
                    pg_version: int | None = None, run_tests: bool = False, settings: str | None = None,
-                   contract_after_days: int = 7) -> str:
+                   contract_after_days: int = policy.CONTRACT_AFTER_DAYS) -> str:
     stats_file, server = _stats(stats, pg_version)
     opts = django.DjangoOptions(target=target, python=python, target_python=target_python, current=current,
                                 pg_version=server, stats=stats_file, run_tests=run_tests, settings=settings,
@@ -41,7 +42,7 @@ def upgrade_django(project: str, target: str, *, fmt: str = "text", python: str 
 
 def upgrade_sqlalchemy(project: str, target: str, *, fmt: str = "text", python: str | None = None,
                        target_python: str | None = None, current: str | None = None, run_tests: bool = False,
-                       test_command: str | None = None, contract_after_days: int = 7) -> str:
+                       test_command: str | None = None, contract_after_days: int = policy.CONTRACT_AFTER_DAYS) -> str:
     command = tuple(shlex.split(test_command)) if test_command else sqlalchemy.SQLAlchemyOptions().test_command
     opts = sqlalchemy.SQLAlchemyOptions(target=target, python=python, target_python=target_python, current=current,
                                         run_tests=run_tests, test_command=command,

@@ -14,6 +14,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
+from migspec import policy
 from migspec.errors import InputError
 from migspec.plan.model import Plan, Runbook
 from migspec.upgrade import removals
@@ -37,7 +38,7 @@ class SQLAlchemyOptions:
     current: str | None = None
     run_tests: bool = False
     test_command: tuple[str, ...] = ("-m", "unittest", "discover")
-    contract_after_days: int = 7
+    contract_after_days: int = policy.CONTRACT_AFTER_DAYS
 
 
 def future_flags(project: Path) -> tuple[int, int]:
@@ -94,7 +95,7 @@ def measure(project: Path, opts: SQLAlchemyOptions) -> UpgradeReport:
                          sources=removals.sources("sqlalchemy"))
 
 
-def build_plan(report: UpgradeReport, contract_after_days: int = 7) -> Plan:
+def build_plan(report: UpgradeReport, contract_after_days: int = policy.CONTRACT_AFTER_DAYS) -> Plan:
     expand = [
         manual("pin the latest SQLAlchemy 1.4.x release; deploy", "re-pin the previous release"),
         manual("CI: SQLALCHEMY_WARN_20=1 python -W error::DeprecationWarning <tests>; fix warnings one category "
@@ -125,5 +126,5 @@ def build_plan(report: UpgradeReport, contract_after_days: int = 7) -> Plan:
         post_verify=("commit rate and write counters at the baseline", "no RemovedIn20Warning left"),
     )
     return Plan(migration=f"SQLAlchemy {report.current} -> {report.target}", risk=report.risk, pg_version=0,
-                phases=phases(expand, migrate, contract, f"{contract_after_days} days green"), runbook=runbook,
+                phases=phases(expand, migrate, contract, policy.contract_wait(contract_after_days)), runbook=runbook,
                 confirmations=(), notes=tuple(r.text() for r in report.reasons) + report.notes)

@@ -26,6 +26,7 @@ from typing import Any
 
 import psycopg
 
+from migspec import policy
 from migspec.errors import InputError, RefusedError
 from migspec.estimate.model import CATALOG_ONLY_SECONDS, format_duration, format_range
 from migspec.estimate.throughput import DEFAULT_RATES
@@ -47,8 +48,6 @@ Log = Callable[[str], None]
 #: Writers may wait this long beyond a step's lock_timeout before the wait counts as a stall
 #: (the issue's default; --max-stall-ms replaces the whole limit).
 STALL_GRACE_S = 0.25
-#: lock_timeout a backfill batch runs with when the step names none (as 'migspec apply' does).
-BACKFILL_LOCK_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -243,13 +242,13 @@ class _Run:
                 if part.backfill is not None:
                     batches += run_backfill(self.conn, part.backfill, plan=plan_hash, phase=phase, step=index,
                                             log=log, throttle=Throttle(), direction="down", part=n,
-                                            lock_timeout_s=part.lock_timeout_s or BACKFILL_LOCK_TIMEOUT_S).batches
+                                            lock_timeout_s=part.lock_timeout_s or policy.LOCK_TIMEOUT_S).batches
                 elif part.up:
                     run_statements(self.conn, part, part.up, log, RetryPolicy(),
                                    str(part.table) if part.table else None)
         elif direction == "up" and step.backfill is not None:
             progress = run_backfill(self.conn, step.backfill, plan=plan_hash, phase=phase, step=index, log=log,
-                                    throttle=Throttle(), lock_timeout_s=step.lock_timeout_s or BACKFILL_LOCK_TIMEOUT_S)
+                                    throttle=Throttle(), lock_timeout_s=step.lock_timeout_s or policy.LOCK_TIMEOUT_S)
             batches = progress.batches
         elif statements:
             run_statements(self.conn, step, statements, log, RetryPolicy(),
@@ -320,7 +319,7 @@ class _Run:
             r.observed_rewrite = oid in changed
         if pool is not None:
             r.writers = latency_stats(pool.during(t0, t1))
-        lock_timeout = step.lock_timeout_s or (BACKFILL_LOCK_TIMEOUT_S if step.backfill is not None else 0.0)
+        lock_timeout = step.lock_timeout_s or (policy.LOCK_TIMEOUT_S if step.backfill is not None else 0.0)
         r.stall_limit_ms = self.opts.max_stall_ms if self.opts.max_stall_ms is not None else \
             round((lock_timeout + STALL_GRACE_S) * 1000, 1)
         if r.error is None and step.post_check:
