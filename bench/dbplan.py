@@ -17,8 +17,8 @@ from common import MIGSPEC, Templates, connect, log
 from migspec.execute import state
 from migspec.execute.backfill import Progress, run_backfill
 from migspec.execute.guard import RetryPolicy, run_statements
-from migspec.execute.planfile import step_from_dict
-from migspec.plan.model import Step
+from migspec.planfile import step_from_dict
+from migspec.planfile.model import Step
 
 
 def write_stats(path: Path, *, rows: int, size_bytes: int, write_qps: float) -> Path:

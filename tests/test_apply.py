@@ -21,7 +21,8 @@ from helpers_apply import (catalog, diff, last_line, make_plan, migspec, migspec
                            plan_steps, setup_sql, start_migspec, stats, step_state, wait_exit)
 from migspec.execute import state
 from migspec.execute.apply import ApplyOptions, apply_phase, rollback_phase
-from migspec.execute.planfile import approve, load_plan
+from migspec.execute.approval import approve
+from migspec.planfile import load as load_plan
 
 ROWS = 5000
 

@@ -28,7 +28,8 @@ from helpers_apply import (Writers, backfill_step, check_writes_kept, last_line,
                            step_state, wait_exit, wait_rows_done, wait_runner_gone)
 from migspec.execute.apply import ApplyOptions, apply_phase, rollback_phase
 from migspec.execute.guard import RetryPolicy, StepFailed
-from migspec.execute.planfile import approve, load_plan
+from migspec.execute.approval import approve
+from migspec.planfile import load as load_plan
 
 BIG = 200_000
 ADD_TOKEN = "ALTER TABLE orders ADD COLUMN token uuid NOT NULL DEFAULT gen_random_uuid();"

@@ -22,8 +22,8 @@ from pglast import parse_sql
 from pglast.stream import RawStream
 
 from helpers_apply import migspec_inproc
-from migspec.plan.model import Phase, PhaseName, Plan, Runbook, Step
-from migspec.plan.sql import dollar_quote
+from migspec.planfile.model import Phase, PhaseName, Plan, Runbook, Step
+from migspec.planfile.sql import dollar_quote
 from migspec.render import plan as render_plan
 from migspec.render.plan import UnsafeSqlError, check_emittable, sql_files
 

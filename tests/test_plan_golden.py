@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from pglast import parse_plpgsql, parse_sql
 
 from migspec.parse.source import Migration, parse_text
 from migspec.plan.builder import PlanOptions, plan_migration
+from migspec.planfile.model import Step
 from migspec.render.plan import RENDERERS
 from migspec.stats import parse_stats
 from test_plan_roundtrip import CASES, CONFIRM, SETUP, STATS
@@ -85,3 +87,30 @@ def test_destructive_steps_wait_for_confirmation(tmp_path: Path) -> None:
                                   options=PlanOptions(("orders.note",)))
     assert confirmed.confirmations[0].confirmed
     assert confirmed.handoff == "ready for user approval before execution."
+
+
+def _as_filed(step: Step) -> Step:
+    """The step as the file keeps it: estimates rounded to milliseconds, all else unchanged."""
+    low = step.estimate_low_seconds
+    return replace(step, estimate_seconds=round(step.estimate_seconds, 3),
+                   estimate_low_seconds=None if low is None else round(low, 3),
+                   down_steps=tuple(_as_filed(d) for d in step.down_steps))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_plan_file_round_trips(case: str, tmp_path: Path) -> None:
+    """migspec.planfile owns the format both ways: every step the planner makes loads back equal,
+    DOWN units included; a plan from a newer format is refused with a message, not misread."""
+    from migspec import planfile
+    from migspec.errors import InputError
+
+    plan, report = _plan(case, tmp_path)
+    path = tmp_path / "plan.json"
+    path.write_text(planfile.dumps(plan, report), encoding="utf-8")
+    loaded = planfile.load(path)
+    for phase in plan.phases:
+        assert loaded.phase(phase.name.value) == [_as_filed(s) for s in phase.steps]
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**doc, "format": planfile.FORMAT + 1}), encoding="utf-8")
+    with pytest.raises(InputError, match="plan format"):
+        planfile.load(path)

@@ -24,7 +24,7 @@ import pytest
 from helpers_apply import ROOT, make_plan, migspec, migspec_inproc, no_traceback, setup_sql, stats
 from migspec.parse.source import Migration, parse_text
 from migspec.plan.builder import PlanOptions, plan_migration
-from migspec.render.plan import plan_dict
+from migspec.planfile import dump as plan_dict
 from migspec.stats import parse_stats
 
 

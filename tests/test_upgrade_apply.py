@@ -144,7 +144,7 @@ def test_resumes_after_a_crash_and_survives_a_lost_state_file(servers: tuple[Ser
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     """A crash after some steps (the hook raises, as a SIGKILL would stop the process) resumes at the
     next step; with the state file lost, every action finds its work done in the catalogs."""
-    from migspec.execute.planfile import load_plan
+    from migspec.planfile import load as load_plan
     from migspec.upgrade.postgres import execute
 
     src, tgt, plan = _planned(servers, "crash", (

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from migspec.cli import main
-from migspec.execute.planfile import load_plan
+from migspec.planfile import load as load_plan
 
 # A schema with every gap the logical path has: a table without a key that is updated, a large
 # object, an unlogged table, a materialized view, a sequence, a refused reg* column.

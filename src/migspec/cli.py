@@ -473,7 +473,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    from migspec.execute.planfile import approve, load_plan
+    from migspec.execute.approval import approve
+    from migspec.planfile import load as load_plan
 
     plan = load_plan(args.plan)
     path, what = approve(plan, by=args.by, confirm=tuple(args.confirm))
@@ -491,7 +492,7 @@ def _log(message: str) -> None:
 def _run_phase(args: argparse.Namespace, rollback: bool) -> int:
     from migspec.execute.apply import ApplyOptions, apply_phase, rollback_phase
     from migspec.execute.backfill import Throttle
-    from migspec.execute.planfile import load_plan
+    from migspec.planfile import load as load_plan
 
     if not args.dry_run and not args.dsn:
         raise InputError(f"{args.command} needs --dsn (or --dry-run)")

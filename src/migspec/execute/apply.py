@@ -24,9 +24,10 @@ from migspec.errors import InputError, RefusedError
 from migspec.execute import rollout, state
 from migspec.execute.backfill import Progress, Throttle, run_backfill
 from migspec.execute.guard import Log, RetryPolicy, StepFailed, run_statements
-from migspec.execute.planfile import PHASES, LoadedPlan, check_approval
-from migspec.plan.builder import normalize_target
-from migspec.plan.model import Step
+from migspec.execute.approval import check_approval
+from migspec.planfile import PHASES, LoadedPlan
+from migspec.planfile import normalize_target
+from migspec.planfile.model import Step
 
 
 @dataclass

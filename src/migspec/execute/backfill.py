@@ -33,8 +33,8 @@ from migspec.estimate.runner import next_batch_size
 from migspec.estimate.speed import eta
 from migspec.execute import state
 from migspec.execute.guard import Log, set_local_timeouts
-from migspec.plan.model import Backfill
-from migspec.plan.sql import batch_statements, escape_percent, key_condition, cols, q, walk_table
+from migspec.planfile.model import Backfill
+from migspec.planfile.sql import batch_statements, escape_percent, key_condition, cols, q, walk_table
 
 
 @dataclass

@@ -19,7 +19,7 @@ from psycopg import sql as psql
 
 from migspec import policy
 from migspec.errors import MigspecError
-from migspec.plan.model import Step
+from migspec.planfile.model import Step
 
 Log = Callable[[str], None]
 

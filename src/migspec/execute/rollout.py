@@ -21,7 +21,7 @@ import psycopg
 from migspec import policy
 from migspec.errors import InputError, RefusedError
 from migspec.execute import state
-from migspec.execute.planfile import PHASES, LoadedPlan
+from migspec.planfile import PHASES, LoadedPlan
 
 
 @dataclass

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from migspec.errors import InputError
 from migspec.frameworks import FrameworkMigration, Project
-from migspec.plan.model import Plan, Step
-from migspec.render.plan import step_dict
+from migspec.planfile.model import Plan, Step
+from migspec.planfile import step_dict
 
 
 @dataclass(frozen=True)

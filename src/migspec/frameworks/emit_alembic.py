@@ -12,9 +12,9 @@ from pathlib import Path
 from migspec.errors import InputError
 from migspec.frameworks import Project
 from migspec.frameworks.emit import Emitted, groups, literal, plan_id, remove_replaced, the_migrations, write
-from migspec.plan.model import Plan
-from migspec.plan.sql import interval
-from migspec.render.plan import step_dict
+from migspec.planfile.model import Plan
+from migspec.planfile.sql import interval
+from migspec.planfile import step_dict
 
 #: ``text()`` reads ``:name`` as a bind parameter (sqlalchemy/sql/elements.py, TextClause); PL/pgSQL
 #: assignments and literals may hold such colons: escaped, they reach the server as written.

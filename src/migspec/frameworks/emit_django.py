@@ -13,9 +13,9 @@ from pathlib import Path
 from migspec.errors import InputError
 from migspec.frameworks import Project
 from migspec.frameworks.emit import Emitted, Group, groups, literal, plan_id, remove_replaced, the_migrations, write
-from migspec.plan.model import Plan
-from migspec.plan.sql import interval
-from migspec.render.plan import step_dict
+from migspec.planfile.model import Plan
+from migspec.planfile.sql import interval
+from migspec.planfile import step_dict
 
 #: Operations that only touch the database: nothing for the state copy (SeparateDatabaseAndState).
 _DATABASE_ONLY = {"RunPython", "RunSQL"}

@@ -23,7 +23,7 @@ from migspec import policy
 from migspec.execute import state
 from migspec.execute.backfill import run_backfill
 from migspec.execute.guard import run_statements
-from migspec.execute.planfile import step_from_dict
+from migspec.planfile import step_from_dict
 
 
 def _log(message: str) -> None:

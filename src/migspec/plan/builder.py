@@ -20,7 +20,8 @@ from migspec.stats import Stats
 from migspec.names import QualifiedName, quote_ident, quote_literal
 from migspec.plan.context import PlanContext
 from migspec.ops.table import CreateTable
-from migspec.plan.model import Confirmation, Phase, PhaseName, Plan, Runbook, Step
+from migspec.planfile import normalize_target
+from migspec.planfile.model import Confirmation, Phase, PhaseName, Plan, Runbook, Step
 from migspec.plan.pk_widen import claim
 from migspec.plan.rewrites import rewrite
 from migspec.risk import Risk, Thresholds, classify_stall, stall_seconds
@@ -33,20 +34,6 @@ ORDER = (PhaseName.EXPAND, PhaseName.MIGRATE, PhaseName.CONTRACT)
 class PlanOptions:
     confirm: tuple[str, ...] = ()
     contract_after_days: int = policy.CONTRACT_AFTER_DAYS
-
-
-def normalize_target(target: str) -> str:
-    """``users.flag`` and ``public.users.flag`` name the same column; ``users`` the table public.users.
-    Quoted parts keep their case: ``"Sales"."Items".x``."""
-    from migspec.names import quote_ident, split_name
-
-    try:
-        parts = split_name(target)
-    except ValueError:
-        return target.strip()
-    if len(parts) == 1 or (len(parts) == 2 and parts[0] != "public"):
-        parts = ["public", *parts]
-    return ".".join(quote_ident(p) for p in parts)
 
 
 def plan_migration(migration: Migration, stats: Stats, *, schema_path: str | Path | None = None,

@@ -47,8 +47,9 @@ from migspec.names import QualifiedName, quote_literal
 from migspec.ops import constraint, table
 from migspec.ops.types import ColumnType
 from migspec.plan.context import PlanContext, require
-from migspec.plan.model import Backfill, PhaseName, Step
-from migspec.plan.sql import dollar_quote, q, sync_trigger
+from migspec.plan.sql import sync_trigger
+from migspec.planfile.model import Backfill, PhaseName, Step
+from migspec.planfile.sql import dollar_quote, q
 from migspec.schema import FOREIGN, PRIMARY, sql_of
 
 E, M, C = PhaseName.EXPAND, PhaseName.MIGRATE, PhaseName.CONTRACT

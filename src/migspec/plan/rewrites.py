@@ -28,10 +28,11 @@ from migspec.plan.context import PlanContext
 from migspec.plan.context import require
 from migspec.schema import Column, sql_of
 from migspec.schema.ddl import index_from_node
-from migspec.plan.model import Backfill, PhaseName, Step
+from migspec.planfile.model import Backfill, PhaseName, Step
 from migspec.parse.operations import relation_name
 from migspec.parse.source import Placeholder
-from migspec.plan.sql import (BACKUP_SCHEMA, cols, default_index_name, q, sync_trigger, written_column)
+from migspec.plan.sql import BACKUP_SCHEMA, default_index_name, sync_trigger
+from migspec.planfile.sql import backfill_do_block, cols, q, written_column
 from migspec.versions import supports
 
 E, M, C = PhaseName.EXPAND, PhaseName.MIGRATE, PhaseName.CONTRACT
@@ -98,8 +99,6 @@ def _backfill_step(ctx: PlanContext, description: str, b: Backfill, rows: int, d
                     "target_seconds": round(ctx.last_batch_target, 3)})
     est = ctx.calibration.duration("batched_update", rows, ctx.size(b.table),
                                    runner=RunnerPlan(size, b.target_seconds, pause))
-    from migspec.plan.sql import backfill_do_block
-
     return Step(description, (backfill_do_block(b),), down, transactional=False, lock=LockMode.ROW_EXCLUSIVE,
                 table=b.table,
                 estimate_seconds=est.high, estimate_basis=est.basis, estimate_low_seconds=est.low,

@@ -3,18 +3,17 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
-from typing import Any
 
+from migspec import planfile
 from migspec.estimate.throughput import format_duration
 from migspec.lint import Report
-from migspec.plan.model import Phase, PhaseName, Plan, Runbook, Step
+from migspec.planfile.model import Phase, PhaseName, Plan, Runbook, Step
 from migspec.errors import InputError
-from migspec.plan.sql import guarded, guarded_statements
+from migspec.planfile.sql import guarded, guarded_statements
 from migspec.render.layout import PLAIN_WIDTH, Block, Segment, Sql, layout, para, plain
-from migspec.render.lint import report_dict, risk_segment, table_blocks, table_lines
+from migspec.render.lint import risk_segment, table_blocks, table_lines
 
 FORMATS = ("text", "markdown", "json")
 
@@ -156,52 +155,9 @@ def _one_line(sql: str) -> str:
     return flat if len(flat) <= 160 else flat[:157] + "..."
 
 
-def step_dict(step: Step) -> dict[str, Any]:
-    return {
-        "description": step.description, "up": list(step.up), "down": list(step.down),
-        "transactional": step.transactional, "lock": step.lock.sql_name if step.lock else None,
-        "estimate_seconds": round(step.estimate_seconds, 3), "estimate_basis": step.estimate_basis,
-        "estimate_low_seconds": None if step.estimate_low_seconds is None else round(step.estimate_low_seconds, 3),
-        "batch_size": step.batch_size, "requires_confirmation": step.requires_confirmation,
-        "lock_timeout_seconds": step.lock_timeout_s, "statement_timeout_seconds": step.statement_timeout_s,
-        "retry": step.retry, "manual": step.manual, "reversible": step.reversible, "down_note": step.down_note,
-        "post_check": step.post_check, "table": str(step.table) if step.table else None,
-        "backfill": None if step.backfill is None else {
-            "table": str(step.backfill.table), "key": list(step.backfill.key),
-            "assignments": [list(a) for a in step.backfill.assignments], "predicate": step.backfill.predicate,
-            "where": step.backfill.where, "batch_size": step.backfill.batch_size,
-            "pause_seconds": step.backfill.pause_seconds, "target_seconds": step.backfill.target_seconds,
-            "delete": step.backfill.delete,
-            "backup": str(step.backfill.backup) if step.backfill.backup else None,
-            "backup_columns": list(step.backfill.backup_columns),
-            "source": str(step.backfill.source) if step.backfill.source else None,
-            "keep_written": step.backfill.keep_written},
-        "down_steps": [step_dict(p) for p in step.down_steps],
-    }
-
-
-def plan_dict(plan: Plan, report: Report) -> dict[str, Any]:
-    lint = report_dict(report)
-    return {
-        "migration": plan.migration, "risk": str(plan.risk), "rollback_risk": str(plan.rollback_risk),
-        "pg_version": plan.pg_version,
-        "tables": lint["tables"], "operations": lint["operations"],
-        "phases": [{"name": p.name.value, "estimate_seconds": round(p.estimate_seconds, 3), "reversible": p.reversible,
-                    "after": p.after, "steps": [step_dict(s) for s in p.steps]} for p in plan.phases],
-        "rollback": [{"phase": p.name.value, "steps": [d for s in reversed(p.steps) for d in s.down]}
-                     for p in reversed(plan.phases)],
-        "runbook": {"pre_check": list(plan.runbook.pre_check), "cutover": list(plan.runbook.cutover),
-                    "rollback_trigger": list(plan.runbook.rollback_trigger),
-                    "post_verify": list(plan.runbook.post_verify)},
-        "confirmations_required": [{"target": c.target, "operation": c.operation, "confirmed": c.confirmed,
-                                    "reason": c.reason} for c in plan.confirmations],
-        "notes": list(plan.notes), "maintenance_window": plan.maintenance_window,
-        "stats": lint["stats"], "handoff": plan.handoff,
-    }
-
-
 def render_json(plan: Plan, report: Report) -> str:
-    return json.dumps(plan_dict(plan, report), indent=2) + "\n"
+    """The plan file (migspec.planfile owns its format)."""
+    return planfile.dumps(plan, report)
 
 
 def render_markdown(plan: Plan, report: Report) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 from migspec import policy
 from migspec.errors import InputError, RefusedError
 from migspec.stats import Stats
-from migspec.plan.model import Plan, Runbook
+from migspec.planfile.model import Plan, Runbook
 from migspec.risk import Risk
 from migspec.upgrade import removals
 from migspec.upgrade.plan import (Dependency, Reason, UpgradeReport, common_reasons, fix_steps, installed_version,

@@ -1,5 +1,5 @@
 """What an upgrade measurement found, the risk rules that classify it (as data), and the helpers
-both frameworks' planners use to build a ``migspec.plan.model.Plan`` - the same object, renderer
+both frameworks' planners use to build a ``migspec.planfile.model.Plan`` - the same object, renderer
 and JSON contract as schema plans.
 
 The model (upgrades.md section 0): EXPAND runs old and new side by side (code that works on both
@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from migspec.errors import InputError, RefusedError
-from migspec.plan.model import Phase, PhaseName, Plan, Step
+from migspec.planfile.model import Phase, PhaseName, Plan, Step
 from migspec.risk import Risk
 from migspec.upgrade.probe import Environment, TestRun
 from migspec.upgrade.scanner import Match

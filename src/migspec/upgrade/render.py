@@ -9,8 +9,9 @@ from typing import Any
 
 from migspec.lint import Report
 from migspec.parse.source import Migration
-from migspec.plan.model import Plan
-from migspec.render.plan import plan_dict, render_text
+from migspec.planfile.model import Plan
+from migspec.planfile import dump as plan_dict
+from migspec.render.plan import render_text
 from migspec.stats import Stats
 from migspec.upgrade.plan import UpgradeReport
 

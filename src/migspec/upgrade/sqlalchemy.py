@@ -16,7 +16,7 @@ from pathlib import Path
 
 from migspec import policy
 from migspec.errors import InputError
-from migspec.plan.model import Plan, Runbook
+from migspec.planfile.model import Plan, Runbook
 from migspec.upgrade import removals
 from migspec.upgrade.plan import (Reason, UpgradeReport, common_reasons, fix_steps, installed_version, manual,
                                   phases, release)

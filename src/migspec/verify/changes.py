@@ -11,7 +11,7 @@ from typing import Any
 from pglast import ast, enums, parse_sql
 
 from migspec.names import QualifiedName
-from migspec.plan.model import Step
+from migspec.planfile.model import Step
 from migspec.verify.data import ForeignKey
 
 

@@ -33,11 +33,11 @@ from migspec.estimate.throughput import DEFAULT_RATES
 from migspec.execute import state
 from migspec.execute.backfill import Throttle, run_backfill
 from migspec.execute.guard import RetryPolicy, StepFailed, run_statements
-from migspec.execute.planfile import step_from_dict
+from migspec.planfile import step_from_dict
 from migspec.locks import LockMode
 from migspec.names import QualifiedName, quote_ident
 from migspec.schema import Schema
-from migspec.plan.model import Step
+from migspec.planfile.model import Step
 from migspec.verify import changes, data, schema, trace
 from migspec.verify.report import PhaseResult, StepResult, VerifyResult
 from migspec.verify.target import scratch
@@ -132,14 +132,14 @@ def prepare(paths: Sequence[str], *, stats_path: str | None = None, schema_path:
                                "file (or --stats whose tables carry a schema section, from 'migspec measure')")
         facts = from_stats(stats)
     if is_plan_file(paths):
-        from migspec.execute.planfile import load_plan
+        from migspec.planfile import load as load_plan
 
         loaded = load_plan(paths[0])
         doc, source = loaded.doc, f"plan {paths[0]}"
     else:
         from migspec.frameworks import read_migration
         from migspec.plan.builder import PlanOptions, plan_migration
-        from migspec.render.plan import plan_dict
+        from migspec.planfile import dump as plan_dict
 
         migration, notes, _ = read_migration(list(paths), stats=stats or Stats(), pg_version=pg_version,
                                              runnable=True, **project)

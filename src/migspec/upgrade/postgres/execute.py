@@ -39,7 +39,8 @@ from migspec.dsn import connect
 from migspec.errors import InputError, RefusedError
 from migspec.execute.apply import _advisory_key
 from migspec.execute.guard import Log, StepFailed
-from migspec.execute.planfile import PHASES, LoadedPlan, check_approval
+from migspec.execute.approval import check_approval
+from migspec.planfile import PHASES, LoadedPlan
 from migspec.measure.connection import redact, secrets_in
 from migspec.names import quote_literal
 from migspec.upgrade.postgres import rules

@@ -29,7 +29,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from migspec.errors import RefusedError
 from migspec.execute.guard import Log, StepFailed
-from migspec.execute.planfile import LoadedPlan
+from migspec.planfile import LoadedPlan
 from migspec.pgserver import _free_port, _run_pg
 from migspec.upgrade.postgres import execute
 from migspec.upgrade.postgres.servers import bindir_for

@@ -3,7 +3,7 @@
 Data flows one way: the stats file's ``upgrade`` section -> :class:`Facts` (refused with exit 3
 when a measurement is missing) -> findings (RED/YELLOW with their fix) and estimates -> the
 method -> :class:`UpgradePlan`, whose phases are the schema planner's
-:class:`~migspec.plan.model.Phase`/:class:`~migspec.plan.model.Step` with one more field per
+:class:`~migspec.planfile.model.Phase`/:class:`~migspec.planfile.model.Step` with one more field per
 step: the action the executor runs and on which server.
 
 Method selection (upgrades.md 1(a)): pg_upgrade when the downtime budget is at least
@@ -19,7 +19,7 @@ from typing import Any
 from migspec.errors import InputError, RefusedError
 from migspec.estimate.throughput import format_duration
 from migspec.names import quote_ident
-from migspec.plan.model import Phase, PhaseName, Plan, Runbook, Step
+from migspec.planfile.model import Phase, PhaseName, Plan, Runbook, Step
 from migspec.risk import Risk
 from migspec.stats import Stats
 from migspec.upgrade.postgres import rules

@@ -39,7 +39,8 @@ from typing import Any
 
 import psycopg
 
-from migspec.execute.planfile import approve, load_plan
+from migspec.execute.approval import approve
+from migspec.planfile import load as load_plan
 from migspec.pgserver import Server
 from migspec.upgrade.postgres import execute
 from migspec.upgrade.postgres.servers import start_major

@@ -12,7 +12,8 @@ import json
 from typing import Any
 
 from migspec.estimate.throughput import format_duration
-from migspec.render.plan import _one_line, runbook_lines, step_dict
+from migspec.planfile import step_dict
+from migspec.render.plan import _one_line, runbook_lines
 from migspec.upgrade.postgres.planner import UpgradePlan
 
 

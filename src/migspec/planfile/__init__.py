@@ -1,23 +1,30 @@
-"""The plan as ``apply`` reads it (the JSON ``migspec plan --format json`` writes), its hash, and
-approval records.
+"""The plan file, in both directions: ``dump()`` writes the JSON document ``migspec plan --format
+json`` prints (the documented contract), ``load()`` reads it back for ``approve``, ``apply``,
+``rollback``, ``verify`` and emitted framework migrations. Nothing else knows the format: renderers
+only render (the json format is ``dumps``), the executor and verify only load.
 
-An approval is a file beside the plan (``PLAN.json.approval``) holding who approved, when, the
-SHA-256 of the plan's bytes and the destructive targets the approver confirmed. ``apply`` refuses
-a plan whose bytes changed since approval."""
+``format`` is the document's version: 1 until a change an older migspec would misread; ``load``
+refuses a newer one (a plan without it was written before the field existed: version 1).
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from migspec import policy
-from migspec.errors import InputError, RefusedError
+from migspec.errors import InputError
 from migspec.names import QualifiedName
-from migspec.plan.model import Backfill, Step
+from migspec.planfile.model import Backfill, Plan, Step
+
+if TYPE_CHECKING:
+    from migspec.lint import Report
+
+#: The plan document's format version (see the module docstring).
+FORMAT = 1
 
 PHASES = ("expand", "migrate", "contract")
 
@@ -75,7 +82,8 @@ def step_identity(d: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
-def load_plan(path: str | Path) -> LoadedPlan:
+def load(path: str | Path) -> LoadedPlan:
+    """The plan file at ``path``, every step read, or a one-line InputError saying what is wrong."""
     p = Path(path)
     from migspec.documents import decode_document, read_capped
     from migspec.limits import MAX_JSON_BYTES
@@ -84,6 +92,10 @@ def load_plan(path: str | Path) -> LoadedPlan:
     doc = decode_document(data, p, what="plan", json_only=True)
     if not isinstance(doc, dict) or not isinstance(doc.get("phases"), list) or "migration" not in doc:
         raise InputError(f"{p}: not a migspec JSON plan (write one with 'migspec plan --format json')")
+    version = doc.get("format", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT:
+        raise InputError(f"{p}: plan format {version!r}: this migspec reads format {FORMAT} and older "
+                         "(written by a newer migspec? re-plan with this one)")
     problem = _shape_problem(doc)
     if problem:
         raise InputError(f"{p}: {problem} (not a plan 'migspec plan --format json' wrote)")
@@ -166,64 +178,67 @@ def step_from_dict(d: dict[str, Any]) -> Step:
                 down_steps=tuple(step_from_dict(p) for p in d.get("down_steps") or ()))
 
 
-def approval_path(plan: LoadedPlan) -> Path:
-    return plan.path.with_name(plan.path.name + ".approval")
+def step_dict(step: Step) -> dict[str, Any]:
+    """One step as the plan file holds it (step_from_dict reads it back)."""
+    return {
+        "description": step.description, "up": list(step.up), "down": list(step.down),
+        "transactional": step.transactional, "lock": step.lock.sql_name if step.lock else None,
+        "estimate_seconds": round(step.estimate_seconds, 3), "estimate_basis": step.estimate_basis,
+        "estimate_low_seconds": None if step.estimate_low_seconds is None else round(step.estimate_low_seconds, 3),
+        "batch_size": step.batch_size, "requires_confirmation": step.requires_confirmation,
+        "lock_timeout_seconds": step.lock_timeout_s, "statement_timeout_seconds": step.statement_timeout_s,
+        "retry": step.retry, "manual": step.manual, "reversible": step.reversible, "down_note": step.down_note,
+        "post_check": step.post_check, "table": str(step.table) if step.table else None,
+        "backfill": None if step.backfill is None else {
+            "table": str(step.backfill.table), "key": list(step.backfill.key),
+            "assignments": [list(a) for a in step.backfill.assignments], "predicate": step.backfill.predicate,
+            "where": step.backfill.where, "batch_size": step.backfill.batch_size,
+            "pause_seconds": step.backfill.pause_seconds, "target_seconds": step.backfill.target_seconds,
+            "delete": step.backfill.delete,
+            "backup": str(step.backfill.backup) if step.backfill.backup else None,
+            "backup_columns": list(step.backfill.backup_columns),
+            "source": str(step.backfill.source) if step.backfill.source else None,
+            "keep_written": step.backfill.keep_written},
+        "down_steps": [step_dict(p) for p in step.down_steps],
+    }
 
 
-def approve(plan: LoadedPlan, *, by: str, confirm: tuple[str, ...] = ()) -> tuple[Path, str]:
-    """Write the approval record, or add a co-signature to the existing one for the same plan
-    bytes. Returns (path, what happened). An approval of other plan bytes is never replaced: a
-    re-planned plan is written to a new file and approved there (progress is kept: the state
-    table is keyed by the migration, not the file)."""
-    if not by.strip():
-        raise InputError("--by needs the approver's name")
-    from migspec.plan.builder import normalize_target
+def dump(plan: Plan, report: Report) -> dict[str, Any]:
+    """The plan document: the plan, and from the lint report the tables, operations and stats."""
+    from migspec.render.lint import report_dict
 
-    required = {normalize_target(str(c.get("target", ""))): c for c in plan.doc.get("confirmations_required", [])
-                if isinstance(c, dict)}
-    unknown = [c for c in confirm if normalize_target(c) not in required]
-    if unknown:
-        listed = ", ".join(sorted(required)) or "none"
-        raise InputError(f"--confirm {unknown[0]}: not a destructive target of {plan.path.name} "
-                         f"(targets needing confirmation: {listed})")
-    confirmed = {t for t, c in required.items() if c.get("confirmed")} | {normalize_target(c) for c in confirm}
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    path = approval_path(plan)
-    if path.exists():
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(record, dict):
-                raise ValueError("not an object")
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise RefusedError(f"{path}: unreadable approval record ({exc}); move it away to approve again") from None
-        if record.get("sha256") != plan.sha256:
-            raise RefusedError(f"{path} approves other contents of {plan.path.name} (sha256 "
-                               f"{str(record.get('sha256'))[:12]}, by {record.get('approved_by')} at "
-                               f"{record.get('approved_at')}); not replaced: write the new plan to a new file and "
-                               "approve that (recorded progress carries over)")
-        record.setdefault("cosigned", []).append({"by": by.strip(), "at": now, "confirmed": sorted(confirmed)})
-        record["confirmed"] = sorted(set(record.get("confirmed", [])) | confirmed)
-        what = f"co-signed by {by.strip()} (first approved by {record.get('approved_by')})"
-    else:
-        record = {"plan": plan.path.name, "sha256": plan.sha256, "approved_by": by.strip(), "approved_at": now,
-                  "confirmed": sorted(confirmed)}
-        what = f"approved by {by.strip()}"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)  # a crash never leaves half a record
-    return path, what
+    lint = report_dict(report)
+    return {
+        "format": FORMAT, "migration": plan.migration, "risk": str(plan.risk), "rollback_risk": str(plan.rollback_risk),
+        "pg_version": plan.pg_version,
+        "tables": lint["tables"], "operations": lint["operations"],
+        "phases": [{"name": p.name.value, "estimate_seconds": round(p.estimate_seconds, 3), "reversible": p.reversible,
+                    "after": p.after, "steps": [step_dict(s) for s in p.steps]} for p in plan.phases],
+        "rollback": [{"phase": p.name.value, "steps": [d for s in reversed(p.steps) for d in s.down]}
+                     for p in reversed(plan.phases)],
+        "runbook": {"pre_check": list(plan.runbook.pre_check), "cutover": list(plan.runbook.cutover),
+                    "rollback_trigger": list(plan.runbook.rollback_trigger),
+                    "post_verify": list(plan.runbook.post_verify)},
+        "confirmations_required": [{"target": c.target, "operation": c.operation, "confirmed": c.confirmed,
+                                    "reason": c.reason} for c in plan.confirmations],
+        "notes": list(plan.notes), "maintenance_window": plan.maintenance_window,
+        "stats": lint["stats"], "handoff": plan.handoff,
+    }
+
+def dumps(plan: Plan, report: Report) -> str:
+    """The plan file's bytes."""
+    return json.dumps(dump(plan, report), indent=2) + "\n"
 
 
-def check_approval(plan: LoadedPlan) -> dict[str, Any]:
-    """The approval record, or a refusal that says what is wrong with it."""
-    path = approval_path(plan)
-    if not path.exists():
-        raise RefusedError(f"{plan.path}: not approved: run 'migspec approve {plan.path} --by NAME' after review")
+def normalize_target(target: str) -> str:
+    """``users.flag`` and ``public.users.flag`` name the same column; ``users`` the table public.users.
+    Quoted parts keep their case: ``"Sales"."Items".x``."""
+    from migspec.names import quote_ident, split_name
+
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RefusedError(f"{path}: unreadable approval record ({exc})") from None
-    if record.get("sha256") != plan.sha256:
-        raise RefusedError(f"{plan.path}: the plan changed since it was approved by {record.get('approved_by')} "
-                           f"at {record.get('approved_at')}: review and approve it again")
-    return record
+        parts = split_name(target)
+    except ValueError:
+        return target.strip()
+    if len(parts) == 1 or (len(parts) == 2 and parts[0] != "public"):
+        parts = ["public", *parts]
+    return ".".join(quote_ident(p) for p in parts)
