@@ -19,7 +19,7 @@ from pglast.parser import scan
 from migspec.lint import Report, lint
 from migspec.parse.source import Migration, load_migration, parse_text
 from migspec.plan.builder import PlanOptions, plan_migration
-from migspec.plan.model import Plan
+from migspec.planfile.model import Plan
 from migspec.render import lint as render_lint
 from migspec.render import plan as render_plan
 from migspec.render.layout import Line, Sql, break_points, layout, plain
