@@ -114,3 +114,20 @@ def test_the_plan_file_round_trips(case: str, tmp_path: Path) -> None:
     path.write_text(json.dumps({**doc, "format": planfile.FORMAT + 1}), encoding="utf-8")
     with pytest.raises(InputError, match="plan format"):
         planfile.load(path)
+
+
+@pytest.mark.parametrize("version", [15, 18])
+def test_lint_suggests_the_steps_plan_builds(version: int, tmp_path: Path) -> None:
+    """One NOT NULL recipe: the fix setting-not-null-on-existing-column prints is, statement for
+    statement, the UP of the steps plan builds for the same SET NOT NULL (PG18: NOT NULL NOT VALID)."""
+    schema = tmp_path / "schema.sql"
+    schema.write_text(SETUP, encoding="utf-8")
+    stats = parse_stats({**STATS, "pg_version": version}, "stats.yaml")
+    case = "set-not-null"
+    migration = Migration(case, (f"{case}.sql",), tuple(parse_text(CASES[case], f"{case}.sql")))
+    plan, report = plan_migration(migration, stats, schema_path=schema, pg_version=version,
+                                  options=PlanOptions(CONFIRM))
+    fixes = [f.alternative for f in report.findings if f.rule == "setting-not-null-on-existing-column"]
+    planned = "; ".join(sql for phase in plan.phases for step in phase.steps for sql in step.up)
+    assert fixes == [planned]
+    assert ("NOT NULL customer_id NOT VALID" if version >= 18 else "IS NOT NULL) NOT VALID") in planned

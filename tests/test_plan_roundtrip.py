@@ -67,6 +67,10 @@ CASES = {
                                  "ALTER TABLE customers DROP COLUMN name CASCADE;",
     "drop-table": "DROP TABLE customers CASCADE;",
     "truncate": "TRUNCATE customers CASCADE;",
+    # Run as written, each with its operation's reverse() as DOWN.
+    "create-view": "CREATE VIEW order_notes AS SELECT id, note FROM orders;",
+    "create-sequence": "CREATE SEQUENCE order_numbers;",
+    "set-default": "ALTER TABLE orders ALTER COLUMN amount SET DEFAULT 5;",
 }
 CONFIRM = ("public.orders.note", "public.customers", "public.orders.amount", "public.customers.name")
 

@@ -42,6 +42,12 @@ def identifier(name: str) -> str:
     return data[:MAX_IDENTIFIER_BYTES].decode("utf-8", errors="ignore")
 
 
+def default_index_name(table: QualifiedName, columns: tuple[str, ...], unique: bool = False) -> str:
+    """PostgreSQL's own choice for an unnamed index: table_col1_col2_idx (or _key), 63 bytes max."""
+    suffix = "key" if unique else "idx"
+    return identifier(f"{table.name}_{'_'.join(columns) or 'expr'}_{suffix}")
+
+
 def quote_literal(value: str) -> str:
     """A standard-conforming string literal."""
     return "'" + value.replace("'", "''") + "'"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from migspec.locks import LockMode
 from migspec.names import QualifiedName
@@ -85,6 +85,33 @@ class Effect:
         return max((lk.mode for lk in self.locks if lk.relation == relation), default=None)
 
 
+@dataclass(frozen=True)
+class Reverse:
+    """How to undo an operation that runs as written: the DOWN statements, or a note saying why
+    there are none (``reversible`` False: nothing can undo it)."""
+
+    statements: tuple[str, ...] = ()
+    note: str = ""
+    reversible: bool = True
+
+
+class Known(Protocol):
+    """What ``reverse()`` may ask about the schema as it was before the operation (the planner's
+    schema facts answer; a fact nobody gave is a refusal, exit 3, never a guess)."""
+
+    def column_default(self, table: QualifiedName, column: str) -> str | None:
+        """The DEFAULT expression of an existing column (None: it has none)."""
+        ...
+
+    def constraint_definition(self, table: QualifiedName, name: str) -> str:
+        """The definition of an existing constraint, as pg_get_constraintdef() prints it."""
+        ...
+
+
+#: The reverse of an operation that changes nothing to undo.
+NOTHING_TO_UNDO = Reverse((), "nothing to undo")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Operation:
     """Base of all operations. ``kind`` is the stable name used in JSON and rule case files."""
@@ -110,6 +137,10 @@ class Operation:
 
     def apply(self, schema: Schema) -> None:
         """Record what this operation changes in the migration's running knowledge of the schema."""
+
+    def reverse(self, known: Known) -> Reverse:
+        """The DOWN of this operation run as written. By default none is known: a human writes it."""
+        return Reverse((), "no DOWN known for this statement: write it by hand before approving", False)
 
     def describe(self) -> str:
         return f"{self.kind.replace('_', ' ')} on {self.table}" if self.table else self.kind.replace("_", " ")

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from migspec.locks import LockMode
-from migspec.names import QualifiedName
-from migspec.ops.base import Effect, Operation, RelationLock, Work
+from migspec.names import QualifiedName, quote_ident
+from migspec.ops.base import Effect, Known, Operation, RelationLock, Reverse, Work
 from migspec.schema import Schema
 from migspec.schema.model import CHECK, EXCLUDE, FOREIGN, NOT_NULL, PRIMARY, UNIQUE, Constraint
 from migspec.versions import GATES, supports
@@ -95,6 +95,9 @@ class ValidateConstraint(Operation):
     kind: ClassVar[str] = "validate_constraint"
     lock = LockMode.SHARE_UPDATE_EXCLUSIVE
 
+    def reverse(self, known: Known) -> Reverse:
+        return Reverse((), "nothing to undo: validation only reads")
+
     def effect(self, schema: Schema, version: int) -> Effect:
         assert self.table
         return Effect((RelationLock(self.table, self.lock),), Work.SCAN,
@@ -113,6 +116,11 @@ class DropConstraint(Operation):
     kind: ClassVar[str] = "drop_constraint"
     lock = AEL
     breaking = True  # an invariant the application may rely on goes away
+
+    def reverse(self, known: Known) -> Reverse:
+        assert self.table
+        definition = known.constraint_definition(self.table, self.name)
+        return Reverse((f"ALTER TABLE {self.table.sql} ADD CONSTRAINT {quote_ident(self.name)} {definition}",))
 
     def apply(self, schema: Schema) -> None:
         assert self.table

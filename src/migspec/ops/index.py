@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from migspec.locks import LockMode
-from migspec.names import QualifiedName
-from migspec.ops.base import Effect, Operation, RelationLock, Work
+from migspec.names import default_index_name, QualifiedName
+from migspec.ops.base import Effect, Known, Operation, RelationLock, Reverse, Work
 from migspec.schema import Schema
 from migspec.schema.model import Index
 
@@ -44,6 +44,11 @@ class CreateIndex(Operation):
             schema.table(self.table).indexes[self.name] = Index(
                 self.name, self.stmt.sql if self.stmt else "", unique=self.unique,
                 keys=keys, reads=frozenset(self.columns), created_here=True)
+
+    def reverse(self, known: Known) -> Reverse:
+        assert self.table
+        name = self.name or default_index_name(self.table, self.columns, self.unique)
+        return Reverse((f"DROP INDEX IF EXISTS {self.table.sibling(name).sql}",))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from migspec.locks import LockMode
-from migspec.names import QualifiedName
-from migspec.ops.base import Effect, Operation, RelationLock, Work
+from migspec.names import QualifiedName, quote_ident
+from migspec.ops.base import NOTHING_TO_UNDO, Effect, Known, Operation, RelationLock, Reverse, Work
 from migspec.schema import Schema
 from migspec.versions import GATES, supports
 
@@ -29,6 +29,9 @@ class AddEnumValue(Operation):
 
     def describe(self) -> str:
         return f"add value {self.value!r} to enum {self.type_name}"
+
+    def reverse(self, known: Known) -> Reverse:
+        return Reverse((), "not reversible: PostgreSQL cannot remove a value from an enum (harmless to keep)", False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +78,9 @@ class Maintenance(Operation):
 
     command: str = "VACUUM"
     kind: ClassVar[str] = "maintenance"
+
+    def reverse(self, known: Known) -> Reverse:
+        return NOTHING_TO_UNDO
     lock = LockMode.SHARE_UPDATE_EXCLUSIVE
 
     @property
@@ -131,6 +137,10 @@ class CreateTrigger(Operation):
     kind: ClassVar[str] = "create_trigger"
     lock = LockMode.SHARE_ROW_EXCLUSIVE  # CREATE TRIGGER docs
 
+    def reverse(self, known: Known) -> Reverse:
+        assert self.table
+        return Reverse((f"DROP TRIGGER IF EXISTS {quote_ident(self.name)} ON {self.table.sql}",))
+
 
 @dataclass(frozen=True, kw_only=True)
 class DropTrigger(Operation):
@@ -140,9 +150,26 @@ class DropTrigger(Operation):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DropView(Operation):
+    """DROP VIEW: ACCESS EXCLUSIVE on the view (queries reading it wait), no table data touched."""
+
+    kind: ClassVar[str] = "drop_view"
+    lock = AEL
+    breaking = True  # code reading the view fails once it is gone
+
+    @property
+    def tables(self) -> tuple[QualifiedName, ...]:
+        """A view has no rows of its own to measure: nothing to refuse for."""
+        return ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class LockTable(Operation):
     mode: LockMode = AEL
     kind: ClassVar[str] = "lock_table"
+
+    def reverse(self, known: Known) -> Reverse:
+        return NOTHING_TO_UNDO
 
     def effect(self, schema: Schema, version: int) -> Effect:
         assert self.table
@@ -177,6 +204,11 @@ class UnknownWork(Operation):
     def describe(self) -> str:
         return self.label
 
+    def reverse(self, known: Known) -> Reverse:
+        if self.creates is None:
+            return super().reverse(known)
+        return Reverse((f"DROP {self.creates[0]} IF EXISTS {self.creates[1]}",))
+
 
 @dataclass(frozen=True, kw_only=True)
 class Harmless(Operation):
@@ -184,7 +216,15 @@ class Harmless(Operation):
     COMMENT, GRANT, SELECT ...): no lock that blocks the application's reads or writes."""
 
     label: str = ""
+    #: The object the statement creates, as (SQL keyword, its name as SQL), e.g. ("VIEW",
+    #: "public.v"): its DOWN drops it. None: the statement creates nothing migspec can name.
+    creates: tuple[str, str] | None = None
     kind: ClassVar[str] = "other"
 
     def describe(self) -> str:
         return self.label
+
+    def reverse(self, known: Known) -> Reverse:
+        if self.creates is None:
+            return super().reverse(known)
+        return Reverse((f"DROP {self.creates[0]} IF EXISTS {self.creates[1]}",))

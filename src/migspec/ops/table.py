@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from migspec.locks import LockMode
-from migspec.names import QualifiedName
-from migspec.ops.base import Effect, Operation, RelationLock, Work
+from migspec.names import QualifiedName, quote_ident
+from migspec.ops.base import Effect, Known, Operation, RelationLock, Reverse, Work
 from migspec.ops.expressions import Expression, expression_volatility, svals, tree_of, unwrap, volatility_name
 from migspec.ops.types import ColumnType, type_change
 from migspec.schema import Schema
@@ -27,6 +27,10 @@ class CreateTable(Operation):
     references: tuple[QualifiedName, ...] = ()
     if_not_exists: bool = False
     kind: ClassVar[str] = "create_table"
+
+    def reverse(self, known: Known) -> Reverse:
+        assert self.table
+        return Reverse((f"DROP TABLE IF EXISTS {self.table.sql}",))
 
     def effect(self, schema: Schema, version: int) -> Effect:
         # A foreign key to an existing table takes SHARE ROW EXCLUSIVE on it (CREATE TABLE docs).
@@ -312,6 +316,11 @@ class DropNotNull(Operation):
         if column is not None:
             column.not_null = False
 
+    def reverse(self, known: Known) -> Reverse:
+        assert self.table
+        return Reverse((f"ALTER TABLE {self.table.sql} ALTER COLUMN {quote_ident(self.column)} SET NOT NULL",),
+                       "the DOWN scans the table (and fails if NULLs arrived meanwhile)")
+
 
 @dataclass(frozen=True, kw_only=True)
 class SetDefault(Operation):
@@ -319,6 +328,12 @@ class SetDefault(Operation):
     default: Expression | None = None  # None: DROP DEFAULT
     kind: ClassVar[str] = "set_default"
     lock = AEL  # catalog only: existing rows keep their values
+
+    def reverse(self, known: Known) -> Reverse:
+        assert self.table
+        old = known.column_default(self.table, self.column)
+        back = f"SET DEFAULT {old}" if old else "DROP DEFAULT"
+        return Reverse((f"ALTER TABLE {self.table.sql} ALTER COLUMN {quote_ident(self.column)} {back}",))
 
 
 @dataclass(frozen=True, kw_only=True)

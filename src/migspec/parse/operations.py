@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from migspec.locks import LockMode
-from migspec.names import QualifiedName
+from migspec.names import QualifiedName, quote_ident
 from migspec.ops import constraint, data, index, misc, session, table
 from migspec.ops.base import Operation
 from migspec.ops.expressions import Expression, svals, unwrap
@@ -169,6 +169,8 @@ def _drop(stmt: Statement, node: Body) -> list[Operation]:
             out.append(index.DropIndex(stmt=stmt, index=object_name(parts), concurrent=bool(node.get("concurrent"))))
         elif rt == "OBJECT_SCHEMA":
             out.append(misc.DropSchema(stmt=stmt, schema_name=body.get("sval", ""), cascade=cascade))
+        elif rt == "OBJECT_VIEW":
+            out.append(misc.DropView(stmt=stmt, table=object_name(parts)))
         elif rt == "OBJECT_TRIGGER":
             out.append(misc.DropTrigger(stmt=stmt, table=object_name(parts[:-1]), name=svals(parts)[-1]))
         else:
@@ -322,6 +324,21 @@ _HARMLESS = frozenset({
     "AlterDefaultPrivilegesStmt"})
 
 
+def _creates(kind: str, node: Body) -> tuple[str, str] | None:
+    """The object a CREATE statement makes, as (keyword, name as SQL), for its DOWN."""
+    if kind == "ViewStmt" and node.get("view"):
+        return "VIEW", relation_name(node["view"]).sql
+    if kind == "CreateSeqStmt" and node.get("sequence"):
+        return "SEQUENCE", relation_name(node["sequence"]).sql
+    if kind == "CreateSchemaStmt" and node.get("schemaname"):
+        return "SCHEMA", quote_ident(node["schemaname"])
+    if kind == "CreateEnumStmt" and node.get("typeName"):
+        return "TYPE", object_name(node["typeName"]).sql
+    if kind == "CreateExtensionStmt" and node.get("extname"):
+        return "EXTENSION", quote_ident(node["extname"])
+    return None
+
+
 def build_operations(stmt: Statement) -> list[Operation]:
     if isinstance(stmt.tree, Placeholder):
         return [misc.UnknownWork(stmt=stmt, label=stmt.tree.label)]
@@ -329,6 +346,9 @@ def build_operations(stmt: Statement) -> list[Operation]:
     builder = _BUILDERS.get(kind)
     if builder is not None:
         return builder(stmt, node)
+    if kind == "AlterObjectSchemaStmt" and node.get("objectType") == "OBJECT_TABLE" and node.get("relation"):
+        # ALTER TABLE ... SET SCHEMA: an ALTER TABLE form (ACCESS EXCLUSIVE), not a harmless move.
+        return [table.AlterTableOther(stmt=stmt, table=relation_name(node["relation"]), subcommand="SET SCHEMA")]
     if kind in _HARMLESS:
-        return [misc.Harmless(stmt=stmt, label=kind.removesuffix("Stmt"))]
+        return [misc.Harmless(stmt=stmt, label=kind.removesuffix("Stmt"), creates=_creates(kind, node))]
     return [misc.UnknownWork(stmt=stmt, label=f"{kind.removesuffix('Stmt')} statement")]

@@ -52,9 +52,3 @@ def sync_trigger(table: QualifiedName, old: str, new: str, to_new: str, to_old: 
         )
     function = f"CREATE OR REPLACE FUNCTION {fn.sql}() RETURNS trigger LANGUAGE plpgsql AS {dollar_quote(body)}"
     return function, create, drop
-
-
-def default_index_name(table: QualifiedName, columns: tuple[str, ...], unique: bool = False) -> str:
-    """PostgreSQL's own choice for an unnamed index: table_col1_col2_idx (or _key), 63 bytes max."""
-    suffix = "key" if unique else "idx"
-    return identifier(f"{table.name}_{'_'.join(columns) or 'expr'}_{suffix}")

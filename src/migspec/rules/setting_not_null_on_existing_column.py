@@ -32,23 +32,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from migspec.names import quote_ident
+from migspec.names import QualifiedName
 from migspec.ops.base import Work
 from migspec.ops.table import SetNotNull
 from migspec.rules.base import Hit, Rule, RuleContext
 
 
-def not_null_recipe(table_sql: str, table_name: str, column: str, version: int) -> str:
-    """The online way to make a column NOT NULL, for this version (shared with the planner)."""
-    con = quote_ident(f"{table_name}_{column}_not_null")
-    col = quote_ident(column)
-    if version >= 18:
-        return (f"ALTER TABLE {table_sql} ADD CONSTRAINT {con} NOT NULL {col} NOT VALID; "
-                f"ALTER TABLE {table_sql} VALIDATE CONSTRAINT {con}")
-    return (f"ALTER TABLE {table_sql} ADD CONSTRAINT {con} CHECK ({col} IS NOT NULL) NOT VALID; "
-            f"ALTER TABLE {table_sql} VALIDATE CONSTRAINT {con}; "
-            f"ALTER TABLE {table_sql} ALTER COLUMN {col} SET NOT NULL; "
-            f"ALTER TABLE {table_sql} DROP CONSTRAINT {con}")
+def suggested_fix(table: QualifiedName, column: str, version: int) -> str:
+    """The planner's own NOT NULL recipe for this version (migspec.plan.rewrites.not_null): the fix
+    printed here is the steps ``migspec plan`` builds, statement for statement."""
+    from migspec.plan.rewrites.not_null import not_null_recipe
+    from migspec.plan.steps import up_sql
+
+    return up_sql(not_null_recipe(table, column, version))
 
 
 class SettingNotNullOnExistingColumn(Rule):
@@ -59,4 +55,4 @@ class SettingNotNullOnExistingColumn(Rule):
         op: SetNotNull = item.op
         if item.effect.work is Work.SCAN:
             yield Hit(f"SET NOT NULL on {op.table}.{op.column} scans every row under ACCESS EXCLUSIVE",
-                      not_null_recipe(op.table.sql, op.table.name, op.column, ctx.version))
+                      suggested_fix(op.table, op.column, ctx.version))

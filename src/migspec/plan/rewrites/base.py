@@ -1,0 +1,131 @@
+"""What every rewrite module shares: the registry (``handles``) and the facts a rewrite needs
+(primary key, a column's type, confirmations), refused with a message when missing."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from collections.abc import Callable
+from typing import Any
+
+from pglast import ast
+
+from migspec.analysis import Analyzed
+from migspec.errors import RefusedError
+from migspec.names import QualifiedName
+from migspec.ops.base import Operation
+from migspec.plan.context import PlanContext
+from migspec.plan.context import require
+from migspec.schema import Column, Schema
+from migspec.plan.steps import E, M, Steps, StepSpec
+from migspec.planfile.model import PhaseName
+from migspec.planfile.sql import q
+
+Rewrite = Callable[[Analyzed, PlanContext], Steps]
+#: Operation class -> its rewrite, filled by ``@handles`` as the package's modules are imported.
+REWRITES: dict[type[Operation], Rewrite] = {}
+
+
+def handles(*operations: type[Operation]) -> Callable[[Rewrite], Rewrite]:
+    """Register the decorated function as the rewrite of ``operations`` (one rewrite each)."""
+    def register(fn: Rewrite) -> Rewrite:
+        for op in operations:
+            if op in REWRITES:
+                raise RuntimeError(f"two rewrites for {op.__name__}: {REWRITES[op].__module__} and {fn.__module__}")
+            REWRITES[op] = fn
+        return fn
+    return register
+
+
+@dataclass(frozen=True)
+class Known:
+    """ops.base.Known over the planner's schema model: what an operation's reverse() may ask, a
+    fact nobody gave refused (exit 3) with the way to give it."""
+
+    schema: Schema
+
+    def column_default(self, table: QualifiedName, column: str) -> str | None:
+        found = self.schema.known(table)
+        col = found.columns.get(column) if found else None
+        require(col, f"the current default of {table}.{column} (its DOWN restores it)")
+        assert col is not None
+        return col.default
+
+    def constraint_definition(self, table: QualifiedName, name: str) -> str:
+        found = self.schema.known(table)
+        con = found.constraints.get(name) if found else None
+        definition = con.definition if con else None
+        require(definition, f"the definition of constraint {name} on {table} (its DOWN re-adds it)")
+        assert definition is not None
+        return definition
+
+
+def table_of(op: Operation) -> QualifiedName:
+    assert op.table is not None
+    return op.table
+
+
+def primary_key(ctx: PlanContext, t: QualifiedName) -> tuple[str, ...]:
+    facts = ctx.schema.known(t)
+    pk = facts.primary_key if facts else ()
+    require(pk, f"the primary key of {t} (batched backfills walk it as a keyset cursor; a table without one "
+                "cannot be backfilled online)")
+    return pk
+
+
+def column_fact(ctx: PlanContext, t: QualifiedName, column: str) -> Column:
+    facts = ctx.schema.known(t)
+    col = facts.columns.get(column) if facts else None
+    require(col and col.type, f"the type of {t}.{column} (the new column must match it)")
+    assert col is not None
+    return col
+
+
+def refuse_if_views_read(ctx: PlanContext, item: Analyzed, t: QualifiedName, column: str, what: str) -> None:
+    views = ctx.schema.views_reading(t, column)
+    if views:
+        raise RefusedError(f"{item.stmt.location}: cannot plan {what} of {t}.{column}: view(s) "
+                           f"{', '.join(map(str, views))} read it and would keep reading the old column (or block "
+                           "its drop); change the view(s) in the migration first, or plan this by hand")
+
+
+def confirmation(ctx: PlanContext, t: QualifiedName, column: str | None = None) -> tuple[str, bool]:
+    """The canonical target (``schema.table[.column]``, quoted where SQL needs it) and whether the
+    user confirmed it (``--confirm`` or an inline directive; the builder normalizes both)."""
+    canonical = f"{t}.{q(column)}" if column else str(t)
+    return canonical, canonical in ctx.confirmed
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_one(sql: str) -> Any:
+    """A definition from the schema facts, parsed once: indexes_on() asks for every index of a
+    table at each drop or rename (re-parsing made plan time grow quadratically: BENCHMARKS.md).
+    Callers deep-copy before changing the tree."""
+    from pglast import parse_sql
+
+    return parse_sql(sql)[0].stmt
+
+
+def cmd_index(item: Analyzed) -> int:
+    """Which sub-command of the ALTER TABLE this operation came from."""
+    node = item.stmt.node
+    for i, cmd in enumerate(node.cmds):
+        d = getattr(cmd, "def_", None)
+        if isinstance(d, ast.ColumnDef) and d.colname == getattr(item.op, "column", None):
+            return i
+    return 0
+
+
+def not_valid_then_validate(t: QualifiedName, name: str, definition: str, *, add_phase: PhaseName = E,
+                            post_check: str | None = None) -> list[StepSpec]:
+    """A constraint without the scan under the strong lock: ADD ... NOT VALID (catalog only), then
+    VALIDATE CONSTRAINT in its own transaction (SHARE UPDATE EXCLUSIVE: reads and writes go on)."""
+    return [
+        StepSpec(add_phase, f"add constraint {name} NOT VALID on {t}: {definition} (catalog only, no scan)",
+                 (f"ALTER TABLE {t.sql} ADD CONSTRAINT {q(name)} {definition} NOT VALID",),
+                 (f"ALTER TABLE {t.sql} DROP CONSTRAINT IF EXISTS {q(name)}",), t),
+        StepSpec(M, f"validate {name} (SHARE UPDATE EXCLUSIVE: reads and writes continue)",
+                 (f"ALTER TABLE {t.sql} VALIDATE CONSTRAINT {q(name)}",), (), t,
+                 work="validate_fk" if definition.startswith("FOREIGN KEY") else "scan",
+                 down_note="nothing to undo: validation only reads", post_check=post_check),
+    ]
