@@ -131,3 +131,22 @@ def test_lint_suggests_the_steps_plan_builds(version: int, tmp_path: Path) -> No
     planned = "; ".join(sql for phase in plan.phases for step in phase.steps for sql in step.up)
     assert fixes == [planned]
     assert ("NOT NULL customer_id NOT VALID" if version >= 18 else "IS NOT NULL) NOT VALID") in planned
+
+
+@pytest.mark.parametrize("version, sql, locks", [
+    (11, "REINDEX INDEX orders_note_idx;", ["SHARE"]),  # the index's table, from the schema facts
+    (15, "REINDEX INDEX orders_note_idx;", ["SHARE_UPDATE_EXCLUSIVE"]),
+    (15, "DROP INDEX orders_note_idx;", ["SHARE_UPDATE_EXCLUSIVE"]),
+    (15, "ALTER TABLE orders ADD CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id) REFERENCES customers (id);",
+     ["SHARE_UPDATE_EXCLUSIVE", "SHARE_ROW_EXCLUSIVE", "SHARE_UPDATE_EXCLUSIVE"]),
+    (15, "DELETE FROM orders WHERE amount > 4000;", [None, "ROW_EXCLUSIVE"]),  # the backup table: no lock
+])
+def test_step_locks_are_the_operations_locks(version: int, sql: str, locks: list[str | None], tmp_path: Path) -> None:
+    """No rewrite types a lock: each step's is what the operations its UP parses into take on its
+    table (ops data, checked on a real server by tests/test_trace.py), for the target version."""
+    schema = tmp_path / "schema.sql"
+    schema.write_text(SETUP, encoding="utf-8")
+    migration = Migration("m", ("m.sql",), tuple(parse_text(sql, "m.sql")))
+    plan, _ = plan_migration(migration, parse_stats({**STATS, "pg_version": version}, "stats.yaml"),
+                             schema_path=schema, pg_version=version, options=PlanOptions(CONFIRM))
+    assert [s.lock.name if s.lock else None for p in plan.phases for s in p.steps] == locks

@@ -29,22 +29,25 @@ DERIVED: Any = object()
 @functools.lru_cache(maxsize=8192)
 def statement_lock(sql: str, table: QualifiedName | None, version: int) -> LockMode | None:
     """The strongest lock the statement(s) ``sql`` take on ``table`` at ``version``, from the
-    operations migspec's parser makes of them (each operation's ``effect``). None without a table:
-    a step that only touches migspec's own objects (a backup table) blocks no application traffic.
-    An operation that cannot name its table from the text alone (DROP INDEX: the index's table
-    is in the catalog) is read as acting on the step's table."""
+    operations migspec's parser makes of them (each operation's ``effect``). An operation that
+    cannot name its table from the text alone (DROP INDEX: the index's table is in the catalog) is
+    read as acting on the step's table. Without a table: the strongest lock on any relation
+    outside migspec's backup schema (a step that only builds a backup table blocks nobody)."""
     from migspec.parse.operations import build_operations
     from migspec.parse.source import parse_text
+    from migspec.plan.sql import BACKUP_SCHEMA
     from migspec.schema import Schema
 
-    if table is None:
-        return None
     modes = []
     for stmt in parse_text(sql, "<plan step>"):
         for op in build_operations(stmt):
-            if op.table is None:
+            if op.table is None and table is not None:
                 op = dataclasses.replace(op, table=table)
-            modes.append(op.effect(Schema(), version).lock_on(table))
+            effect = op.effect(Schema(), version)
+            if table is not None:
+                modes.append(effect.lock_on(table))
+            else:
+                modes += [lk.mode for lk in effect.locks if lk.relation.schema != BACKUP_SCHEMA]
     return max((m for m in modes if m is not None), default=None)
 
 

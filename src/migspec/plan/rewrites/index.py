@@ -142,11 +142,12 @@ def drop_index(item: Analyzed, ctx: PlanContext) -> Steps:
 @handles(index.Reindex)
 def reindex(item: Analyzed, ctx: PlanContext) -> Steps:
     op: index.Reindex = item.op
+    t = op.table or ctx.schema.index_table(op.relation)  # REINDEX INDEX: the index's table, if known
     if not supports("reindex_concurrently", ctx.version):
         return [(E, ddl(ctx, f"REINDEX {op.relation} (no CONCURRENTLY before PG12: needs a quiet period)",
-                        [item.stmt.sql], [], op.table, down_note="nothing to undo"))]
+                        [item.stmt.sql], [], t, down_note="nothing to undo"))]
     return [(E, ddl(ctx, f"REINDEX {op.target.upper()} {op.relation} CONCURRENTLY",
-                    [f"REINDEX {op.target.upper()} CONCURRENTLY {op.relation.sql}"], [], op.table,
+                    [f"REINDEX {op.target.upper()} CONCURRENTLY {op.relation.sql}"], [], t,
                     transactional=False, down_note="nothing to undo: the index is rebuilt, not changed"))]
 
 
