@@ -53,7 +53,7 @@ from migspec.planfile.sql import dollar_quote, q
 from migspec.schema import FOREIGN, PRIMARY, sql_of
 
 E, M, C = PhaseName.EXPAND, PhaseName.MIGRATE, PhaseName.CONTRACT
-AEL, SUE, SRE = LockMode.ACCESS_EXCLUSIVE, LockMode.SHARE_UPDATE_EXCLUSIVE, LockMode.SHARE_ROW_EXCLUSIVE
+SUE = LockMode.SHARE_UPDATE_EXCLUSIVE
 Steps = list[tuple[PhaseName, Step]]
 
 #: Types an integer key widens from, as ``ColumnType`` canonical names (pg_type.typname).
@@ -362,8 +362,10 @@ def _default_move(w: Widening, source: str, target: str, *, back: bool) -> list[
 
 
 def widen(ctx: PlanContext, w: Widening) -> Steps:
-    from migspec.plan.rewrites import (_backfill_step, _not_null_steps, _not_valid_then_validate, copy_indexes,
-                                       ddl, drop_dependent_indexes, indexes_on, set_not_null_online, with_down)
+    from migspec.plan.rewrites.base import not_valid_then_validate
+    from migspec.plan.rewrites.index import copy_indexes, drop_dependent_indexes, indexes_on
+    from migspec.plan.rewrites.not_null import not_null_steps, set_not_null_online
+    from migspec.plan.steps import backfill_step, built, ddl, with_down
 
     t, c = w.table, w.column
     rows = _rows(ctx, t)
@@ -376,62 +378,62 @@ def widen(ctx: PlanContext, w: Widening) -> Steps:
         (fn, trg, drop), _ = _triggers(rel, col, narrow)
         steps.append((E, ddl(ctx, f"add column {new_name(col)} bigint beside {rel}.{col} (catalog only)",
                              [f"ALTER TABLE {rel.sql} ADD COLUMN {q(new_name(col))} bigint"],
-                             [f"ALTER TABLE {rel.sql} DROP COLUMN IF EXISTS {q(new_name(col))}"], rel, AEL)))
+                             [f"ALTER TABLE {rel.sql} DROP COLUMN IF EXISTS {q(new_name(col))}"], rel)))
         steps.append((E, ddl(ctx, f"install a trigger filling {new_name(col)} from {col} on every write",
-                             [fn, trg], _split(drop), rel, SRE)))
+                             [fn, trg], _split(drop), rel)))
     # MIGRATE: backfills, NOT NULL, the unique index, the referencing columns' indexes and keys.
     copied: dict[tuple[QualifiedName, str], list[tuple[str, str]]] = {}
     for rel, col, narrow, not_null, n in members:
         pk = ctx.schema.table(rel).primary_key
         nc = q(new_name(col))
-        steps.append((M, _backfill_step(ctx, f"copy {rel}.{col} into {new_name(col)} in keyset batches",
+        steps.append((M, backfill_step(ctx, f"copy {rel}.{col} into {new_name(col)} in keyset batches",
                                         Backfill(rel, pk, ((new_name(col), q(col)),), f"{nc} IS DISTINCT FROM {q(col)}"),
                                         n, down_note="nothing to undo separately: the EXPAND rollback drops the column")))
         if not_null:
-            steps += _not_null_steps(ctx, rel, new_name(col), n)
+            steps += not_null_steps(ctx, rel, new_name(col), n)
         if rel == t and col == c:
             idx = t.sibling(w.unique_index)
             est = ctx.calibration.duration("index_build_concurrent", n, ctx.size(t))
             steps.append((M, ddl(ctx, f"build unique index {idx.name} on {t}.{new_name(c)} CONCURRENTLY (the new "
                                       "primary key's index)",
                                  [f"CREATE UNIQUE INDEX CONCURRENTLY {q(idx.name)} ON {t.sql} ({nc})"],
-                                 [f"DROP INDEX CONCURRENTLY IF EXISTS {idx.sql}"], t, SUE, estimate=est,
+                                 [f"DROP INDEX CONCURRENTLY IF EXISTS {idx.sql}"], t, estimate=est,
                                  transactional=False)))
         else:
             copied[(rel, col)] = [(name, _copy_name(name, col)) for name in indexes_on(ctx, rel, col)]
             steps += copy_indexes(ctx, rel, col, new_name(col), n, M)
     for r in w.references:
-        steps += _not_valid_then_validate(ctx, r.table, r.new_constraint,
-                                          _retarget_fk(r.node, new_name(r.column), new_name(c)), SRE,
-                                          _rows(ctx, r.table), add_phase=M)
+        steps += built(ctx, not_valid_then_validate(r.table, r.new_constraint,
+                                                    _retarget_fk(r.node, new_name(r.column), new_name(c)), add_phase=M),
+                       _rows(ctx, r.table))
     # CONTRACT: the swap, in one transaction for the whole table set.
     swap, back = _swap(w, members)
     unswap = [
         ddl(ctx, f"check the sequence of {t}.{c} still fits {w.old_type} (else there is no way back)",
-            [_sequence_guard(w, c)], [], None, None),
+            [_sequence_guard(w, c)], [], None),
         ddl(ctx, f"build unique index {w.old_key_index} on {t}.{old_name(c)} CONCURRENTLY (the old key's index)",
-            [f"CREATE UNIQUE INDEX CONCURRENTLY {q(w.old_key_index)} ON {t.sql} ({q(old_name(c))})"], [], t, SUE,
+            [f"CREATE UNIQUE INDEX CONCURRENTLY {q(w.old_key_index)} ON {t.sql} ({q(old_name(c))})"], [], t,
             estimate=ctx.calibration.duration("index_build_concurrent", rows, ctx.size(t)), transactional=False),
         ddl(ctx, f"build unique index {w.unique_index} on {t}.{c} CONCURRENTLY (the new key's index, as before "
                  "the swap)",
-            [f"CREATE UNIQUE INDEX CONCURRENTLY {q(w.unique_index)} ON {t.sql} ({q(c)})"], [], t, SUE,
+            [f"CREATE UNIQUE INDEX CONCURRENTLY {q(w.unique_index)} ON {t.sql} ({q(c)})"], [], t,
             estimate=ctx.calibration.duration("index_build_concurrent", rows, ctx.size(t)), transactional=False),
     ]
     for rel, col, _, not_null, n in members:
         if not_null:
             unswap += set_not_null_online(ctx, rel, old_name(col), n)
     unswap.append(ddl(ctx, f"swap back: {t}.{c} and the columns referencing it are the narrow ones again", back, [],
-                      t, AEL))
+                      t))
     for r in w.references:
         for name in (r.name, r.new_constraint):
             unswap.append(ddl(ctx, f"validate {name} (SHARE UPDATE EXCLUSIVE: reads and writes continue)",
-                              [f"ALTER TABLE {r.table.sql} VALIDATE CONSTRAINT {q(name)}"], [], r.table, SUE,
+                              [f"ALTER TABLE {r.table.sql} VALIDATE CONSTRAINT {q(name)}"], [], r.table,
                               estimate=ctx.calibration.duration("validate_fk", _rows(ctx, r.table),
                                                                 ctx.size(r.table))))
     tables = ", ".join(str(m[0]) for m in dict.fromkeys(members))
     steps.append((C, with_down(ddl(ctx, f"swap {t}.{c} for the bigint column, with every column referencing it "
                                         f"({tables}), in one transaction (catalog only; the old columns are kept, "
-                                        "filled by reverse triggers)", swap, [], t, AEL,
+                                        "filled by reverse triggers)", swap, [], t,
                                    down_note="the DOWN refuses once ids beyond the narrow type were handed out; "
                                              "else it rebuilds the old key's index CONCURRENTLY and swaps back"),
                                unswap)))
@@ -443,7 +445,8 @@ def widen(ctx: PlanContext, w: Widening) -> Steps:
             steps.append((C, ddl(ctx, f"rename index {made} to {orig} (the name it had on the old column)",
                                  [f"ALTER INDEX {r.table.sibling(made).sql} RENAME TO {q(orig)}"],
                                  [f"ALTER INDEX {r.table.sibling(orig).sql} RENAME TO {q(made)}"],
-                                 r.table.sibling(made), SUE)))  # the lock is on the index alone
+                                 # On the index alone; the ops do not model ALTER INDEX RENAME yet, so it is stated here.
+                                 r.table.sibling(made), lock=SUE)))
     drop_up: list[str] = []
     readd: list[str] = []
     refill: list[Step] = []
@@ -454,16 +457,15 @@ def widen(ctx: PlanContext, w: Widening) -> Steps:
         drop_up += [*_split(rdrop), f"ALTER TABLE {rel.sql} DROP COLUMN IF EXISTS {q(old_name(col))}"]
         readd += [f"ALTER TABLE {rel.sql} ADD COLUMN IF NOT EXISTS {q(old_name(col))} {NARROW[narrow]}", rfn, rtrg]
         expr = _in_range(q(col), narrow)
-        refill.append(_backfill_step(ctx, f"refill {rel}.{old_name(col)} from {col} in keyset batches",
+        refill.append(backfill_step(ctx, f"refill {rel}.{old_name(col)} from {col} in keyset batches",
                                      Backfill(rel, ctx.schema.table(rel).primary_key, ((old_name(col), expr),),
                                               f"{q(old_name(col))} IS DISTINCT FROM {expr}"), n))
     steps.append((C, with_down(ddl(ctx, f"drop the old narrow columns ({', '.join(old_name(m[1]) for m in members)}) "
                                         "and their reverse triggers (nothing is lost: they mirrored the new ones)",
-                                   drop_up, [], t, AEL,
+                                   drop_up, [], t,
                                    down_note="the DOWN re-adds them with the reverse triggers and refills them in "
                                              "batches"),
-                               [ddl(ctx, "re-add the old narrow columns with their reverse triggers", readd, [], t,
-                                    AEL), *refill])))
+                               [ddl(ctx, "re-add the old narrow columns with their reverse triggers", readd, [], t), *refill])))
     _learn(ctx, w)
     return steps
 
