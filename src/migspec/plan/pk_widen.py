@@ -43,7 +43,7 @@ from pglast import ast, enums
 
 from migspec.analysis import Analyzed
 from migspec.locks import LockMode
-from migspec.names import QualifiedName, quote_literal
+from migspec.names import QualifiedName, identifier, quote_literal
 from migspec.ops import constraint, table
 from migspec.ops.types import ColumnType
 from migspec.plan.context import PlanContext, require
@@ -63,11 +63,11 @@ MAX_VALUE = {"int2": 32767, "int4": 2147483647}
 
 
 def new_name(column: str) -> str:
-    return f"{column}__migspec_new"[:63]
+    return identifier(f"{column}__migspec_new")
 
 
 def old_name(column: str) -> str:
-    return f"{column}__migspec_old"[:63]
+    return identifier(f"{column}__migspec_old")
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class Reference:
 
     @property
     def new_constraint(self) -> str:
-        return f"{self.table.name}_{self.column}__migspec_fk"[:63]
+        return identifier(f"{self.table.name}_{self.column}__migspec_fk")
 
 
 @dataclass(frozen=True)
@@ -101,11 +101,11 @@ class Widening:
 
     @property
     def unique_index(self) -> str:
-        return f"{self.table.name}_{new_name(self.column)}_key"[:63]
+        return identifier(f"{self.table.name}_{new_name(self.column)}_key")
 
     @property
     def old_key_index(self) -> str:
-        return f"{self.table.name}_{old_name(self.column)}_key"[:63]
+        return identifier(f"{self.table.name}_{old_name(self.column)}_key")
 
 
 # --- detection ----------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ def _widening(item: Analyzed, ctx: PlanContext) -> Widening | None:
     sequence = None
     if _type_name(col.type) != col.type.lower() and ColumnType.parse(col.type).is_serial and not default:
         # "serial" as written (a DDL file, not pg_dump): PostgreSQL's own sequence name and DEFAULT
-        default = f"nextval({quote_literal(op.table.sibling(f'{op.table.name}_{op.column}_seq'[:63]).sql)}::regclass)"
+        default = f"nextval({quote_literal(op.table.sibling(identifier(f'{op.table.name}_{op.column}_seq')).sql)}::regclass)"
     if default and not identity:
         sequence = _serial_sequence(default, op.table)
         if sequence is None:
@@ -473,7 +473,7 @@ def widen(ctx: PlanContext, w: Widening) -> Steps:
 def _copy_name(name: str, column: str) -> str:
     """The name copy_indexes gives the copy of index ``name`` on ``column``'s new column."""
     new = new_name(column)
-    return (name.replace(column, new) if column in name else f"{name}_{new}")[:63]
+    return identifier(name.replace(column, new) if column in name else f"{name}_{new}")
 
 
 def _swap(w: Widening, members: list[tuple[QualifiedName, str, str, bool, int]]) -> tuple[list[str], list[str]]:

@@ -13,7 +13,7 @@ from typing import Any
 from pglast import ast, enums
 from pglast.stream import RawStream
 
-from migspec.names import QualifiedName
+from migspec.names import QualifiedName, identifier
 from migspec.ops.expressions import Expression
 from migspec.parse.source import iter_nodes, parse_text, read_text
 from migspec.parse.tree import pglast_node
@@ -211,10 +211,10 @@ def _constraint(table: Table, con: ast.Constraint, column: str | None = None) ->
 def _default_name(table: Table, kind: str, keys: tuple[str, ...], column: str | None) -> str:
     """PostgreSQL's name for an unnamed constraint: table_pkey, table_col_key, table_col_check."""
     if kind == PRIMARY:
-        return f"{table.name.name}_pkey"[:63]
+        return identifier(f"{table.name.name}_pkey")
     part = "_".join(keys) if kind != CHECK else (column or "")
     base = f"{table.name.name}_{part}_{_SUFFIX[kind]}" if part else f"{table.name.name}_{_SUFFIX[kind]}"
-    name, n = base[:63], 0
+    name, n = identifier(base), 0
     while name in table.constraints:  # ChooseRelationName appends a number until the name is free
         n += 1
         name = f"{base[:63 - len(str(n))]}{n}"

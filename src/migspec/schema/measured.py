@@ -4,6 +4,7 @@ Tables with measured rows are marked ``measured`` (the walk judges them as exist
 
 from __future__ import annotations
 
+from migspec.names import identifier
 from migspec.schema.model import PRIMARY, Column, Constraint, Index, Schema, Trigger
 from migspec.stats import Stats
 
@@ -28,7 +29,7 @@ def from_stats(stats: Stats, into: Schema | None = None) -> Schema:
             table.constraints[cname] = constraint_from_definition(cname, definition)
         if ts.schema.primary_key and not table.primary_key:
             pk = tuple(ts.schema.primary_key)
-            name = f"{name.name}_pkey"[:63]
+            name = identifier(f"{name.name}_pkey")
             table.constraints[name] = Constraint(name, PRIMARY, f"PRIMARY KEY ({', '.join(pk)})", pk)
         for iname, definition in ts.schema.indexes.items():
             valid = iname not in ts.schema.invalid_indexes
