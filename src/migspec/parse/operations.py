@@ -19,7 +19,10 @@ from migspec.parse.source import Placeholder, Statement
 Body = dict[str, Any]  # a node's fields
 
 
-def relation_name(rv: Body) -> QualifiedName:
+def relation_name(rv: Any) -> QualifiedName:
+    """The name of a RangeVar: a JSON one, or a pglast node (the planner re-reads statements)."""
+    if not isinstance(rv, dict):
+        return QualifiedName(rv.schemaname or "public", rv.relname)
     return QualifiedName(rv.get("schemaname") or "public", rv.get("relname", ""))
 
 
