@@ -7,6 +7,7 @@ change no schema the model describes (GRANT, COMMENT, SET, functions)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +44,32 @@ def _names(parts: Any) -> QualifiedName:
     return QualifiedName(names[-2] if len(names) > 1 else "public", names[-1])
 
 
-def load_ddl(text: str, origin: str = "<ddl>", into: Schema | None = None) -> Schema:
-    """SQL text -> the model (``into``: add to that one). psql meta-commands (\\connect,
-    \\restrict ...) are blanked first, keeping line numbers."""
-    schema = into if into is not None else Schema()
+# Ownership and privileges name roles a scratch server does not have; they change nothing the
+# model describes (nor what verify checks: locks, rewrites, catalog shape).
+_SKIPPED = (ast.AlterOwnerStmt, ast.GrantStmt, ast.GrantRoleStmt, ast.AlterDefaultPrivilegesStmt)
+
+
+def _skip(node: object) -> bool:
+    if isinstance(node, _SKIPPED):
+        return True
+    if isinstance(node, ast.AlterTableStmt):
+        return all(c.subtype == AT.AT_ChangeOwner for c in node.cmds or ())
+    return False
+
+
+def dump_statements(text: str, origin: str) -> list[tuple[str, str, object]]:
+    """(location, SQL, node) of every statement of a dump or DDL file worth running on a scratch
+    server. psql meta-commands (\\connect, \\restrict ...) are not SQL: blanked, keeping line
+    numbers."""
     text = "\n".join("" if line.lstrip().startswith("\\") else line for line in text.splitlines())
-    for stmt in parse_text(text, origin):
-        learn(schema, stmt.node)
+    return [(str(s.location), s.sql, s.node) for s in parse_text(text, origin) if not _skip(s.node)]
+
+
+def load_ddl(text: str, origin: str = "<ddl>", into: Schema | None = None) -> Schema:
+    """SQL text -> the model (``into``: add to that one)."""
+    schema = into if into is not None else Schema()
+    for _, _, node in dump_statements(text, origin):
+        learn(schema, node)
     return schema
 
 
@@ -101,6 +121,13 @@ def learn(schema: Schema, node: object) -> None:
 def _create(schema: Schema, node: ast.CreateStmt) -> None:
     t = _name(node.relation)
     table = schema.table(t)
+    table.defined = True
+    if node.partbound is not None and node.inhRelations:
+        # PARTITION OF: the parent's columns first, as PostgreSQL copies them (attislocal false).
+        parent = schema.tables.get(_name(node.inhRelations[0]))
+        for col in parent.columns.values() if parent else ():
+            table.columns[col.name] = replace(col, inherited=True, default=None) if col.generated is None \
+                else replace(col, inherited=True)
     for elt in node.tableElts or ():
         if isinstance(elt, ast.ColumnDef) and elt.typeName is not None:
             _column(table, elt)
@@ -156,7 +183,8 @@ def _identity(con: ast.Constraint) -> str:
 
 
 def _collation(clause: ast.CollateClause) -> str:
-    return ".".join(n.sval for n in clause.collname)
+    names = [n.sval for n in clause.collname]
+    return ".".join(names[1:] if names[0] == "pg_catalog" and len(names) > 1 else names)  # pg_dump qualifies
 
 
 def _column(table: Table, elt: ast.ColumnDef) -> None:
@@ -292,12 +320,23 @@ def _sequence_options(schema: Schema, seq: Sequence, options: Any) -> None:
     for opt in options or ():
         if opt.defname == "as" and isinstance(opt.arg, ast.TypeName):
             seq.type = sql_of(opt.arg)
+        elif opt.defname in _SEQUENCE_PARAMETERS:
+            value = getattr(opt.arg, "ival", None) if opt.arg is not None else None
+            if isinstance(opt.arg, ast.Float):  # a value beyond int32 comes as a Float node
+                value = int(opt.arg.fval)
+            setattr(seq, _SEQUENCE_PARAMETERS[opt.defname], value)
+        elif opt.defname == "cycle":
+            seq.cycle = bool(getattr(opt.arg, "boolval", True))
         elif opt.defname == "owned_by":
             parts = [p.sval for p in opt.arg]
             if parts == ["none"]:
                 seq.owned_by = None
             elif len(parts) >= 2:
                 seq.owned_by = (_names_list(parts[:-1]), parts[-1])
+
+
+_SEQUENCE_PARAMETERS = {"start": "start", "increment": "increment", "minvalue": "minimum", "maxvalue": "maximum",
+                       "cache": "cache"}
 
 
 def _names_list(parts: list[str]) -> QualifiedName:

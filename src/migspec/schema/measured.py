@@ -22,6 +22,7 @@ def from_stats(stats: Stats, into: Schema | None = None) -> Schema:
         # a schema section does not.
         from migspec.schema.ddl import constraint_from_definition, index_from_definition
 
+        table.defined = True
         for c in ts.schema.columns:
             table.columns[c.name] = Column(c.name, c.type, c.not_null, c.default, identity=c.identity,
                                            generated=c.generated)

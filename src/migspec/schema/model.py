@@ -6,11 +6,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from migspec.names import QualifiedName
 from migspec.ops.types import ColumnType
+from migspec.schema import normal
 
 #: Constraint kinds, as pg_constraint.contype spells them.
 PRIMARY, UNIQUE, CHECK, FOREIGN, EXCLUDE, NOT_NULL = "p", "u", "c", "f", "x", "n"
@@ -25,6 +26,7 @@ class Column:
     collation: str | None = None  # COLLATE given explicitly, None: the type's default
     identity: str | None = None  # "always" | "by default"
     generated: str | None = None  # expression of GENERATED ALWAYS AS (...) STORED
+    inherited: bool = False  # a partition's column that comes from its parent (attislocal false)
     #: The parsed type, when an operation set it (keeps what the text loses: a serial as written).
     parsed: ColumnType | None = field(default=None, compare=False, repr=False)
 
@@ -49,6 +51,7 @@ class Constraint:
     #: CHECK (col IS NOT NULL): PostgreSQL 12+ SET NOT NULL uses a validated one instead of a scan.
     not_null_column: str | None = None
     references: QualifiedName | None = None  # FOREIGN KEY's referenced table
+    inherited: bool = False  # a partition's copy of its parent's constraint (conislocal false)
 
 
 @dataclass
@@ -80,6 +83,13 @@ class Sequence:
     name: QualifiedName
     type: str = "bigint"
     owned_by: tuple[QualifiedName, str] | None = None  # (table, column)
+    # Parameters; None: the default for the type and direction (what pg_dump leaves out).
+    start: int | None = None
+    increment: int | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    cache: int | None = None
+    cycle: bool = False
 
 
 @dataclass
@@ -96,6 +106,10 @@ class View:
     #: Columns it names; None: it selects * (or the reader could not tell), so it may read any.
     columns: frozenset[str] | None = frozenset()
     materialized: bool = False
+    options: tuple[str, ...] = ()  # reloptions (security_barrier=true, ...)
+    #: (relation, column) pairs the catalog says it depends on (pg_depend of its rewrite rule);
+    #: column None: the relation as a whole. Empty when read from text (``columns`` guesses then).
+    reads: frozenset[tuple[QualifiedName, str | None]] = frozenset()
 
 
 @dataclass
@@ -111,6 +125,9 @@ class Table:
     # Walk overlay (not part of the schema's identity, left out of the fingerprint):
     created_here: bool = field(default=False, compare=False)  # created earlier in this migration: empty
     measured: bool = field(default=False, compare=False)  # the stats measure it: it has those rows
+    #: The source gave the whole definition (a CREATE TABLE, the stats' schema section, the
+    #: catalog), not just a few column types: only such a table can be checked for drift.
+    defined: bool = field(default=False, compare=False)
 
     def column(self, name: str) -> Column:
         if name not in self.columns:
@@ -143,6 +160,10 @@ class Schema:
     sequences: dict[QualifiedName, Sequence] = field(default_factory=dict)
     enums: dict[QualifiedName, EnumType] = field(default_factory=dict)
     views: dict[QualifiedName, View] = field(default_factory=dict)
+    schemas: set[str] = field(default_factory=set)  # namespaces the catalog loader found
+    #: (kind, name) -> definition of objects the model does not describe (functions, policies,
+    #: domains, extensions, comments ...): the catalog loader lists them so a differ can refuse them.
+    others: dict[tuple[str, str], str] = field(default_factory=dict)
     # Walk overlay (what the migration did so far; left out of the fingerprint):
     dropped: set[QualifiedName] = field(default_factory=set, compare=False)
     notes: list[str] = field(default_factory=list, compare=False)  # what the walk decided the user should know
@@ -184,16 +205,19 @@ class Schema:
         return copy.deepcopy(self)
 
     def canonical(self, tables: set[QualifiedName] | None = None) -> dict[str, Any]:
-        """The schema as plain sorted data, walk overlay left out (``tables``: only those tables
-        and the views, sequences reading or owned by them)."""
+        """The schema as plain sorted data in one spelling per meaning (``migspec.schema.normal``),
+        the walk overlay left out: what the fingerprint hashes. ``tables``: only those tables, the
+        sequences they own and the views reading them. Derived fields (an index's keys, a view's
+        columns) are left out: their definition says it."""
         keep = (lambda n: True) if tables is None else (lambda n: n in tables)
         return {
-            "tables": {str(n): _plain(t) for n, t in sorted(self.tables.items()) if keep(n)},
-            "sequences": {str(n): _plain(s) for n, s in sorted(self.sequences.items())
+            "tables": {str(n): _table(t) for n, t in sorted(self.tables.items()) if keep(n)},
+            "sequences": {str(n): _sequence(s) for n, s in sorted(self.sequences.items())
                           if tables is None or (s.owned_by is not None and keep(s.owned_by[0]))},
-            "enums": {str(n): _plain(e) for n, e in sorted(self.enums.items()) if tables is None},
-            "views": {str(n): _plain(v) for n, v in sorted(self.views.items())
-                      if tables is None or any(keep(t) for t in v.tables)},
+            "enums": {str(n): list(e.labels) for n, e in sorted(self.enums.items()) if tables is None},
+            "views": {str(n): {"definition": normal.query(v.definition) if v.definition else None,
+                               "materialized": v.materialized, "options": sorted(v.options)}
+                      for n, v in sorted(self.views.items()) if tables is None or any(keep(t) for t in v.tables)},
         }
 
     def fingerprint(self, tables: set[QualifiedName] | None = None) -> str:
@@ -203,19 +227,47 @@ class Schema:
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def _plain(obj: Any) -> Any:
-    """Dataclasses to sorted plain data, fields marked compare=False (the walk overlay) left out."""
-    if isinstance(obj, QualifiedName):
-        return str(obj)
-    if hasattr(obj, "__dataclass_fields__"):
-        # Columns keep their order (attnum: a dump and the catalog list them so); the rest sorts.
-        return {f.name: [_plain(c) for c in getattr(obj, f.name).values()]
-                if f.name == "columns" and isinstance(getattr(obj, f.name), dict)
-                else _plain(getattr(obj, f.name)) for f in fields(obj) if f.compare}
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
-    if isinstance(obj, (set, frozenset)):
-        return sorted(_plain(v) for v in obj)
-    if isinstance(obj, (tuple, list)):
-        return [_plain(v) for v in obj]
-    return obj
+def _table(t: Table) -> dict[str, Any]:
+    own = t.name.schema
+
+    def text(value: str | None, how: Any) -> str | None:
+        return normal.unqualified(how(value), own) if value else None
+
+    return {
+        "columns": [{"name": c.name, "type": normal.type_text(c.type) if c.type else None, "not_null": c.not_null,
+                     "default": text(c.default, normal.expression),
+                     "collation": c.collation.strip('"') if c.collation else None, "identity": c.identity,
+                     "generated": text(c.generated, normal.expression)}
+                    for c in t.columns.values()],
+        # A validated NOT NULL constraint (PostgreSQL 18 lists them) is the column's not_null.
+        "constraints": {name: {"kind": c.kind, "definition": text(c.definition, normal.constraint)
+                               or " ".join(c.columns), "validated": c.validated}
+                        for name, c in sorted(t.constraints.items()) if not (c.kind == NOT_NULL and c.validated)},
+        # An index a constraint owns is the constraint's (a dump has only the constraint).
+        "indexes": {name: {"definition": text(i.definition, lambda d: normal.statement(d, own)), "valid": i.valid}
+                    for name, i in sorted(t.indexes.items()) if name not in t.constraints},
+        "triggers": {name: text(tr.definition, lambda d: normal.statement(d, own))
+                     for name, tr in sorted(t.triggers.items())},
+        "partition_key": t.partition_key,
+        "partition_of": str(t.partition_of) if t.partition_of else None,
+        "partition_bound": normal.partition_bound(t.partition_bound) if t.partition_bound else None,
+    }
+
+
+#: Each integer type's largest value: a sequence's default MAXVALUE (CREATE SEQUENCE docs).
+_TYPE_MAX = {"int2": 2**15 - 1, "int4": 2**31 - 1, "int8": 2**63 - 1}
+
+
+def _sequence(s: Sequence) -> dict[str, Any]:
+    """Parameters equal to CREATE SEQUENCE's defaults for the type and direction become None:
+    a dump leaves them out (NO MINVALUE), the catalog spells them out."""
+    typ = normal.type_text(s.type)
+    top = _TYPE_MAX.get(typ, 2**63 - 1)
+    increment = s.increment if s.increment is not None else 1
+    lo, hi = (1, top) if increment > 0 else (-top - 1, -1)
+    minimum = lo if s.minimum is None else s.minimum
+    maximum = hi if s.maximum is None else s.maximum
+    start = (minimum if increment > 0 else maximum) if s.start is None else s.start
+    return {"type": typ, "owned_by": f"{s.owned_by[0]}.{s.owned_by[1]}" if s.owned_by else None,
+            "start": start, "increment": increment, "minimum": minimum, "maximum": maximum,
+            "cache": s.cache if s.cache is not None else 1, "cycle": s.cycle}

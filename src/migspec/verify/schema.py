@@ -6,51 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg
-from pglast import ast, enums
 
 from migspec.errors import InputError, RefusedError
 from migspec.names import quote_ident
-from migspec.parse.source import parse_text, read_text
+from migspec.parse.source import read_text
 from migspec.schema import Schema
-
-# Ownership and privileges name roles the scratch server does not have; they change nothing
-# migspec verifies (locks, rewrites, catalog shape).
-_SKIPPED = (ast.AlterOwnerStmt, ast.GrantStmt, ast.GrantRoleStmt, ast.AlterDefaultPrivilegesStmt)
-
-
-def _skip(node: object) -> bool:
-    if isinstance(node, _SKIPPED):
-        return True
-    if isinstance(node, ast.AlterTableStmt):
-        return all(c.subtype == enums.AlterTableType.AT_ChangeOwner for c in node.cmds or ())
-    return False
-
-
-def dump_statements(path: str | Path) -> list[tuple[str, str, object]]:
-    """(location, SQL, node) of every statement of a pg_dump file that verify runs."""
-    p = Path(path)
-    text = read_text(p)
-    # psql meta-commands (\connect, \restrict ...) are not SQL; blank them, keeping line numbers.
-    text = "\n".join("" if line.lstrip().startswith("\\") else line for line in text.splitlines())
-    return [(str(s.location), s.sql, s.node) for s in parse_text(text, str(p)) if not _skip(s.node)]
+from migspec.schema.applied import apply_ddl
 
 
 def create_from_dump(dsn: str, path: str | Path) -> int:
     """Run the dump on a connection of its own (pg_dump empties search_path for its session)."""
-    statements = dump_statements(path)
-    if not statements:
-        raise InputError(f"{path}: no SQL statements: give a 'pg_dump --schema-only' file")
-    with psycopg.connect(dsn, autocommit=True, application_name="migspec verify schema") as conn:
-        for location, sql, node in statements:
-            if isinstance(node, ast.CreateSchemaStmt) and conn.execute(
-                    "SELECT 1 FROM pg_namespace WHERE nspname = %s", (node.schemaname,)).fetchone():
-                continue  # "public" exists in every new database
-            try:
-                conn.execute(sql)
-            except psycopg.Error as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise InputError(f"{location}: the schema does not load on the scratch server: {first}") from None
-    return len(statements)
+    p = Path(path)
+    return apply_ddl(dsn, read_text(p), str(p))
 
 
 def ddl_from_model(facts: Schema) -> list[str]:
