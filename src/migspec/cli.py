@@ -171,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "apply":
             p.add_argument("--skip-wait", metavar="REASON",
                            help="run CONTRACT before its 'after' period has passed (recorded with who and why)")
+            p.add_argument("--allow-drift", metavar="REASON",
+                           help="run although the tables' live schema differs from the plan's (recorded)")
         p.add_argument("--max-replication-lag", type=float, default=policy.MAX_REPLICATION_LAG_S, metavar="SECONDS",
                        help=f"pause backfill batches while a replica lags more (default {policy.MAX_REPLICATION_LAG_S:g})")
         p.add_argument("--max-lock-waits", type=int, default=0, metavar="N",
@@ -506,7 +508,7 @@ def _run_phase(args: argparse.Namespace, rollback: bool) -> int:
     throttle = Throttle(max_replication_lag_s=args.max_replication_lag, max_lock_waits=args.max_lock_waits,
                         check_sql=args.throttle_sql)
     opts = ApplyOptions(args.phase, dry_run=args.dry_run, throttle=throttle, skip_pre_checks=args.skip_pre_checks,
-                        skip_wait=getattr(args, "skip_wait", None),
+                        skip_wait=getattr(args, "skip_wait", None), allow_drift=getattr(args, "allow_drift", None),
                         on_progress=_progress_printer())
     (rollback_phase if rollback else apply_phase)(plan, args.dsn, opts, _log)
     return EXIT_OK

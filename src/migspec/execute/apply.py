@@ -38,6 +38,7 @@ class ApplyOptions:
     throttle: Throttle | None = None
     skip_pre_checks: bool = False
     skip_wait: str | None = None  # run CONTRACT before its 'after' period; the reason is recorded
+    allow_drift: str | None = None  # run although the live schema differs from the plan's; recorded
     on_progress: Callable[[Progress, int], None] | None = None
 
 
@@ -112,6 +113,7 @@ def apply_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: Log)
     what = f"apply --phase {opts.phase}"
     mig, ids = plan.migration, plan.step_ids(opts.phase)
     try:
+        rollout.check_drift(conn, plan, opts.phase, opts.allow_drift)  # before anything is written
         _take_plan_lock(conn, plan)
         rollout.check_apply(conn, plan, opts.phase, opts.skip_wait)
         # Pre-checks guard the steps about to run; a phase already done runs none (and its checks

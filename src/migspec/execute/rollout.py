@@ -116,6 +116,34 @@ def check_apply(conn: psycopg.Connection, plan: LoadedPlan, phase: str, skip_wai
                     detail=f"{_human(left)} before the end of '{plan.after(phase)}': {skip_wait.strip()}")
 
 
+def check_drift(conn: psycopg.Connection, plan: LoadedPlan, phase: str, allow: str | None) -> None:
+    """Refuse (exit 3, nothing written) a plan whose tables changed in the live database since it
+    was planned (migspec.schema.drift), unless ``allow`` gives a reason, which is recorded. Only
+    before the rollout's first step: after it, the plan's own steps changed them."""
+    from migspec.schema import drift
+    from migspec.schema.catalog import load_catalog
+
+    recorded = plan.doc.get("schema")
+    if not isinstance(recorded, dict) or not recorded.get("tables"):
+        return
+    if conn.execute("SELECT to_regclass(%s)", (state.TABLE,)).fetchone()[0] is not None and \
+            any(p.applied for p in progress(conn, plan).values()):
+        return
+    found = drift.differences(recorded, load_catalog(conn, drift.live_tables(recorded)))
+    if not found:
+        return
+    more = f" (and {len(found) - 1} more table(s))" if len(found) > 1 else ""
+    if allow is None:
+        raise RefusedError(f"the schema drifted since the plan was made: {found[0]}{more}; nothing was changed. "
+                           "Re-plan from the current schema, or pass --allow-drift REASON (recorded with your name)")
+    if not allow.strip():
+        raise InputError("--allow-drift needs a reason (it is recorded)")
+    state.ensure(conn)
+    with conn.transaction():
+        state.event(conn, plan.migration, "allow-drift", phase=phase, plan_sha256=plan.sha256, os_user=who(),
+                    detail=f"{'; '.join(found)}: {allow.strip()}")
+
+
 def check_rollback(conn: psycopg.Connection, plan: LoadedPlan, phase: str) -> None:
     prog = progress(conn, plan)
     for name in reversed(PHASES[PHASES.index(phase) + 1:]):  # the latest applied comes back first

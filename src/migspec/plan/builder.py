@@ -25,7 +25,7 @@ from migspec.planfile.model import Confirmation, Phase, PhaseName, Plan, Runbook
 from migspec.plan.pk_widen import claim
 from migspec.plan.rewrites import rewrite
 from migspec.risk import Risk, Thresholds, classify_stall, stall_seconds
-from migspec.schema import Schema, from_stats, learn, load
+from migspec.schema import Schema, drift, from_stats, learn, load
 
 ORDER = (PhaseName.EXPAND, PhaseName.MIGRATE, PhaseName.CONTRACT)
 
@@ -112,7 +112,8 @@ def build_plan(report: Report, *, schema: Schema | None = None, calibration: Cal
             if not step.reversible:
                 notes.append(f"{phase.name.value.upper()}: '{step.description}' is not reversible: {step.down_note}")
     return Plan(report.migration.name, risk, report.version, phases, runbook(phases, report, thresholds),
-                tuple(confirmations.values()), tuple(notes), window, back)
+                tuple(confirmations.values()), tuple(notes), window, back,
+                drift.record(schema if schema is not None else from_stats(stats), report.tables))
 
 
 def _touches(step: Step, t: QualifiedName) -> bool:

@@ -222,7 +222,7 @@ def dump(plan: Plan, report: Report) -> dict[str, Any]:
         "confirmations_required": [{"target": c.target, "operation": c.operation, "confirmed": c.confirmed,
                                     "reason": c.reason} for c in plan.confirmations],
         "notes": list(plan.notes), "maintenance_window": plan.maintenance_window,
-        "stats": lint["stats"], "handoff": plan.handoff,
+        "stats": lint["stats"], "handoff": plan.handoff, "schema": plan.schema,
     }
 
 def dumps(plan: Plan, report: Report) -> str:

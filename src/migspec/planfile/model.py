@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 from migspec import policy
 from migspec.estimate.model import format_range
@@ -133,6 +134,9 @@ class Plan:
     notes: tuple[str, ...] = field(default=())
     maintenance_window: str | None = None
     rollback_risk: Risk = Risk.GREEN  # the DOWNs, assessed like the UP steps (builder.rollback_risk)
+    #: The schema of the tables it changes, as planned from (migspec.schema.drift.record): apply
+    #: refuses the plan when the live tables differ.
+    schema: dict[str, Any] | None = None
 
     @property
     def handoff(self) -> str:

@@ -220,9 +220,11 @@ def _constraint(table: Table, con: ast.Constraint, column: str | None = None) ->
     if kind == NOT_NULL and con.keys is None and column is None and not keys:
         return
     name = con.conname or _default_name(table, kind, keys, column)
-    text = sql_of(con)
-    prefix = f"CONSTRAINT {con.conname} " if con.conname else ""
-    definition = text[len(prefix):] if prefix and text.startswith(prefix) else text
+    conname, con.conname = con.conname, None  # printed without its name: the definition alone
+    try:
+        definition = sql_of(con)
+    finally:
+        con.conname = conname
     if column and kind in (PRIMARY, UNIQUE) and not con.keys:
         definition = f"{definition} ({column})"
     references = _name(con.pktable) if kind == FOREIGN and con.pktable is not None else None
