@@ -69,3 +69,26 @@ def test_allow_drift_runs_and_is_recorded(plan: Path, pg: psycopg.Connection, pg
     # Once the rollout has started, the plan's own changes are not drift.
     r = migspec_inproc("apply", str(plan), "--dsn", pg_dsn, "--phase", "migrate")
     assert r.returncode == 0, r.stderr
+
+
+def test_a_plan_from_measured_stats_applies_and_sees_drift(pg: psycopg.Connection, pg_dsn: str,
+                                                           tmp_path: Path) -> None:
+    """The common path: 'migspec measure' writes the schema section, 'migspec plan' reads only it
+    (no --schema), 'apply' compares with the catalog: equal at first, then a changed default."""
+    pg.execute(setup_sql(200))
+    stats_file, mig, plan_file = tmp_path / "stats.yaml", tmp_path / "m.sql", tmp_path / "plan.json"
+    r = migspec_inproc("measure", "--dsn", pg_dsn, "--tables", "orders", "--sample-seconds", "0.1",
+                       "-o", str(stats_file))
+    assert r.returncode == 0, r.stderr
+    mig.write_text(MIGRATION)
+    r = migspec_inproc("plan", str(mig), "--stats", str(stats_file), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    plan_file.write_text(r.stdout)
+    assert "public.orders" in json.loads(r.stdout)["schema"]["tables"]
+    assert migspec_inproc("approve", str(plan_file), "--by", "reviewer").returncode == 0
+    pg.execute("ALTER TABLE orders ALTER COLUMN amount SET DEFAULT 7")
+    r = migspec_inproc("apply", str(plan_file), "--dsn", pg_dsn, "--phase", "expand")
+    assert r.returncode == 3 and "public.orders: column amount differs" in r.stderr, r.stderr
+    pg.execute("ALTER TABLE orders ALTER COLUMN amount SET DEFAULT 0")
+    r = migspec_inproc("apply", str(plan_file), "--dsn", pg_dsn, "--phase", "expand")
+    assert r.returncode == 0, r.stderr

@@ -7,11 +7,18 @@ Fill it from:
   - SQL text, no server (a ``pg_dump --schema-only`` file, a DDL file):
     ``load_schema_file(path)`` / ``load_ddl(text)`` (``migspec.schema.ddl``);
   - the stats file ``migspec measure`` wrote: ``from_stats(stats)`` (``migspec.schema.measured``);
-  - both, as lint, plan and verify do: ``load(stats, schema_path)`` (the dump wins where both speak).
+  - both, as lint, plan and verify do: ``load(stats, schema_path)`` (the dump wins where both speak);
+  - a live database, read-only: ``load_catalog(conn)`` / ``load_dsn(dsn)`` (``migspec.schema.catalog``,
+    PostgreSQL 13-18);
+  - a DDL file as PostgreSQL reads it: ``load_applied(path)`` runs it on a throwaway server and
+    reads the catalog back (``migspec.schema.applied``).
 
 Read it: ``schema.tables[QualifiedName]`` -> ``Table`` (``columns``, ``constraints``,
 ``indexes``, ``triggers``, ``primary_key``, ``unique_keys``), ``schema.views_reading(t, col)``,
-``schema.index_table(index)``, ``schema.fingerprint()``.
+``schema.index_table(index)``, ``schema.fingerprint()`` (``fingerprint(tables)``: only those).
+A dump read statically and the catalog it came from have one fingerprint: every text is compared
+in one spelling (``migspec.schema.normal``). ``migspec.schema.drift`` is what a plan records of
+the tables it changes and what ``apply`` compares with the live catalog.
 
 The migration walk (``migspec.analysis``) copies the model and lets each operation apply itself to
 it (``Operation.apply(schema)``); the walk-only facts live on the same objects and are left out of
