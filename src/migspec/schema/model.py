@@ -15,6 +15,8 @@ from migspec.schema import normal
 
 #: Constraint kinds, as pg_constraint.contype spells them.
 PRIMARY, UNIQUE, CHECK, FOREIGN, EXCLUDE, NOT_NULL = "p", "u", "c", "f", "x", "n"
+#: Each integer type's largest value: a sequence's default MAXVALUE (CREATE SEQUENCE docs).
+_TYPE_MAX = {"int2": 2**15 - 1, "int4": 2**31 - 1, "int8": 2**63 - 1}
 
 
 @dataclass
@@ -90,6 +92,19 @@ class Sequence:
     maximum: int | None = None
     cache: int | None = None
     cycle: bool = False
+
+    def parameters(self) -> dict[str, Any]:
+        """Every parameter with CREATE SEQUENCE's default for the type and direction filled in
+        where the source left it out (a dump writes NO MINVALUE, the catalog spells it out)."""
+        typ = normal.type_text(self.type)
+        top = _TYPE_MAX.get(typ, 2**63 - 1)
+        increment = self.increment if self.increment is not None else 1
+        lo, hi = (1, top) if increment > 0 else (-top - 1, -1)
+        minimum = lo if self.minimum is None else self.minimum
+        maximum = hi if self.maximum is None else self.maximum
+        start = (minimum if increment > 0 else maximum) if self.start is None else self.start
+        return {"type": typ, "start": start, "increment": increment, "minimum": minimum, "maximum": maximum,
+                "cache": self.cache if self.cache is not None else 1, "cycle": self.cycle}
 
 
 @dataclass
@@ -254,20 +269,5 @@ def _table(t: Table) -> dict[str, Any]:
     }
 
 
-#: Each integer type's largest value: a sequence's default MAXVALUE (CREATE SEQUENCE docs).
-_TYPE_MAX = {"int2": 2**15 - 1, "int4": 2**31 - 1, "int8": 2**63 - 1}
-
-
 def _sequence(s: Sequence) -> dict[str, Any]:
-    """Parameters equal to CREATE SEQUENCE's defaults for the type and direction become None:
-    a dump leaves them out (NO MINVALUE), the catalog spells them out."""
-    typ = normal.type_text(s.type)
-    top = _TYPE_MAX.get(typ, 2**63 - 1)
-    increment = s.increment if s.increment is not None else 1
-    lo, hi = (1, top) if increment > 0 else (-top - 1, -1)
-    minimum = lo if s.minimum is None else s.minimum
-    maximum = hi if s.maximum is None else s.maximum
-    start = (minimum if increment > 0 else maximum) if s.start is None else s.start
-    return {"type": typ, "owned_by": f"{s.owned_by[0]}.{s.owned_by[1]}" if s.owned_by else None,
-            "start": start, "increment": increment, "minimum": minimum, "maximum": maximum,
-            "cache": s.cache if s.cache is not None else 1, "cycle": s.cycle}
+    return {**s.parameters(), "owned_by": f"{s.owned_by[0]}.{s.owned_by[1]}" if s.owned_by else None}
