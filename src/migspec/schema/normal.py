@@ -60,6 +60,10 @@ def statement(text: str, schema: str) -> str:
     relation = getattr(node, "relation", None)
     if isinstance(relation, ast.RangeVar) and relation.schemaname is None:
         relation.schemaname = schema
+    if isinstance(node, ast.IndexStmt) and isinstance(relation, ast.RangeVar):
+        # pg_get_indexdef and pg_dump write a partitioned table's index ON ONLY (its partitions'
+        # indexes are attached one by one); written without ONLY it is the same index.
+        relation.inh = True
     return _print(node)
 
 
