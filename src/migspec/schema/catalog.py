@@ -75,7 +75,8 @@ WHERE conrelid = ANY(%(tables)s) AND contype <> 't' AND NOT (contype = 'n' AND c
 """
 
 _INDEXES = """
-SELECT i.indrelid, ic.relname, pg_get_indexdef(i.indexrelid), i.indisvalid
+SELECT i.indrelid, ic.relname, pg_get_indexdef(i.indexrelid), i.indisvalid,
+       EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
 WHERE i.indrelid = ANY(%(tables)s)
 """
@@ -202,9 +203,10 @@ def load_catalog(conn: psycopg.Connection, tables: set[QualifiedName] | None = N
             by_oid[oid].constraints[name] = con
             if comment is not None:
                 schema.others[("comment on constraint", f"{name} on {by_oid[oid].name}")] = comment
-        for oid, name, definition, valid in conn.execute(_INDEXES, params).fetchall():
+        for oid, name, definition, valid, attached in conn.execute(_INDEXES, params).fetchall():
             by_oid[oid].indexes[name] = index_from_definition(name, definition, valid) or \
                 Index(name, definition, keys=("",), valid=valid)
+            by_oid[oid].indexes[name].attached = attached
         for oid, name, definition in conn.execute(_TRIGGERS, params).fetchall():
             by_oid[oid].triggers[name] = Trigger(name, definition)
         for (nsp, rel, typ, start, increment, minimum, maximum, cache, cycle, deptype, tnsp, trel,

@@ -66,6 +66,7 @@ class Index:
     predicate: str | None = None  # the WHERE of a partial index
     reads: frozenset[str] = frozenset()  # every column the keys or the predicate read
     valid: bool = True  # False: a failed CONCURRENTLY build left it INVALID
+    attached: bool = False  # a partition's index attached to its parent's partitioned index
     created_here: bool = field(default=False, compare=False)  # walk overlay: built by this migration
 
     @property
