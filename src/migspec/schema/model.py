@@ -11,7 +11,6 @@ from typing import Any
 
 from migspec.names import QualifiedName
 from migspec.ops.types import ColumnType
-from migspec.schema import normal
 
 #: Constraint kinds, as pg_constraint.contype spells them.
 PRIMARY, UNIQUE, CHECK, FOREIGN, EXCLUDE, NOT_NULL = "p", "u", "c", "f", "x", "n"
@@ -97,6 +96,8 @@ class Sequence:
     def parameters(self) -> dict[str, Any]:
         """Every parameter with CREATE SEQUENCE's default for the type and direction filled in
         where the source left it out (a dump writes NO MINVALUE, the catalog spells it out)."""
+        from migspec.schema import normal  # pglast's parser: on first use (issue 16)
+
         typ = normal.type_text(self.type)
         top = _TYPE_MAX.get(typ, 2**63 - 1)
         increment = self.increment if self.increment is not None else 1
@@ -225,6 +226,8 @@ class Schema:
         the walk overlay left out: what the fingerprint hashes. ``tables``: only those tables, the
         sequences they own and the views reading them. Derived fields (an index's keys, a view's
         columns) are left out: their definition says it."""
+        from migspec.schema import normal  # pglast's parser: on first use (issue 16)
+
         keep = (lambda n: True) if tables is None else (lambda n: n in tables)
         return {
             "tables": {str(n): _table(t) for n, t in sorted(self.tables.items()) if keep(n)},
@@ -244,6 +247,8 @@ class Schema:
 
 
 def _table(t: Table) -> dict[str, Any]:
+    from migspec.schema import normal  # pglast's parser: on first use (issue 16)
+
     own = t.name.schema
 
     def text(value: str | None, how: Any) -> str | None:
