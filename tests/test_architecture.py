@@ -69,7 +69,5 @@ def test_executor_and_plan_file_never_import_the_planner(importer: str) -> None:
     assert backward(importer, "migspec.plan") == []
 
 
-@pytest.mark.xfail(strict=False, reason="issue 16 (h16speed) removes the ops -> parse imports (pglast AST "
-                                        "objects in ops); until then ops.base/data/expressions read parse.source")
 def test_ops_never_import_the_parser() -> None:
     assert backward("migspec.ops", "migspec.parse") == []

@@ -16,7 +16,6 @@ from migspec.locks import LockMode
 from migspec.names import QualifiedName
 
 if TYPE_CHECKING:
-    from migspec.parse.source import Statement
     from migspec.schema import Schema
 
 
@@ -112,11 +111,29 @@ class Known(Protocol):
 NOTHING_TO_UNDO = Reverse((), "nothing to undo")
 
 
+class Source(Protocol):
+    """What an operation keeps of the statement it was read from. ``migspec.parse.source.Statement``
+    is one; ops name only this shape so that they never import the parser (data flows
+    text -> operations, never back)."""
+
+    @property
+    def sql(self) -> str: ...
+
+    @property
+    def location(self) -> object: ...  # file:line:col, printed in findings
+
+    @property
+    def index(self) -> int: ...  # position in the whole migration, from 0
+
+    @property
+    def node(self) -> object: ...  # pglast's node, built on first use (the planner re-prints from it)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Operation:
     """Base of all operations. ``kind`` is the stable name used in JSON and rule case files."""
 
-    stmt: Statement = field(compare=False, repr=False)
+    stmt: Source = field(compare=False, repr=False)
     table: QualifiedName | None = None
 
     kind: ClassVar[str] = "operation"
