@@ -86,7 +86,7 @@ def stats() -> str:
 def _breakdown(work: Path) -> dict[str, float]:
     """Where the time goes, in-process (imports already done)."""
     from migspec.diff import target
-    from migspec.diff.differ import diff
+    from migspec.diff.differ import diff, schema_ddl
     from migspec.plan.builder import PlanOptions, plan_migration
     from migspec.stats import load_stats
 
@@ -106,7 +106,7 @@ def _breakdown(work: Path) -> dict[str, float]:
     t = time.perf_counter()
     td = target.TargetDiff(d, current, desired)
     schema = work / "current_ddl.sql"
-    schema.write_text(target.statements_text(diff(target.DiffSchema(), current).statements))
+    schema.write_text(target.statements_text(schema_ddl(current)))
     plan_migration(target.target_migration(td, "desired.sql"), load_stats(str(work / "stats.yaml")),
                    schema_path=schema, options=PlanOptions(tuple(d.drops)))
     out["lint + plan"] = time.perf_counter() - t

@@ -129,7 +129,7 @@ def test_unsupported_differences_are_all_listed(session_scratch, tmp_path: Path)
 
 def test_bad_input_is_exit_2(session_scratch, tmp_path: Path) -> None:
     cur, des = _files(tmp_path, CURRENT, "CREATE TABLE x (id int REFERENCES nowhere (id));")
-    _one_line(migspec_inproc("diff", "--target", des, "--schema", cur), 2, "does not apply", "nowhere")
+    _one_line(migspec_inproc("diff", "--target", des, "--schema", cur), 2, "does not load", "nowhere")
     cur, des = _files(tmp_path)
     _one_line(migspec_inproc("diff", "--target", des), 2, "--schema CURRENT.sql or --dsn DSN")
     _one_line(migspec_inproc("diff", "--target", des, "--schema", cur, "--rename", "nope=other"), 2,

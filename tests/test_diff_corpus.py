@@ -28,9 +28,9 @@ import pytest
 
 from diff_corpus import Pair, base, pairs
 from helpers_apply import migspec_inproc
-from migspec.diff.catalog import IGNORED_SCHEMAS, read_schema
-from migspec.diff.differ import diff
-from migspec.diff.model import DiffSchema
+from migspec.diff.differ import diff, schema_ddl
+from migspec.schema.catalog import IGNORED_SCHEMAS, load_catalog as read_schema
+from migspec.schema.model import Schema
 from migspec.diff.target import TargetDiff, parse_rename, statements_text, target_migration
 from migspec.names import quote_ident
 from migspec.plan.builder import PlanOptions, plan_migration
@@ -62,7 +62,7 @@ class _Server:
         self.admin.execute(f"CREATE DATABASE {self.template}")
         with psycopg.connect(server.dsn_for(self.template), autocommit=True) as conn:
             conn.execute(self.base_sql)
-        self.schemas: dict[str, DiffSchema] = {}
+        self.schemas: dict[str, Schema] = {}
         self.dumps: dict[str, str] = {}
 
     @contextlib.contextmanager
@@ -80,7 +80,7 @@ class _Server:
         finally:
             self.admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
-    def known(self, sql: str) -> tuple[DiffSchema, str]:
+    def known(self, sql: str) -> tuple[Schema, str]:
         if sql not in self.schemas:
             with self.database(sql) as dsn:
                 with psycopg.connect(dsn) as conn:
@@ -131,7 +131,7 @@ def corpus_server(pg_server, _pg_admin) -> Iterator[_Server]:  # type: ignore[no
         s.cleanup()
 
 
-def _stats(schema: DiffSchema, rows: int) -> dict:  # type: ignore[type-arg]
+def _stats(schema: Schema, rows: int) -> dict:  # type: ignore[type-arg]
     return {"pg_version": 15, "source": "production", "maintenance_window": "none",
             "thresholds": {"batch_rows": 100},
             "tables": {str(t): {"rows": rows, "size_bytes": 100_000, "write_qps": 5,
@@ -188,7 +188,7 @@ def test_diff_oracle(pair: Pair, corpus_server: _Server, tmp_path: Path) -> None
         assert bool(d.drops) == pair.accept_drops, d.drops
         td = TargetDiff(d, current, desired)
         schema_file = tmp_path / "current.sql"
-        schema_file.write_text(statements_text(diff(DiffSchema(), current).statements))
+        schema_file.write_text(statements_text(schema_ddl(current)))
         plan, report = plan_migration(target_migration(td, f"{pair.name}.sql"),
                                       parse_stats(_stats(current, ROWS if pair.data else 1000), "corpus stats"),
                                       schema_path=schema_file, pg_version=srv.server.major,

@@ -37,8 +37,8 @@ import re
 from collections.abc import Iterable, Sequence as Seq
 from dataclasses import dataclass, field, replace
 
-from migspec.diff.model import Column, Constraint, DiffSchema, Index, Sequence, Table, View
 from migspec.names import QualifiedName, quote_ident as q, quote_literal
+from migspec.schema.model import EXCLUDE, NOT_NULL, PRIMARY, UNIQUE, Column, Constraint, Index, Schema, Sequence, Table
 
 
 @dataclass(frozen=True)
@@ -65,14 +65,14 @@ class Diff:
     notes: list[str] = field(default_factory=list)
 
 
-def diff(current: DiffSchema, desired: DiffSchema, renames: Seq[Rename] = ()) -> Diff:
+def diff(current: Schema, desired: Schema, renames: Seq[Rename] = ()) -> Diff:
     return _Differ(current, desired, renames).run()
 
 
 def _column_sql(col: Column, *, with_not_null: bool = True) -> str:
     parts = [q(col.name), col.type or "text"]
     if col.collation:
-        parts.append(f"COLLATE {col.collation}")
+        parts.append(f"COLLATE {_collation_sql(col.collation)}")
     if col.identity:
         parts.append(f"GENERATED {col.identity.upper()} AS IDENTITY")
     if col.generated:
@@ -82,6 +82,17 @@ def _column_sql(col: Column, *, with_not_null: bool = True) -> str:
     if col.not_null and with_not_null and not col.identity:
         parts.append("NOT NULL")
     return " ".join(parts)
+
+
+def _collation_sql(name: str) -> str:
+    """The model keeps a collation's name as the catalog spells it ("C", "pg_catalog.default")."""
+    return ".".join(q(part) for part in name.split("."))
+
+
+def schema_ddl(schema: Schema) -> list[str]:
+    """The statements that create ``schema`` from nothing, index definitions exactly as the catalog
+    wrote them (ON ONLY a partitioned table): the planner's facts, not a script to run."""
+    return _Differ(Schema(), schema, (), as_read=True).run().statements
 
 
 def _strip_parens(expr: str) -> str:
@@ -109,7 +120,8 @@ def _word(text: str, old: str, new: str) -> str:
 
 
 class _Differ:
-    def __init__(self, current: DiffSchema, desired: DiffSchema, renames: Seq[Rename]) -> None:
+    def __init__(self, current: Schema, desired: Schema, renames: Seq[Rename], *, as_read: bool = False) -> None:
+        self.as_read = as_read
         self.old = copy.deepcopy(current)
         self.new = desired
         self.renames = list(renames)
@@ -168,6 +180,17 @@ class _Differ:
     # --- what the differ does not change -----------------------------------------------------
 
     def _unsupported_others(self) -> None:
+        for name in sorted(set(self.old.tables) & set(self.new.tables)):
+            a, b = self.old.tables[name].triggers, self.new.tables[name].triggers
+            for t in sorted(set(a) | set(b)):
+                if (a[t].definition if t in a else None) != (b[t].definition if t in b else None):
+                    what = "added" if t not in a else "removed" if t not in b else "changed"
+                    self.out.unsupported.append(f"trigger {q(t)} on {name}: {what}")
+        for schema in (self.old, self.new):  # triggers of tables that come or go
+            for name, table in schema.tables.items():
+                if name not in self.old.tables or name not in self.new.tables:
+                    self.out.unsupported += [f"trigger {q(t)} on {name}: {'added' if schema is self.new else 'removed'}"
+                                             for t in sorted(table.triggers)]
         old, new = self.old.others, self.new.others
         for key in sorted(set(old) | set(new)):
             if old.get(key) != new.get(key):
@@ -274,7 +297,7 @@ class _Differ:
         return drop
 
     @staticmethod
-    def _view_order(names: set[QualifiedName], schema: DiffSchema, *, reverse: bool) -> list[QualifiedName]:
+    def _view_order(names: set[QualifiedName], schema: Schema, *, reverse: bool) -> list[QualifiedName]:
         """Dependencies first (``reverse``: dependents first)."""
         done: list[QualifiedName] = []
 
@@ -370,7 +393,7 @@ class _Differ:
         for attr, sql in (("type", "AS {}"), ("increment", "INCREMENT BY {}"), ("minimum", "MINVALUE {}"),
                           ("maximum", "MAXVALUE {}"), ("start", "START WITH {}"), ("cache", "CACHE {}")):
             value = getattr(s, attr)
-            if before is None or getattr(before, attr) != value:
+            if value is not None and (before is None or getattr(before, attr) != value):
                 parts.append(sql.format(value))
         if before is None or before.cycle != s.cycle:
             parts.append("CYCLE" if s.cycle else "NO CYCLE")
@@ -417,7 +440,8 @@ class _Differ:
                            else f"ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT")
             if (was.type, was.collation) != (col.type, col.collation):
                 # without COLLATE the column keeps its collation when the type stays the same
-                collate = f" COLLATE {col.collation or 'pg_catalog.default'}" if col.collation or was.collation else ""
+                collate = f" COLLATE {_collation_sql(col.collation or 'pg_catalog.default')}" \
+                    if col.collation or was.collation else ""
                 out.append(f"ALTER TABLE {t} ALTER COLUMN {c} TYPE {col.type}{collate}")
             if was.not_null != col.not_null and not col.identity:
                 out.append(f"ALTER TABLE {t} ALTER COLUMN {c} {'SET' if col.not_null else 'DROP'} NOT NULL")
@@ -442,6 +466,16 @@ class _Differ:
 
     # --- constraints and indexes --------------------------------------------------------------
 
+    def _indexes(self, table: Table) -> dict[str, Index]:
+        # as_read (the planner's facts): every index the catalog lists, a partition's attached copies
+        # too, but not a key's own index (its constraint builds it: listed twice, a DOWN rebuilds it twice)
+        return {n: i for n, i in table.indexes.items() if n not in _key_names(table)} if self.as_read \
+            else own_indexes(table)
+
+    def _constraints(self, table: Table) -> dict[str, Constraint]:
+        return {n: c for n, c in table.constraints.items() if c.kind != NOT_NULL} if self.as_read \
+            else own_constraints(table)
+
     def _renamed_keys(self) -> list[str]:
         """A constraint or index that only changed its name (a renamed table's ``t_pkey`` that the
         desired schema calls ``u_pkey``) is renamed, not dropped and rebuilt."""
@@ -450,8 +484,8 @@ class _Differ:
             b = self.new.tables.get(name)
             if b is None:
                 continue
-            gone = {n: c for n, c in a.constraints.items() if n not in b.constraints}
-            came = {n: c for n, c in b.constraints.items() if n not in a.constraints}
+            gone = {n: c for n, c in self._constraints(a).items() if n not in b.constraints}
+            came = {n: c for n, c in self._constraints(b).items() if n not in a.constraints}
             for n, con in sorted(gone.items()):
                 match = next((m for m, c in sorted(came.items()) if (c.kind, c.definition) == (con.kind, con.definition)),
                              None)
@@ -460,9 +494,12 @@ class _Differ:
                     out.append(f"ALTER TABLE {name.sql} RENAME CONSTRAINT {q(n)} TO {q(match)}")
                     con.name = match
                     a.constraints[match] = a.constraints.pop(n)
+                    if con.kind in "pux" and n in a.indexes:  # the key's index is renamed with it
+                        a.indexes[match] = a.indexes.pop(n)
+                        a.indexes[match].name = match
             shape = lambda idx: idx.definition.replace(f" INDEX {q(idx.name)} ON ", " INDEX ON ", 1)  # noqa: E731
-            gone_i = {n: i for n, i in a.indexes.items() if n not in b.indexes}
-            came_i = {n: i for n, i in b.indexes.items() if n not in a.indexes}
+            gone_i = {n: i for n, i in self._indexes(a).items() if n not in b.indexes}
+            came_i = {n: i for n, i in self._indexes(b).items() if n not in a.indexes}
             for n, idx in sorted(gone_i.items()):
                 match = next((m for m, i in sorted(came_i.items()) if shape(i) == shape(idx)), None)
                 if match is not None:
@@ -486,11 +523,11 @@ class _Differ:
         rebuilt_keys: set[str] = set()
         for name, a in old.items():
             b = new.get(name)
-            for cname, con in a.constraints.items():
+            for cname, con in self._constraints(a).items():
                 other = b.constraints.get(cname) if b else None
                 if con.kind in "pu" and (other is None or other.definition != con.definition):
                     rebuilt_keys.add(f"{name.sql}({_key_columns(con.definition)})")
-            for iname, idx in a.indexes.items():
+            for iname, idx in self._indexes(a).items():
                 other = b.indexes.get(iname) if b else None
                 if idx.unique and (other is None or other.definition != idx.definition):
                     rebuilt_keys.add(f"{name.sql}({_key_columns(idx.definition)})")
@@ -502,7 +539,7 @@ class _Differ:
             b = new.get(name)
             if b is None:
                 continue
-            for cname, con in sorted(a.constraints.items()):
+            for cname, con in sorted(self._constraints(a).items()):
                 other = b.constraints.get(cname)
                 same = other is not None and other.definition == con.definition and other.kind == con.kind
                 if other is not None and not same and other.kind == con.kind and con.definition.endswith(" NOT VALID") \
@@ -515,10 +552,10 @@ class _Differ:
                 (fk_drop if con.kind == "f" else con_drop).append(sql)
             # A table attached as a partition keeps an index shaped like one of its new parent's:
             # ATTACH PARTITION attaches it (dropping it after the attach fails, 2BP01).
-            parent = new.get(b.partition_of) if b.partition_of and not a.partition_of else None
-            attached = {_index_shape(i) for i in parent.indexes.values()} if parent else set()
-            for iname, idx in sorted(a.indexes.items()):
-                other = b.indexes.get(iname)
+            parent = self.new.tables.get(b.partition_of) if b.partition_of and not a.partition_of else None
+            attached = {_index_shape(i) for i in self._indexes(parent).values()} if parent else set()
+            for iname, idx in sorted(self._indexes(a).items()):
+                other = self._indexes(b).get(iname)
                 if (other is None or other.definition != idx.definition) and _index_shape(idx) not in attached:
                     idx_drop.append(f"DROP INDEX {name.sibling(iname).sql}")
                 elif not idx.valid:
@@ -527,22 +564,45 @@ class _Differ:
         # that stay, pointing at tables that go, are not in the desired schema: dropped above.
         for name, b in sorted(new.items()):
             a = old.get(name)
-            for cname, con in sorted(b.constraints.items()):
+            for cname, con in sorted(self._constraints(b).items()):
                 before = a.constraints.get(cname) if a else None
                 if before is not None and before.definition.removesuffix(" NOT VALID") == con.definition \
                         and before.kind == con.kind and not (con.kind == "f" and refs(con)):
                     continue
                 sql = f"ALTER TABLE {name.sql} ADD CONSTRAINT {q(cname)} {con.definition}"
                 (fk_add if con.kind == "f" else con_add).append(sql)
-            for iname, idx in sorted(b.indexes.items()):
-                before = a.indexes.get(iname) if a else None
+            for iname, idx in sorted(self._indexes(b).items()):
+                before = self._indexes(a).get(iname) if a else None
                 if before is None or before.definition != idx.definition:
-                    idx_add.append(idx.definition)
+                    idx_add.append(idx.definition if self.as_read else index_sql(b, idx))
         # keys before checks: a PRIMARY KEY's NOT NULL columns first
         con_add.sort(key=lambda s: (" PRIMARY KEY " not in s, " UNIQUE " not in s))
         return fk_drop, fk_add, con_drop, con_add, idx_drop, idx_add, validate
 
 
+def own_indexes(table: Table) -> dict[str, Index]:
+    """The indexes a CREATE INDEX made on ``table``: not a constraint's own (a key's index comes
+    with its constraint), not a partition's index attached to its parent's (it comes with the parent's)."""
+    return {n: i for n, i in table.indexes.items() if n not in _key_names(table) and not i.attached}
+
+
+def _key_names(table: Table) -> set[str]:
+    """The names of ``table``'s keys, which are also the names of the indexes they own."""
+    return {n for n, c in table.constraints.items() if c.kind in (PRIMARY, UNIQUE, EXCLUDE)}
+
+
 def _index_shape(index: Index) -> str:
     """An index definition without its name and table: a partition's copy has its parent's shape."""
     return re.sub(r"^CREATE (UNIQUE )?INDEX \S+ ON (ONLY )?\S+ ", r"\1", index.definition)
+
+
+def index_sql(table: Table, index: Index) -> str:
+    """The CREATE INDEX: on a partitioned table without ONLY (pg_get_indexdef's ONLY would build
+    no index on the partitions)."""
+    return index.definition.replace(" ON ONLY ", " ON ", 1) if table.partition_key else index.definition
+
+
+def own_constraints(table: Table) -> dict[str, Constraint]:
+    """The constraints defined on ``table`` itself: not a partition's copies of its parent's (they come
+    with it), not a NOT NULL constraint (the column's ``not_null``)."""
+    return {n: c for n, c in table.constraints.items() if not c.inherited and c.kind != NOT_NULL}

@@ -2,10 +2,11 @@
 and hand the statements to the same pipeline as any migration.
 
 A schema given as SQL (``--target DESIRED.sql``, ``--schema CURRENT.sql``: DDL or a
-``pg_dump --schema-only`` file) is applied with psql to its own database on one throwaway server
-(:mod:`migspec.pgserver`) and read back from the catalog, so PostgreSQL itself resolves every
-default, type alias and expression. ``--dsn`` reads the live current schema instead, in a
-read-only session (:func:`migspec.measure.connection.connect`).
+``pg_dump --schema-only`` file) is applied to its own database on one throwaway server
+(:mod:`migspec.pgserver`, :func:`migspec.schema.applied.apply_ddl`) and read back by the catalog
+loader (:func:`migspec.schema.catalog.load_catalog`), so PostgreSQL itself resolves every default,
+type alias and expression. ``--dsn`` reads the live current schema instead, read-only
+(:func:`migspec.schema.catalog.load_dsn`).
 """
 
 from __future__ import annotations
@@ -13,28 +14,25 @@ from __future__ import annotations
 import contextlib
 import re
 import secrets
-import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from migspec.diff.differ import Diff, Rename, diff
-from migspec.diff.model import DiffSchema
+from migspec.diff.differ import Diff, Rename, diff, schema_ddl
+from migspec.schema.model import Schema
 from migspec.errors import InputError, RefusedError
 from migspec.names import QualifiedName, quote_ident, split_name
 
 #: ``-- migspec:rename old=new`` in the desired schema: a rename the differ cannot infer.
 _RENAME_COMMENT = re.compile(r"^\s*--\s*migspec:\s*rename\s+(\S+)\s*$", re.MULTILINE)
-#: How long psql may take to apply one schema file (seconds).
-APPLY_TIMEOUT = 300
 
 
 @dataclass
 class TargetDiff:
     diff: Diff
-    current: DiffSchema
-    desired: DiffSchema
+    current: Schema
+    desired: Schema
 
     def check(self, *, accept_drops: bool) -> None:
         """Refuse (exit 3, one line) what the statements cannot carry: unsupported differences,
@@ -54,7 +52,7 @@ def statements_text(statements: Sequence[str]) -> str:
     return "".join(f"{s};\n\n" for s in statements)
 
 
-def parse_rename(spec: str, current: DiffSchema, renamed: dict[QualifiedName, QualifiedName] | None = None
+def parse_rename(spec: str, current: Schema, renamed: dict[QualifiedName, QualifiedName] | None = None
                  ) -> Rename | None:
     """``old=new`` for a table (``[schema.]table``) or a column (``[schema.]table.column``); which
     one is decided by what the current schema holds. None: the current schema already has NEW and
@@ -88,7 +86,7 @@ def parse_rename(spec: str, current: DiffSchema, renamed: dict[QualifiedName, Qu
     raise InputError(f"--rename {spec!r}: no such table or column in the current schema")
 
 
-def _exists(parts: list[str], current: DiffSchema) -> bool:
+def _exists(parts: list[str], current: Schema) -> bool:
     if len(parts) <= 2 and QualifiedName(*(parts if len(parts) == 2 else ["public", *parts])) in current.tables:
         return True
     if len(parts) >= 2:
@@ -127,43 +125,37 @@ def scratch_server(major: int | None = None) -> Iterator[object]:
 
 def apply_schema_file(server, path: str) -> str:  # type: ignore[no-untyped-def]
     """Apply one schema file (DDL, or a pg_dump --schema-only file) to a new database on the
-    throwaway ``server`` with psql; return the database's DSN. A statement that fails is bad input."""
+    throwaway ``server``; return the database's DSN. A statement that fails is bad input."""
     import psycopg
 
-    _read(path)  # a missing or unreadable file: its own message
+    from migspec.schema.applied import apply_ddl
+
+    text = _RENAME_COMMENT.sub("", _read(path))  # ours, not a lint directive (line numbers kept)
     name = f"migspec_diff_{secrets.token_hex(4)}"
     with psycopg.connect(server.dsn, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {quote_ident(name)}")
     dsn = server.dsn_for(name)
-    done = subprocess.run([str(server.tool("psql")), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", path],
-                          capture_output=True, text=True, timeout=APPLY_TIMEOUT)
-    if done.returncode != 0:
-        errors = [line for line in done.stderr.splitlines() if "ERROR" in line] or done.stderr.splitlines() or ["?"]
-        raise InputError(f"{path}: does not apply to an empty PostgreSQL {server.major} database: "
-                         f"{errors[0].split('ERROR:', 1)[-1].strip()}")
+    apply_ddl(dsn, text, path)
     return dsn
 
 
-def read_dsn(dsn: str, *, read_only: bool = True) -> DiffSchema:
-    from migspec.diff.catalog import read_schema
+def read_dsn(dsn: str, *, read_only: bool = True) -> Schema:
+    """The schema behind ``dsn``: the user's database read-only, or a scratch one."""
+    from migspec.schema.catalog import load_catalog, load_dsn
 
     if read_only:
-        from migspec.measure.connection import connect
-
-        with contextlib.closing(connect(dsn)) as conn:
-            return read_schema(conn)
+        return load_dsn(dsn)
     import psycopg
 
     with psycopg.connect(dsn) as conn:
-        return read_schema(conn)
+        return load_catalog(conn)
 
 
 def live_major(dsn: str) -> int:
-    from migspec.measure.connection import connect
+    from migspec.dsn import connect
 
-    with contextlib.closing(connect(dsn)) as conn:
+    with contextlib.closing(connect(dsn, application_name="migspec diff")) as conn:
         row = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()
-        conn.commit()
     return int(row[0]) // 10000 if row else 0
 
 
@@ -232,6 +224,6 @@ def target_plan_inputs(args):  # type: ignore[no-untyped-def]
     td = _diff_of(args, lambda line: sys.stderr.write(f"migspec: note: {line}\n"))
     args.confirm = [*args.confirm, *td.diff.drops]
     holder = tempfile.NamedTemporaryFile("w", suffix=".sql", prefix="migspec-current-", encoding="utf-8")
-    holder.write(statements_text(diff(DiffSchema(), td.current).statements))
+    holder.write(statements_text(schema_ddl(td.current)))
     holder.flush()
     return target_migration(td, args.target), holder
