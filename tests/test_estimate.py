@@ -19,7 +19,7 @@ from migspec.estimate.model import Estimate, format_range
 from migspec.estimate.runner import RunnerPlan, next_batch_size, runner_seconds
 from migspec.estimate.speed import (DEFAULT_READ_BPS, PROBE_READ_RAMP, REFERENCE_ROW_SECONDS, ServerSpeed, load_factor,
                                     speed_from_stats)
-from migspec.estimate.throughput import DEFAULT_RATES, Calibration
+from migspec.estimate.throughput import DEFAULT_RATES, Calibration, calibration_text
 from migspec.measure.probes import sample_query
 from migspec.stats import parse_stats
 from migspec.verify.runner import estimate_mismatch
@@ -268,3 +268,13 @@ def test_measure_calibrate_writes_a_calibration_file_plan_reads(pg: psycopg.Conn
     assert str(cal) in step["estimate_basis"]
     if rates["index_build_concurrent"]["loaded_factor"] > 1:  # the load's effect measured, not assumed
         assert "measured: x" in step["estimate_basis"] and "assumed" not in step["estimate_basis"]
+
+
+def test_a_measured_zero_per_batch_cost_is_written_and_read_back() -> None:
+    """calibrate takes a per-batch cost the noise makes negative as 0 (measure.calibrate.batch_costs);
+    the file must keep that 0, not drop it as if it had never been measured (the calibrate test
+    failed on exactly that in a CI run)."""
+    text = calibration_text({"batched_update": {"rows_per_s": 20_000.0, "batch_s": 0.0}}, ["test"])
+    rates = yaml.safe_load(text)
+    assert rates["batched_update"]["batch_s"] == 0
+    assert Calibration(rates).rate("batched_update").batch_s == 0.0

@@ -147,7 +147,9 @@ def calibration_text(rates: Mapping[str, Mapping[str, float]], comments: list[st
         lines.append("{}  # nothing measured a throughput")
     for kind, rate in sorted(rates.items()):
         fields = [f"{name}: {round(value) if name.endswith('_per_s') else float(f'{value:.4g}')}"
-                  for name, value in rate.items() if value or name == "write_qps"]
+                  # a measured 0 is kept where it is a finding (no write load reached, no per-batch cost
+                  # apart from the rows'): dropping it would read back as "never measured"
+                  for name, value in rate.items() if value or name in ("write_qps", "batch_s")]
         lines.append(f"{kind}: {{{', '.join(fields)}}}")
     return "\n".join(lines) + "\n"
 
