@@ -50,3 +50,24 @@ def test_start_and_stop_leave_nothing_behind() -> None:
     assert server.stopped
     assert not server.basedir.exists()
     server.stop()  # idempotent: a second stop is harmless
+
+
+def test_template_cluster_is_made_once_then_copied(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from migspec.pgserver import TEMPLATE_ENV, scratch_parent
+
+    cache = tmp_path / "initdb-cache"
+    monkeypatch.setenv(TEMPLATE_ENV, str(cache))
+    with start_server(template=True, parent=scratch_parent()) as first:
+        with psycopg.connect(first.dsn, autocommit=True) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    entries = list(cache.iterdir())
+    assert len(entries) == 1 and (entries[0] / "PG_VERSION").is_file()  # no staging directory left
+    assert str(first.version_num) in entries[0].name
+    (entries[0] / "migspec-test-mark").write_text("copied")  # the server ignores files it does not know
+    with start_server(template=True) as second:
+        assert (second.datadir / "migspec-test-mark").read_text() == "copied"
+        assert "migspec throwaway server" not in (entries[0] / "postgresql.conf").read_text()
+        with psycopg.connect(second.dsn, autocommit=True) as conn:
+            conn.execute("CREATE TABLE t (id int)")
+            assert conn.execute("SELECT count(*) FROM t").fetchone() == (0,)
+    assert not second.basedir.exists() and list(cache.iterdir()) == entries

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import glob
+import hashlib
 import importlib.util
 import os
 import pwd
@@ -36,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["Server", "ServerError", "find_bindir", "start_server", "server_version_num", "tool_path"]
+__all__ = ["Server", "ServerError", "find_bindir", "scratch_parent", "start_server", "server_version_num",
+           "tool_path"]
 
 #: Environment variable that points at a directory holding ``postgres``, ``initdb`` and ``pg_ctl``.
 BINDIR_ENV = "MIGSPEC_PG_BINDIR"
@@ -46,6 +48,9 @@ _DEFAULT_PARENT = Path("/tmp")
 #: Operating-system user that owns the cluster when this process runs as root.
 OS_USER_ENV = "MIGSPEC_PG_OS_USER"
 _DEFAULT_OS_USER = "postgres"
+#: Environment variable naming the directory initdb'd clusters are kept in for ``template=True``
+#: (default ``$XDG_CACHE_HOME/migspec/initdb``, else ``~/.cache/migspec/initdb``).
+TEMPLATE_ENV = "MIGSPEC_PG_TEMPLATE_DIR"
 #: Database superuser created by initdb; trust authentication, so no password.
 DB_USER = "postgres"
 #: Server programs that must all be present for a directory to count as a server bindir.
@@ -239,6 +244,17 @@ def server_version_num(bindir: Path) -> int:
     return major * 10000 + minor
 
 
+def scratch_parent() -> Path | None:
+    """Where a server that only holds a schema to read back goes: ``/dev/shm`` (a tmpfs: copying
+    the cluster and CREATE DATABASE take a fraction of a disk's time, measured in
+    bench/s_target.py) when it is usable and ``$MIGSPEC_PG_TMPDIR`` does not choose; None (the
+    default place) otherwise.  Never for a server whose timings mean anything."""
+    shm = Path("/dev/shm")
+    if os.environ.get(PARENT_ENV) or not (shm.is_dir() and os.access(shm, os.W_OK | os.X_OK)):
+        return None
+    return shm
+
+
 def _free_port() -> int:
     """A TCP port that was free a moment ago (the caller retries if it is taken meanwhile)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -323,9 +339,76 @@ def _server_settings(*, port: int, socket_dir: Path, fast: bool) -> list[str]:
     return lines
 
 
+def _initdb(bindir: Path, datadir: Path, basedir: Path) -> None:
+    init = _run_pg(
+        [str(bindir / "initdb"), "-D", str(datadir), "-A", "trust", "-U", DB_USER,
+         "--no-sync", "-E", "UTF8", "--locale=C"],
+        cwd=basedir,
+    )
+    if init.returncode != 0:
+        raise ServerError(
+            f"initdb failed (exit {init.returncode}) in {datadir}:\n"
+            f"{(init.stdout + init.stderr).strip()}"
+        )
+
+
+def _template_root() -> Path:
+    env = os.environ.get(TEMPLATE_ENV)
+    if env:
+        return Path(env)
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "migspec" / "initdb"
+
+
+def _copy_tree(src: Path, dst: Path) -> bool:
+    """``cp -a`` keeps modes and, as root, the cluster's owner; ``--reflink=auto`` shares the
+    blocks on a filesystem that can (btrfs, xfs). False when it failed (no GNU cp, disk full)."""
+    try:
+        done = subprocess.run(["cp", "-a", "--reflink=auto", str(src), str(dst)],
+                              capture_output=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def _copy_template(bindir: Path, version_num: int, user: str | None, datadir: Path,
+                   basedir: Path) -> bool:
+    """Make ``datadir`` a copy of the cached initdb'd cluster for these programs, creating the
+    cache entry first when missing; False (the caller runs initdb) when the cache is unusable.
+
+    initdb is most of a throwaway server's start-up (about 1 s of 1.4 s here, measured in
+    bench/s_target.py); a copy of its result is the same cluster.  The entry is keyed by the
+    version, the programs' directory and the OS user owning the files, and is created atomically:
+    initdb runs into this server's own directory, is copied to a temporary directory next to the
+    entry and renamed into place - a concurrent creator's rename fails on the existing entry and
+    its copy is simply dropped, so readers only ever see a complete cluster.
+    """
+    tag = hashlib.sha256(str(bindir.resolve()).encode()).hexdigest()[:12]
+    entry = _template_root() / f"{version_num}-{tag}-{user or os.geteuid()}"
+    if (entry / "PG_VERSION").is_file():
+        if _copy_tree(entry, datadir):
+            return True
+        shutil.rmtree(datadir, ignore_errors=True)
+        return False
+    _initdb(bindir, datadir, basedir)
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".new-", dir=str(entry.parent)))
+    except OSError:
+        return True
+    try:
+        if _copy_tree(datadir, staging / "data"):
+            os.rename(staging / "data", entry)
+    except OSError:
+        pass  # another process made the entry first, or the cache is read-only: initdb's result stands
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return True
+
+
 def start_server(
     *, port: int | None = None, fast: bool = True, parent: Path | None = None,
-    major: int | None = None,
+    major: int | None = None, template: bool = False,
 ) -> Server:
     """Create a new cluster in a temporary directory and start it; return a :class:`Server`.
 
@@ -337,7 +420,8 @@ def start_server(
     The server is also stopped at interpreter exit, so a forgotten one does not outlive the
     process.  ``major`` asks for a server of that major (default: whatever :func:`find_bindir`
     finds first); it is looked for, never downloaded here (``python -m migspec.pginstall
-    install N`` does that).
+    install N`` does that).  ``template`` copies a cached initdb'd cluster instead of running
+    initdb (:func:`_copy_template`: ``$MIGSPEC_PG_TEMPLATE_DIR``, else the user's cache directory).
     Raises :class:`ServerError` (a ``RuntimeError``) with the log tail when anything fails.
     """
     bindir = find_bindir(major)
@@ -367,16 +451,8 @@ def start_server(
     datadir = basedir / "data"
     logfile = basedir / "server.log"
     try:
-        init = _run_pg(
-            [str(bindir / "initdb"), "-D", str(datadir), "-A", "trust", "-U", DB_USER,
-             "--no-sync", "-E", "UTF8", "--locale=C"],
-            cwd=basedir,
-        )
-        if init.returncode != 0:
-            raise ServerError(
-                f"initdb failed (exit {init.returncode}) in {datadir}:\n"
-                f"{(init.stdout + init.stderr).strip()}"
-            )
+        if not (template and _copy_template(bindir, version_num, user, datadir, basedir)):
+            _initdb(bindir, datadir, basedir)
         conf = datadir / "postgresql.conf"
         base_conf = conf.read_text()
         attempts = 1 if port is not None else 3

@@ -15,7 +15,7 @@ import contextlib
 import re
 import secrets
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,14 +109,25 @@ def _read(path: str) -> str:
 
 @contextlib.contextmanager
 def scratch_server(major: int | None = None) -> Iterator[object]:
-    """One throwaway server for both schemas; stopped and removed after."""
-    from migspec.pgserver import ServerError, find_bindir, start_server
+    """One throwaway server for both schemas, made from the cached initdb'd cluster on a tmpfs
+    when there is one (:func:`migspec.pgserver.scratch_parent`); stopped and removed after. The
+    server starts in other processes (cp, pg_ctl), so the modules that read it are imported
+    meanwhile (measured in bench/s_target.py)."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    try:
-        server = start_server(fast=True, major=major if major and find_bindir(major) else None)
-    except ServerError as exc:
-        raise RefusedError(f"cannot start the throwaway PostgreSQL server the schemas are applied to: "
-                           f"{str(exc).splitlines()[0]}") from None
+    from migspec.pgserver import ServerError, find_bindir, scratch_parent, start_server
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        starting = pool.submit(start_server, fast=True, major=major if major and find_bindir(major) else None,
+                               template=True, parent=scratch_parent())
+        import psycopg  # noqa: F401 - warm-up, see above
+
+        import migspec.diff.catalog  # noqa: F401
+        try:
+            server = starting.result()
+        except ServerError as exc:
+            raise RefusedError(f"cannot start the throwaway PostgreSQL server the schemas are applied to: "
+                               f"{str(exc).splitlines()[0]}") from None
     try:
         yield server
     finally:
@@ -159,16 +170,35 @@ def live_major(dsn: str) -> int:
     return int(row[0]) // 10000 if row else 0
 
 
+def _read_both(server, target: str, schema: str | None, dsn: str | None,  # type: ignore[no-untyped-def]
+               meanwhile: Callable[[], object] = lambda: None) -> tuple[DiffSchema, DiffSchema]:
+    """Apply and read the desired and the current schema at the same time, each in its own
+    database over its own connection (psql and the catalog queries wait on the server, which has
+    the cores; measured in bench/s_target.py). The desired schema's error is the one reported
+    when both fail, as when they ran one after the other. ``meanwhile`` runs in this thread while
+    they wait (the caller's imports)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def applied(path: str) -> DiffSchema:
+        return read_dsn(apply_schema_file(server, path), read_only=False)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        want = pool.submit(applied, target)
+        have = pool.submit(applied, schema) if schema else pool.submit(read_dsn, dsn)
+        meanwhile()
+        return want.result(), have.result()
+
+
 def target_diff(target: str, *, schema: str | None = None, dsn: str | None = None,
-                renames: Sequence[str] = ()) -> TargetDiff:
-    """Diff the current schema (``schema`` file or live ``dsn``, read-only) against ``target``."""
+                renames: Sequence[str] = (), meanwhile: Callable[[], object] = lambda: None) -> TargetDiff:
+    """Diff the current schema (``schema`` file or live ``dsn``, read-only) against ``target``;
+    ``meanwhile`` runs while the server applies the schemas (``plan --target`` imports the planner)."""
     if (schema is None) == (dsn is None):
         raise InputError("--target needs the current schema: --schema CURRENT.sql or --dsn DSN (one of them)")
     specs = [*renames, *renames_in(target)]
     major = live_major(dsn) if dsn else None
     with scratch_server(major) as server:
-        desired = read_dsn(apply_schema_file(server, target), read_only=False)
-        current = read_dsn(apply_schema_file(server, schema), read_only=False) if schema else read_dsn(dsn)  # type: ignore[arg-type]
+        desired, current = _read_both(server, target, schema, dsn, meanwhile)
     parsed: list[Rename] = []
     renamed: dict[QualifiedName, QualifiedName] = {}
     def names_a_table(spec: str) -> bool:
@@ -196,8 +226,8 @@ def target_migration(td: TargetDiff, target: str):  # type: ignore[no-untyped-de
 
 
 
-def _diff_of(args, note) -> TargetDiff:  # type: ignore[no-untyped-def]
-    td = target_diff(args.target, schema=args.schema, dsn=args.dsn, renames=args.rename)
+def _diff_of(args, note, meanwhile: Callable[[], object] = lambda: None) -> TargetDiff:  # type: ignore[no-untyped-def]
+    td = target_diff(args.target, schema=args.schema, dsn=args.dsn, renames=args.rename, meanwhile=meanwhile)
     td.check(accept_drops=args.accept_drops)
     for line in td.diff.notes:
         note(line)
@@ -211,6 +241,11 @@ def diff_text(args, note) -> str:  # type: ignore[no-untyped-def]
     return statements_text(_diff_of(args, note).diff.statements)
 
 
+def _import_planner() -> None:
+    """The planner's modules (about 0.5 s of imports), loaded while the server works."""
+    import migspec.plan.builder  # noqa: F401
+
+
 def target_plan_inputs(args):  # type: ignore[no-untyped-def]
     """``plan --target``: the diff as a migration, and the current schema as a file (a
     ``NamedTemporaryFile``: deleted when closed or collected) for the planner's facts. The drops
@@ -221,7 +256,7 @@ def target_plan_inputs(args):  # type: ignore[no-untyped-def]
         raise InputError("plan: --target replaces the migration: name no PATH with it")
     if args.emit:
         raise InputError("plan: --emit writes a framework's migrations; --target has none to replace")
-    td = _diff_of(args, lambda line: sys.stderr.write(f"migspec: note: {line}\n"))
+    td = _diff_of(args, lambda line: sys.stderr.write(f"migspec: note: {line}\n"), _import_planner)
     args.confirm = [*args.confirm, *td.diff.drops]
     holder = tempfile.NamedTemporaryFile("w", suffix=".sql", prefix="migspec-current-", encoding="utf-8")
     holder.write(statements_text(schema_ddl(td.current)))

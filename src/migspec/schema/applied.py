@@ -40,12 +40,12 @@ def apply_ddl(dsn: str, text: str, origin: str) -> int:
 def load_applied(path: str | Path, *, major: int | None = None) -> Schema:
     """Run ``path`` on a new throwaway server of ``major`` (None: the first one found) and read
     the result from its catalog."""
-    from migspec.pgserver import ServerError, start_server
+    from migspec.pgserver import ServerError, scratch_parent, start_server
     from migspec.schema.catalog import load_catalog
 
     text = read_text(Path(path))
     try:
-        server = start_server(fast=True, major=major)
+        server = start_server(fast=True, major=major, template=True, parent=scratch_parent())
     except ServerError as exc:
         raise RefusedError(f"cannot start a throwaway PostgreSQL server to read {path}: {exc}") from None
     with server:

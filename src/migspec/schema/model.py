@@ -4,6 +4,7 @@ and read it."""
 from __future__ import annotations
 
 import copy
+import pickle
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -219,7 +220,9 @@ class Schema:
                       if table in v.tables and (v.columns is None or column in v.columns))
 
     def copy(self) -> Schema:
-        return copy.deepcopy(self)
+        # A pickle round trip is the same deep copy (the model is plain dataclasses, tuples and
+        # dicts) at about a third of copy.deepcopy's time; lint copies the schema per operation.
+        return pickle.loads(pickle.dumps(self, pickle.HIGHEST_PROTOCOL))  # noqa: S301 - our own bytes
 
     def canonical(self, tables: set[QualifiedName] | None = None) -> dict[str, Any]:
         """The schema as plain sorted data in one spelling per meaning (``migspec.schema.normal``),
