@@ -122,7 +122,7 @@ def scratch_server(major: int | None = None) -> Iterator[object]:
                                template=True, parent=scratch_parent())
         import psycopg  # noqa: F401 - warm-up, see above
 
-        import migspec.diff.catalog  # noqa: F401
+        import migspec.schema.catalog  # noqa: F401
         try:
             server = starting.result()
         except ServerError as exc:
@@ -171,7 +171,7 @@ def live_major(dsn: str) -> int:
 
 
 def _read_both(server, target: str, schema: str | None, dsn: str | None,  # type: ignore[no-untyped-def]
-               meanwhile: Callable[[], object] = lambda: None) -> tuple[DiffSchema, DiffSchema]:
+               meanwhile: Callable[[], object] = lambda: None) -> tuple[Schema, Schema]:
     """Apply and read the desired and the current schema at the same time, each in its own
     database over its own connection (psql and the catalog queries wait on the server, which has
     the cores; measured in bench/s_target.py). The desired schema's error is the one reported
@@ -179,7 +179,7 @@ def _read_both(server, target: str, schema: str | None, dsn: str | None,  # type
     they wait (the caller's imports)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    def applied(path: str) -> DiffSchema:
+    def applied(path: str) -> Schema:
         return read_dsn(apply_schema_file(server, path), read_only=False)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
