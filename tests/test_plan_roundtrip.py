@@ -119,19 +119,25 @@ def _psql(server, dsn: str, path: Path) -> None:
     assert done.returncode == 0, f"{path.name} failed:\n{path.read_text()}\n{done.stderr}"
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_up_down_up_restores_catalog_and_data(case: str, pg, pg_dsn: str, pg_server, tmp_path: Path) -> None:
-    pg.execute(SETUP)
+def _plan_files(case: str, sql: str, pg_dsn: str, pg_server, tmp_path: Path) -> tuple[list[Path], list[Path]]:
+    """The plan of ``sql`` against the server's schema now: its UP files in order, its DOWNs in reverse."""
     dump = tmp_path / "schema.sql"
     pg_dump = pg_server.tool("pg_dump")
     subprocess.run([str(pg_dump), "--schema-only", "-d", pg_dsn, "-f", str(dump)], check=True, timeout=60)
     stats = parse_stats(STATS, "test stats")
-    migration = Migration(case, (f"{case}.sql",), tuple(parse_text(CASES[case], f"{case}.sql")))
+    migration = Migration(case, (f"{case}.sql",), tuple(parse_text(sql, f"{case}.sql")))
     plan, _ = plan_migration(migration, stats, schema_path=dump, pg_version=pg_server.major, options=PlanOptions(CONFIRM))
     files = write_files(plan, tmp_path / "out")
     ups = sorted(p for p in files if p.name.endswith(".up.sql"))
     downs = sorted((p for p in files if p.name.endswith(".down.sql")), reverse=True)
     assert ups, "the plan has no steps"
+    return ups, downs
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_up_down_up_restores_catalog_and_data(case: str, pg, pg_dsn: str, pg_server, tmp_path: Path) -> None:
+    pg.execute(SETUP)
+    ups, downs = _plan_files(case, CASES[case], pg_dsn, pg_server, tmp_path)
 
     catalog, rows = _catalog(pg), _rows(pg)
     for f in ups:
@@ -145,6 +151,28 @@ def test_up_down_up_restores_catalog_and_data(case: str, pg, pg_dsn: str, pg_ser
     for f in ups:
         _psql(pg_server, pg_dsn, f)
     assert _catalog(pg) == after_up
+
+
+def test_rewriting_retype_keeps_the_columns_checks(pg, pg_dsn: str, pg_server, tmp_path: Path) -> None:
+    """The new column swapped in carries the old column's CHECKs (validated, same names), and the
+    DOWN gives them back to the old column: a user's invariant is never silently dropped."""
+    pg.execute(SETUP)
+    pg.execute("ALTER TABLE orders ADD CONSTRAINT orders_amount_check CHECK (amount >= 0 AND amount < 1000000); "
+               "ALTER TABLE orders ADD CONSTRAINT orders_amount_code CHECK (amount > 0 OR code IS NOT NULL) NOT VALID")
+    checks = ("SELECT conname, pg_get_constraintdef(oid), convalidated, format_type(a.atttypid, a.atttypmod) "
+              "FROM pg_constraint JOIN pg_attribute a ON a.attrelid = conrelid AND a.attname = 'amount' "
+              "WHERE conrelid = 'orders'::regclass AND contype = 'c' ORDER BY 1")
+    before = pg.execute(checks).fetchall()
+    ups, downs = _plan_files("retype-check", "ALTER TABLE orders ALTER COLUMN amount TYPE bigint;", pg_dsn,
+                             pg_server, tmp_path)
+    for f in ups:
+        _psql(pg_server, pg_dsn, f)
+    assert pg.execute(checks).fetchall() == [(n, d, v, "bigint") for n, d, v, _ in before]
+    with pytest.raises(psycopg.errors.CheckViolation), pg.transaction():
+        pg.execute("INSERT INTO orders (id, amount) VALUES (900001, -1)")
+    for f in downs:
+        _psql(pg_server, pg_dsn, f)
+    assert pg.execute(checks).fetchall() == before
 
 
 QUOTED_SETUP = """

@@ -13,12 +13,14 @@ from migspec.names import QualifiedName, identifier
 from migspec.ops import table
 from migspec.plan.context import PlanContext
 from migspec.schema import Column, sql_of
+from migspec.schema.model import CHECK
 from migspec.plan.sql import BACKUP_SCHEMA, sync_trigger
-from migspec.plan.steps import C, E, M, Steps, backfill_step, ddl, with_down
-from migspec.plan.rewrites.base import column_fact, confirmation, handles, primary_key, refuse_if_views_read, table_of
+from migspec.plan.steps import C, E, M, Steps, backfill_step, built, ddl, with_down
+from migspec.plan.rewrites.base import (column_fact, confirmation, handles, not_valid_then_validate, parse_one,
+                                        primary_key, refuse_if_views_read, table_of)
 from migspec.plan.rewrites.index import copy_indexes, drop_dependent_indexes
 from migspec.plan.rewrites.not_null import not_null_steps, set_not_null_online
-from migspec.planfile.model import Backfill
+from migspec.planfile.model import Backfill, Step
 from migspec.planfile.sql import cols, q
 
 
@@ -71,14 +73,34 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
     # The column's indexes, rebuilt on the new column before the swap (they went away with the
     # old column, and its DOWN did not bring them back: found by verify with an expression index).
     steps += copy_indexes(ctx, t, op.column, tmp, rows, M)
-    canonical, confirmed = confirmation(ctx, t, op.column)
     raw_old = identifier(f"{op.column}__migspec_old")
+    # The column's CHECK constraints, recreated on the new column (NOT VALID, then VALIDATE) before
+    # the swap: they would go with the old column's drop, and a user's invariant with them.
+    checks = _checks_on(ctx, t, op.column)
+    renames_up: list[str] = []
+    renames_down: list[str] = []
+    readd: list[Step] = []
+    for name, expr in checks.items():
+        new_c = q(identifier(f"{name}__migspec_new"))
+        # A CHECK the user left NOT VALID stays so: old rows may break it, its VALIDATE would fail.
+        validated = ctx.schema.table(t).constraints[name].validated
+        steps += built(ctx, not_valid_then_validate(t, identifier(f"{name}__migspec_new"),
+                                                    f"CHECK ({_retarget(expr, op.column, tmp)})",
+                                                    add_phase=M)[:None if validated else 1], rows)
+        # At the swap the old column's copy goes (nothing writes that column any more: a CHECK
+        # rejecting its NULLs would reject every INSERT); the swap's DOWN adds it back, validated.
+        renames_up += [f"ALTER TABLE {t.sql} DROP CONSTRAINT {q(name)}",
+                       f"ALTER TABLE {t.sql} RENAME CONSTRAINT {new_c} TO {q(name)}"]
+        renames_down += [f"ALTER TABLE {t.sql} RENAME CONSTRAINT {q(name)} TO {new_c}"]
+        readd += [s for _, s in built(ctx, not_valid_then_validate(t, name, f"CHECK ({sql_of(expr)})", add_phase=C)
+                                      [:None if validated else 1], rows)]
+    canonical, confirmed = confirmation(ctx, t, op.column)
     old_name = q(raw_old)
     archive = QualifiedName(BACKUP_SCHEMA, identifier(f"{t.schema}_{t.name}_{op.column}_old"))
     steps += [
         (C, with_down(ddl(ctx, f"swap: {tmp} becomes {op.column}, the old column is kept as {op.column}__migspec_old",
                           [*drop_trg.split("; "), f"ALTER TABLE {t.sql} RENAME COLUMN {col} TO {old_name}",
-                           f"ALTER TABLE {t.sql} RENAME COLUMN {tcol} TO {col}"]
+                           f"ALTER TABLE {t.sql} RENAME COLUMN {tcol} TO {col}", *renames_up]
                           + ([f"ALTER TABLE {t.sql} ALTER COLUMN {col} SET DEFAULT {old.default}"] if old.default else [])
                           # Nothing writes the old column after the swap: its NOT NULL would reject INSERTs.
                           + ([f"ALTER TABLE {t.sql} ALTER COLUMN {old_name} DROP NOT NULL"] if old.not_null else []),
@@ -87,7 +109,8 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
                       [ddl(ctx, f"swap back: {op.column} is the old column again, {tmp} the new one",
                            ([f"ALTER TABLE {t.sql} ALTER COLUMN {col} DROP DEFAULT"] if old.default else [])
                            + [f"ALTER TABLE {t.sql} RENAME COLUMN {col} TO {tcol}",
-                              f"ALTER TABLE {t.sql} RENAME COLUMN {old_name} TO {col}", fn, trg], [], t)]
+                              f"ALTER TABLE {t.sql} RENAME COLUMN {old_name} TO {col}", *renames_down, fn, trg],
+                           [], t), *readd]
                       + (set_not_null_online(ctx, t, op.column, rows) if old.not_null else []))),
         (C, ddl(ctx, f"archive the old values of {op.column} into {archive} (a cast back may lose data)",
                 [f"CREATE SCHEMA IF NOT EXISTS {q(BACKUP_SCHEMA)}",
@@ -120,13 +143,41 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
     return steps
 
 
+def _checks_on(ctx: PlanContext, t: QualifiedName, column: str) -> dict[str, Any]:
+    """The CHECK constraints of ``t`` (own, not a partition's inherited copy) that read ``column``:
+    name -> the parsed expression."""
+    from migspec.parse.source import iter_nodes
+
+    facts = ctx.schema.known(t)
+    found: dict[str, Any] = {}
+    for name, con in (facts.constraints.items() if facts else ()):
+        if con.kind != CHECK or con.inherited or not con.definition:
+            continue
+        node = parse_one(f"ALTER TABLE x ADD CONSTRAINT c {con.definition}").cmds[0].def_
+        if any(isinstance(n, ast.ColumnRef) and len(n.fields) == 1 and getattr(n.fields[0], "sval", None) == column
+               for n in iter_nodes(node.raw_expr)):
+            found[name] = node.raw_expr
+    return found
+
+
 def _on_new_row(expr: Any, column: str) -> Any:
     """The USING expression as a trigger computes it: references to the column read NEW.column."""
-    from migspec.parse.source import iter_nodes
     from migspec.parse.tree import pglast_node
 
-    expr = copy.deepcopy(pglast_node(expr))
+    return _refs_renamed(pglast_node(expr), column, ("new", column))
+
+
+def _retarget(expr: Any, old: str, new: str) -> str:
+    """The CHECK expression reading column ``new`` where it read ``old``."""
+    return sql_of(_refs_renamed(expr, old, (new,)))
+
+
+def _refs_renamed(expr: Any, column: str, fields: tuple[str, ...]) -> Any:
+    """A copy of ``expr`` whose references to ``column`` are ``fields`` (a qualified name)."""
+    from migspec.parse.source import iter_nodes
+
+    expr = copy.deepcopy(expr)
     for node in iter_nodes(expr):
         if isinstance(node, ast.ColumnRef) and len(node.fields) == 1 and getattr(node.fields[0], "sval", None) == column:
-            node.fields = (ast.String(sval="new"), ast.String(sval=column))
+            node.fields = tuple(ast.String(sval=f) for f in fields)
     return expr
