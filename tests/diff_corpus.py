@@ -275,9 +275,7 @@ MUTATIONS: list[Mutation] = [
     M("retype-varchar-text", _col("orders", "code", "text"), F({"orders.code"})),
     M("retype-numeric-precision", _col("items", "price", "numeric(12,2)"), F({"items.price"})),
     M("retype-text-varchar", _col('"Order Notes"', '"select"', "varchar(50)"), F({'"Order Notes"'})),
-    M("retype-collation", _col("customers", "email", 'text COLLATE "C"'), F({"customers.email", "contacts"}),
-      known=("", "plan: the DOWN of a type change restores the type but not the column's collation (the schema "
-                 "facts keep none)")),
+    M("retype-collation", _col("customers", "email", 'text COLLATE "C"'), F({"customers.email", "contacts"})),
     M("retype-read-by-view", _col("customers", "name", "varchar(200) NOT NULL"),
       F({"customers.name", "order_totals"})),
     # defaults

@@ -9,7 +9,7 @@ from typing import Any
 from pglast import ast
 
 from migspec.analysis import Analyzed
-from migspec.names import QualifiedName, identifier
+from migspec.names import QualifiedName, identifier, quote_ident
 from migspec.ops import table
 from migspec.plan.context import PlanContext
 from migspec.schema import Column, sql_of
@@ -37,7 +37,11 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
     if item.effect.rewrites_table and not item.new_table:
         refuse_if_views_read(ctx, item, t, op.column, "a type change")
     if not item.effect.rewrites_table or item.new_table:
-        ctx.schema.table(t).columns[op.column] = Column(op.column, new_type, old.not_null, old.default)
+        ctx.schema.table(t).columns[op.column] = Column(op.column, new_type, old.not_null, old.default,
+                                                        old.collation if new_type == old.type else None)
+        # The DOWN states the old collation: without COLLATE a same-type change keeps the new one.
+        back = (f" COLLATE {_collation_sql(old.collation)}" if collate or old.collation not in (None, "default")
+                else "")
         # Indexes PostgreSQL cannot reuse are rebuilt under the lock: the step claims that work.
         rebuild = item.effect.rebuilds and not item.new_table
         est = ctx.calibration.work(item.effect.work, ctx.rows(item), ctx.size(t)) if rebuild else None
@@ -45,7 +49,7 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
                         + (f"(no table rewrite; rebuilds {', '.join(i.name for i in item.effect.rebuilds)})"
                            if rebuild else "(catalog only: no rewrite)"),
                         [f"ALTER TABLE {t.sql} ALTER COLUMN {col} TYPE {new_type}{collate}"],
-                        [f"ALTER TABLE {t.sql} ALTER COLUMN {col} TYPE {old.type}"], t,
+                        [f"ALTER TABLE {t.sql} ALTER COLUMN {col} TYPE {old.type}{back}"], t,
                         estimate=est,
                         down_note="the DOWN changes the type back, which may rewrite the table and fails "
                                   "if values that only fit the new type arrived"))]
@@ -141,6 +145,14 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
                                       rows)])),
     ]
     return steps
+
+
+def _collation_sql(name: str | None) -> str:
+    """A collation as the schema facts hold it (``C``, ``public.mine``; None or ``default``: the
+    type's default) in SQL."""
+    if name in (None, "default"):
+        return 'pg_catalog."default"'
+    return ".".join(quote_ident(part) for part in name.split("."))  # the catalog's names, joined
 
 
 def _checks_on(ctx: PlanContext, t: QualifiedName, column: str) -> dict[str, Any]:
