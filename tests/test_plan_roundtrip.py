@@ -72,7 +72,8 @@ CASES = {
     "create-sequence": "CREATE SEQUENCE order_numbers;",
     "set-default": "ALTER TABLE orders ALTER COLUMN amount SET DEFAULT 5;",
 }
-CONFIRM = ("public.orders.note", "public.customers", "public.orders.amount", "public.customers.name")
+CONFIRM = ("public.orders.note", "public.customers", "public.orders.amount", "public.customers.name",
+           "public.orders.prio")
 
 
 def _catalog(conn: psycopg.Connection) -> dict[str, list[tuple]]:
@@ -173,6 +174,24 @@ def test_rewriting_retype_keeps_the_columns_checks(pg, pg_dsn: str, pg_server, t
     for f in downs:
         _psql(pg_server, pg_dsn, f)
     assert pg.execute(checks).fetchall() == before
+
+
+def test_dropping_an_enum_column_and_its_type_restores_both(pg, pg_dsn: str, pg_server, tmp_path: Path) -> None:
+    """The column's archive holds text, not the enum (else the DROP TYPE after it fails); the DOWN
+    recreates the type, re-adds the column and casts the archived values back."""
+    pg.execute(SETUP)
+    pg.execute("CREATE TYPE prio AS ENUM ('low', 'high'); ALTER TABLE orders ADD COLUMN prio prio; "
+               "UPDATE orders SET prio = (CASE WHEN id % 3 = 0 THEN 'high' WHEN id % 3 = 1 THEN 'low' END)::prio")
+    values = "SELECT id, prio::text FROM orders ORDER BY id"
+    before, catalog = pg.execute(values).fetchall(), _catalog(pg)
+    ups, downs = _plan_files("drop-enum", "ALTER TABLE orders DROP COLUMN prio;\nDROP TYPE prio;", pg_dsn,
+                             pg_server, tmp_path)
+    for f in ups:
+        _psql(pg_server, pg_dsn, f)
+    assert pg.execute("SELECT count(*) FROM pg_type WHERE typname = 'prio'").fetchone() == (0,)
+    for f in downs:
+        _psql(pg_server, pg_dsn, f)
+    assert (pg.execute(values).fetchall(), _catalog(pg)) == (before, catalog)
 
 
 QUOTED_SETUP = """

@@ -31,6 +31,10 @@ def drop_column(item: Analyzed, ctx: PlanContext) -> Steps:
     canonical, _ = confirmation(ctx, t, op.column)
     c = q(op.column)
     rows = ctx.rows(item)
+    # An enum column is archived as text: an archive still using the type would make a later DROP
+    # TYPE of the same rollout fail (found by the diff corpus); the restore casts it back.
+    as_text = _enum_typed(ctx, col.type)
+    archived_value = f"CAST(s.{c} AS {col.type})" if as_text else f"s.{c}"
     # The DOWN: re-add the column, then restore from the archive in keyset batches only the rows
     # that still hold the NULL the re-add gave them (a value the redeployed application wrote
     # since wins); rows born after the archive get the default; NOT NULL online.
@@ -40,7 +44,7 @@ def drop_column(item: Analyzed, ctx: PlanContext) -> Steps:
                    [], t),
                backfill_step(ctx, f"restore {t}.{op.column} from {archive} in keyset batches (rows written since "
                                    "keep their value)",
-                              Backfill(t, pk, ((op.column, f"s.{c}"),), f"t.{c} IS NULL AND s.{c} IS NOT NULL",
+                              Backfill(t, pk, ((op.column, archived_value),), f"t.{c} IS NULL AND s.{c} IS NOT NULL",
                                        source=archive), rows)]
     if col.default:
         unarchived = " AND ".join(f"a.{q(k)} = {t.sql}.{q(k)}" for k in pk)
@@ -66,7 +70,8 @@ def drop_column(item: Analyzed, ctx: PlanContext) -> Steps:
         *drop_dependent_indexes(ctx, t, op.column, ctx.rows(item)),
         (C, ddl(ctx, f"archive {t}.{op.column} into {archive} (the DOWN restores from it)",
                 [f"CREATE SCHEMA IF NOT EXISTS {q(BACKUP_SCHEMA)}",
-                 f"CREATE TABLE {archive.sql} AS SELECT {cols(pk)}, {c} FROM {t.sql}",
+                 f"CREATE TABLE {archive.sql} AS SELECT {cols(pk)}, "
+                 + (f"CAST({c} AS text) AS {c}" if as_text else c) + f" FROM {t.sql}",
                  # the DOWN's batches walk the archive's key
                  f"ALTER TABLE {archive.sql} ADD PRIMARY KEY ({cols(pk)})"],
                 [f"DROP TABLE IF EXISTS {archive.sql}"], None,
@@ -77,6 +82,12 @@ def drop_column(item: Analyzed, ctx: PlanContext) -> Steps:
                           down_note=f"the DOWN re-adds the column and restores its values from {archive} in "
                                     "batches"), restore)),
     ]
+
+
+def _enum_typed(ctx: PlanContext, type_sql: str | None) -> bool:
+    """The column's type (or its array's element type) is an enum the schema facts know."""
+    base = (type_sql or "").split("[")[0].strip()
+    return any(base in (e.name, str(e), e.sql) for e in ctx.schema.enums)
 
 
 @handles(table.DropTable)
