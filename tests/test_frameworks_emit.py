@@ -100,16 +100,7 @@ def test_django_rollout_runs_through_migrate_and_back(pg_dsn: str, tmp_path: Pat
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute(f"INSERT INTO ledger_entry (total, note) SELECT g, 'seed' FROM generate_series(1, {ROWS}) g")
         before = _columns(conn, "ledger_entry")
-    stats = tmp_path / "stats.json"
-    stats.write_text(json.dumps({"source": "production", "applied_migrations": {"django": ["ledger.0001_initial"]},
-                                 "tables": {"ledger_entry": {
-                                     "rows": 2_000_000, "write_qps": 40, "lock_contention": LOAD,
-                                     "columns": {"id": "integer", "total": "integer", "note": "varchar(100)"},
-                                     "schema": {"columns": [
-                                         {"name": "id", "type": "integer", "not_null": True},
-                                         {"name": "total", "type": "integer", "not_null": True},
-                                         {"name": "note", "type": "character varying(100)", "not_null": True}],
-                                         "primary_key": ["id"]}}}}))
+    stats = _ledger_stats(tmp_path, 2_000_000)
     assert main(["plan", str(project), "--stats", str(stats), "--emit", "django"]) == 0
     err = capsys.readouterr().err
     names = sorted(p.stem for p in (project / "ledger/migrations").glob("0002_*.py"))
@@ -228,16 +219,7 @@ def test_django_backfill_killed_mid_migrate_resumes(pg_dsn: str, tmp_path: Path,
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute(f"INSERT INTO ledger_entry (total, note) SELECT g, 'seed' FROM generate_series(1, {rows}) g")
         conn.execute("ANALYZE ledger_entry")
-    stats = tmp_path / "stats.json"
-    stats.write_text(json.dumps({"source": "production", "applied_migrations": {"django": ["ledger.0001_initial"]},
-                                 "tables": {"ledger_entry": {
-                                     "rows": rows, "write_qps": 40, "lock_contention": LOAD,
-                                     "columns": {"id": "integer", "total": "integer", "note": "varchar(100)"},
-                                     "schema": {"columns": [
-                                         {"name": "id", "type": "integer", "not_null": True},
-                                         {"name": "total", "type": "integer", "not_null": True},
-                                         {"name": "note", "type": "character varying(100)", "not_null": True}],
-                                         "primary_key": ["id"]}}}}))
+    stats = _ledger_stats(tmp_path, rows)
     assert main(["plan", str(project), "--stats", str(stats), "--emit", "django"]) == 0
     capsys.readouterr()
     names = sorted(p.stem for p in (project / "ledger/migrations").glob("0002_*.py"))
@@ -328,3 +310,18 @@ def test_alembic_emit_replaces_a_chain_of_pending_revisions(pg_dsn: str, tmp_pat
     _alembic(project, pg_dsn, "downgrade", "base")
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT to_regclass('entry')").fetchone() == (None,)
+
+
+def _ledger_stats(tmp_path: Path, rows: int) -> Path:
+    """The djemit sample's measurements as production would give them: ledger_entry at ``rows``."""
+    stats = tmp_path / "stats.json"
+    stats.write_text(json.dumps({"source": "production", "applied_migrations": {"django": ["ledger.0001_initial"]},
+                                 "tables": {"ledger_entry": {
+                                     "rows": rows, "write_qps": 40, "lock_contention": LOAD,
+                                     "columns": {"id": "integer", "total": "integer", "note": "varchar(100)"},
+                                     "schema": {"columns": [
+                                         {"name": "id", "type": "integer", "not_null": True},
+                                         {"name": "total", "type": "integer", "not_null": True},
+                                         {"name": "note", "type": "character varying(100)", "not_null": True}],
+                                         "primary_key": ["id"]}}}}))
+    return stats
