@@ -409,9 +409,15 @@ def test_rules_lists_every_rule(capsys: pytest.CaptureFixture[str]) -> None:
     rc, out, err = cli(capsys, "rules")
     assert (rc, err) == (0, "")
     lines = out.splitlines()
-    assert [line.split()[0] for line in lines] == sorted(rule_names())
-    for rule, line in zip(all_rules(), lines):
-        assert line.endswith(rule.summary())
+    # One entry per rule: its name at the left margin, its summary wrapped under the summary column.
+    entries = [line for line in lines if not line.startswith(" ")]
+    assert [line.split()[0] for line in entries] == sorted(rule_names())
+    column = len(entries[0]) - len(entries[0][len(entries[0].split()[0]):].lstrip())
+    assert all(len(line) <= 100 for line in lines)
+    assert all(line[:column].strip() == "" for line in lines if line.startswith(" "))
+    text = " ".join(line.strip() if line.startswith(" ") else "\n" + line for line in lines)
+    for rule, entry in zip(all_rules(), text.strip().split("\n")):
+        assert " ".join(entry.split()[1:]) == " ".join(rule.summary().split())
 
 
 def test_rules_shows_one_rule(capsys: pytest.CaptureFixture[str]) -> None:

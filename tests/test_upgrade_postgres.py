@@ -212,6 +212,17 @@ def test_text_and_markdown(measured: dict[str, Any], tmp_path: Path, capsys: pyt
     out = capsys.readouterr().out
     assert "RISK:" in out or "**Risk:" in out
     assert "EXPAND" in out and "MIGRATE" in out and "CONTRACT" in out and "reverse" in out
+    if fmt == "text":
+        # Every statement shown whole (once cut at 160 characters with "..."), wrapped to 100 columns.
+        assert main(["upgrade", "postgres", _write(tmp_path, _clean(measured)), "--to", "18", "--method", "logical",
+                     "--free-disk-bytes", "1e12", "--format", "json"]) == 0
+        plan = json.loads(capsys.readouterr().out)
+        flat = " ".join(out.split())
+        statements = [sql for phase in plan["phases"] for step in phase["steps"] for sql in step["up"] + step["down"]]
+        assert statements
+        for sql in statements:
+            assert " ".join(sql.rstrip(";").split()) + ";" in flat
+        assert all(len(line) <= 100 for line in out.splitlines())
 
 
 def test_refusals_name_the_missing_measurement(measured: dict[str, Any], tmp_path: Path,

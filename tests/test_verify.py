@@ -373,7 +373,8 @@ def test_runs_as_a_normal_user(tmp_path: Path, schema_dump: Path) -> None:
         if work != tmp_path:
             shutil.rmtree(work, ignore_errors=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "RESULT: PASS" in done.stdout and "embedded PostgreSQL" in done.stdout
+    assert "RESULT: PASS" in done.stdout and "embedded PostgreSQL" in " ".join(done.stdout.split())
+    assert all(len(line) <= 100 for line in done.stdout.splitlines())
 
 
 def test_a_table_the_step_creates_may_be_locked_harder_than_claimed(tmp_path: Path, schema_dump: Path,

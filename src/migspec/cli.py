@@ -240,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--estimate-mismatch", choices=("warn", "fail", "off"), default="warn",
                         help="beyond the tolerance: a note (warn, the default) or a failed step (fail)")
     verify.add_argument("--format", choices=("text", "json"), default="text")
+    _add_color_arg(verify)
     verify.add_argument("--pg-version", type=_pg_version, metavar="N",
                         help="run on a server of this major (and plan for it; default: the stats file's)")
     verify.add_argument("--transaction-per-file", action="store_true", help="as for 'plan', when planning")
@@ -250,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rules = sub.add_parser("rules", help="list the rules, or show one rule's documentation")
     rules.add_argument("name", nargs="?")
+    _add_color_arg(rules)
 
     from migspec.shell import SHELLS, epilog
 
@@ -301,6 +303,7 @@ def _add_upgrade_parsers(sub) -> None:  # type: ignore[no-untyped-def]
     pgup.add_argument("--calibration", metavar="FILE", help="rates from a rehearsal ('migspec verify' of an "
                                                             "upgrade plan --calibration)")
     pgup.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    _add_color_arg(pgup)
     pgup.set_defaults(upgrade_func=cmd_upgrade_postgres)
 
 
@@ -336,7 +339,13 @@ def cmd_upgrade_postgres(args: argparse.Namespace) -> int:
 
     plan = plan_upgrade(load_stats(args.stats), to=args.to, method=args.method, budget=args.downtime_budget,
                         free_disk=args.free_disk_bytes, rates=Rates.load(args.calibration))
-    sys.stdout.write(RENDERERS[args.format](plan))
+    if args.format == "text":
+        from migspec.render.terminal import write
+        from migspec.upgrade.postgres.render import text_blocks
+
+        write(text_blocks(plan), sys.stdout, args.color)
+    else:
+        sys.stdout.write(RENDERERS[args.format](plan))
     return EXIT_OK
 
 
@@ -548,9 +557,12 @@ def cmd_rules(args: argparse.Namespace) -> int:
             raise InputError(f"unknown rule {args.name!r}{did_you_mean(args.name, rules)} (see 'migspec rules')")
         sys.stdout.write(f"{args.name}\n\n{rules[args.name].doc()}\n")
         return EXIT_OK
-    width = max(map(len, rules))
-    for name, rule in rules.items():
-        sys.stdout.write(f"{name:<{width}}  {rule.summary()}\n")
+    from migspec.render.layout import para
+    from migspec.render.terminal import write
+
+    width = max(map(len, rules)) + 2
+    write([para((f"{name:<{width}}", "heading"), rule.summary(), hang=width) for name, rule in rules.items()],
+          sys.stdout, args.color)
     return EXIT_OK
 
 
@@ -651,7 +663,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
                                        estimate_tolerance=args.estimate_tolerance,
                                        estimate_mismatch=args.estimate_mismatch),
                     dsn=args.dsn, log=_log)
-    sys.stdout.write(RENDERERS[args.format](result))
+    if args.format == "text":
+        from migspec.render.terminal import write
+        from migspec.verify.report import text_blocks
+
+        write(text_blocks(result), sys.stdout, args.color)
+    else:
+        sys.stdout.write(RENDERERS[args.format](result))
     if args.calibration:
         try:
             Path(args.calibration).write_text(calibration_yaml(result), encoding="utf-8")

@@ -69,12 +69,12 @@ def _meta(step: Step, report: Report) -> list[Segment]:
     return out + [("]", "")]
 
 
-def _statement(sql: str) -> str:
+def statement(sql: str) -> str:
     """A statement as psql takes it: its own text (line breaks kept), ended by one semicolon."""
     return sql.strip().rstrip(";").rstrip() + ";"
 
 
-def _note(text: str) -> str:
+def note(text: str) -> str:
     """A note where SQL would be: a comment on lines of its own, so it cannot swallow a statement."""
     return "\n".join(f"-- {line}" for line in re.split(r"\r\n|\r|\n", text))
 
@@ -92,6 +92,17 @@ def _runbook_item(item: str, indent: int) -> list[Block]:
     return [para("- ", f"{m['label']}:", indent=indent, hang=indent + 2), Sql(m["sql"], indent + 2)]
 
 
+def runbook_blocks(rb: Runbook) -> list[Block]:
+    """The RUNBOOK section of the text format (schema and upgrade plans)."""
+    out: list[Block] = [para(("RUNBOOK:", "heading"))]
+    for title, items in (("pre-check", rb.pre_check), ("cutover", rb.cutover),
+                         ("rollback trigger", rb.rollback_trigger), ("post-verify", rb.post_verify)):
+        out.append(para(f"{title}:", indent=2))
+        for item in items:
+            out += _runbook_item(item, 4)
+    return out
+
+
 def text_blocks(plan: Plan, report: Report) -> list[Block]:
     """The text format (the brief's shape) as layout blocks: every statement whole, one per line group."""
     out: list[Block] = [para(("MIGRATION: ", "heading"), plan.migration),
@@ -106,25 +117,19 @@ def text_blocks(plan: Plan, report: Report) -> list[Block]:
                         indent=2, hang=5))
         for j, step in enumerate(phase.steps, 1):
             out.append(para(f"{i}.{j} {step.description}", *_meta(step, report), indent=5, hang=9))
-            out += [Sql(_statement(sql), 9, (("UP: ", "label"),)) for sql in step.up]
+            out += [Sql(statement(sql), 9, (("UP: ", "label"),)) for sql in step.up]
     out.append(para(("ROLLBACK:", "heading"), " per phase, the last phase first; in a phase, its steps' DOWN from the "
                     "last step back (psql files: --out DIR; the whole plan: --format json)", hang=2))
     for i, phase in reversed(list(enumerate(plan.phases, 1))):
         out.append(para((f"{phase.name.value.upper()}:", "heading"), indent=2))
         downs: list[Block] = []
         for j, step in reversed(list(enumerate(phase.steps, 1))):
-            statements = [_statement(d) for d in step.down] or ([_note(step.down_note)] if step.down_note else [])
+            statements = [statement(d) for d in step.down] or ([note(step.down_note)] if step.down_note else [])
             label = f"{i}.{j} "
             downs += [Sql(sql, 4, ((label if k == 0 else " " * len(label), "label"),))
                       for k, sql in enumerate(statements)]
         out += downs or [para("nothing to undo", indent=4)]
-    out.append(para(("RUNBOOK:", "heading")))
-    rb = plan.runbook
-    for title, items in (("pre-check", rb.pre_check), ("cutover", rb.cutover),
-                         ("rollback trigger", rb.rollback_trigger), ("post-verify", rb.post_verify)):
-        out.append(para(f"{title}:", indent=2))
-        for item in items:
-            out += _runbook_item(item, 4)
+    out += runbook_blocks(plan.runbook)
     if plan.confirmations:
         out.append(para(("CONFIRMATIONS:", "heading")))
         for c in plan.confirmations:
@@ -138,21 +143,6 @@ def text_blocks(plan: Plan, report: Report) -> list[Block]:
 
 def render_text(plan: Plan, report: Report, width: int = PLAIN_WIDTH) -> str:
     return plain(layout(text_blocks(plan, report), width))
-
-
-def runbook_lines(rb: Runbook) -> list[str]:
-    """The RUNBOOK section of the text format (schema and upgrade plans)."""
-    out = ["RUNBOOK:"]
-    for title, items in (("pre-check", rb.pre_check), ("cutover", rb.cutover),
-                         ("rollback trigger", rb.rollback_trigger), ("post-verify", rb.post_verify)):
-        out.append(f"  {title}:")
-        out += [f"    - {x}" for x in items]
-    return out
-
-
-def _one_line(sql: str) -> str:
-    flat = " ".join(sql.split())
-    return flat if len(flat) <= 160 else flat[:157] + "..."
 
 
 def render_json(plan: Plan, report: Report) -> str:
@@ -211,7 +201,7 @@ def _parsed(sql: str) -> list[str]:
     return [RawStream()(stmt) for stmt in parse_sql(sql)]
 
 
-def _check_statement(sql: str) -> None:
+def _checkstatement(sql: str) -> None:
     """``sql`` parses; a PL/pgSQL body in it (a DO block, a trigger function) parses too - a
     quote ended early leaves a body that does not."""
     from pglast import ast, parse_plpgsql, parse_sql
@@ -233,7 +223,7 @@ def check_emittable(plan: Plan) -> None:
         for n, step in enumerate(phase.steps, 1):
             for sql in (*step.up, *step.down):
                 try:
-                    _check_statement(sql)
+                    _checkstatement(sql)
                 except (ParseError, RecursionError) as exc:
                     raise UnsafeSqlError(
                         f"{phase.name.value} step {n} ({' '.join(step.description.split())[:80]}): its SQL does not "

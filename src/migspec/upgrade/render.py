@@ -11,7 +11,8 @@ from migspec.lint import Report
 from migspec.parse.source import Migration
 from migspec.planfile.model import Plan
 from migspec.planfile import dump as plan_dict
-from migspec.render.plan import render_text
+from migspec.render.layout import PLAIN_WIDTH, layout, para, plain
+from migspec.render.plan import text_blocks
 from migspec.stats import Stats
 from migspec.upgrade.plan import UpgradeReport
 
@@ -74,10 +75,17 @@ def finding_lines(r: UpgradeReport) -> list[str]:
     return out
 
 
-def render_upgrade_text(plan: Plan, r: UpgradeReport) -> str:
-    body = render_text(plan, _no_tables(plan)).splitlines()
+def render_upgrade_text(plan: Plan, r: UpgradeReport, width: int = PLAIN_WIDTH) -> str:
+    body = text_blocks(plan, _no_tables(plan))
     head, rest = body[:2], body[2:]  # MIGRATION:, RISK:
-    return "\n".join([*head, "MEASUREMENTS:", *measurement_lines(r), "FINDINGS:", *finding_lines(r), *rest]) + "\n"
+    # Measurement and finding lines start with their indent; wrapped, they continue two columns further in.
+    extra = [para(("MEASUREMENTS:", "heading"))]
+    extra += [para(line.lstrip(), indent=len(line) - len(line.lstrip()), hang=len(line) - len(line.lstrip()) + 2)
+              for line in measurement_lines(r)]
+    extra.append(para(("FINDINGS:", "heading")))
+    extra += [para(line.lstrip(), indent=len(line) - len(line.lstrip()), hang=len(line) - len(line.lstrip()) + 4)
+              for line in finding_lines(r)]
+    return plain(layout([*head, *extra, *rest], width))
 
 
 def upgrade_dict(r: UpgradeReport) -> dict[str, Any]:

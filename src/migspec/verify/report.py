@@ -4,11 +4,13 @@ phase's DOWN check, then a summary), ``json`` (the same fields), and the calibra
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from migspec.estimate.model import format_duration, format_range
 from migspec.estimate.throughput import calibration_text
+from migspec.render.layout import PLAIN_WIDTH, Block, Para, layout, para, plain
 from migspec.verify.trace import CatalogDifference
 from migspec.verify.writers import LatencyStats
 
@@ -144,7 +146,7 @@ def step_line(s: StepResult) -> str:
             f"{writers} | {s.description}")
 
 
-def render_text(r: VerifyResult) -> str:
+def _lines(r: VerifyResult) -> list[str]:
     out = [f"VERIFY: {r.plan} ({r.source})",
            f"SERVER: {r.target}" + (f"; plan written for PostgreSQL {r.plan_pg_version}" if r.plan_pg_version else ""),
            f"DATA: {r.rows:,} synthetic rows in each of {r.tables} table(s); {r.writers} concurrent writer(s); "
@@ -189,7 +191,36 @@ def render_text(r: VerifyResult) -> str:
         problems = r.problems
         out.append(f"RESULT: FAIL - {len(problems)} problem(s) ({format_duration(r.total_s)} in all):")
         out += [f"  - {p}" for p in problems]
-    return "\n".join(out) + "\n"
+    return out
+
+
+_HEAD = re.compile(r"^(?P<lead> *)(?:(?P<status>OK  |FAIL) |(?P<heading>[A-Z][A-Z ]+:)|(?P<bang>! |- ))?")
+_RESULT = {"RESULT: PASS": "risk.GREEN", "RESULT: FAIL": "risk.RED"}
+
+
+def _block(line: str) -> Para:
+    """One report line as prose: wrapped under its own text, the status and headings styled."""
+    m = _HEAD.match(line)
+    assert m  # the pattern matches any line (every part optional)
+    lead, rest = len(m["lead"]), line[m.end():]
+    if m["status"]:
+        style = "risk.GREEN" if m["status"].startswith("OK") else "risk.RED"
+        return para((m["status"], style), " " + rest, indent=lead, hang=lead + 5)
+    if m["heading"]:
+        result = next((k for k in _RESULT if line.startswith(k)), None)
+        if result:
+            return para((result, _RESULT[result]), line[len(result):], indent=lead, hang=lead + 4)
+        return para((m["heading"], "heading"), rest, indent=lead, hang=lead + 4)
+    return para(m["bang"] or "", rest, indent=lead, hang=lead + (2 if m["bang"] else 4))
+
+
+def text_blocks(r: VerifyResult) -> list[Block]:
+    """The text report as layout blocks (migspec.render.layout): wrapped to the width, styled."""
+    return [_block(line) for line in _lines(r)]
+
+
+def render_text(r: VerifyResult, width: int = PLAIN_WIDTH) -> str:
+    return plain(layout(text_blocks(r), width))
 
 
 def _diff(d: CatalogDifference) -> dict[str, Any]:

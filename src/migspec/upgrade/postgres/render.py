@@ -13,7 +13,9 @@ from typing import Any
 
 from migspec.estimate.throughput import format_duration
 from migspec.planfile import step_dict
-from migspec.render.plan import _one_line, runbook_lines
+from migspec.render.layout import PLAIN_WIDTH, Block, Sql, layout, para, plain
+from migspec.render.lint import risk_segment
+from migspec.render.plan import note, runbook_blocks, statement
 from migspec.upgrade.postgres.planner import UpgradePlan
 
 
@@ -72,26 +74,35 @@ def _lines(up: UpgradePlan) -> list[str]:
     return out
 
 
-def render_text(up: UpgradePlan) -> str:
+def text_blocks(up: UpgradePlan) -> list[Block]:
+    """The text format as layout blocks: every statement whole (never cut), prose wrapped."""
     plan = up.plan
-    out = [f"UPGRADE: {plan.migration}", f"RISK: {plan.risk}", *_lines(up), "PHASES:"]
+    out: list[Block] = [para(("UPGRADE: ", "heading"), plan.migration),
+                        para(("RISK: ", "heading"), risk_segment(plan.risk))]
+    out += [para(line, hang=4) for line in _lines(up)]
+    out.append(para(("PHASES:", "heading")))
     for i, phase in enumerate(plan.phases, 1):
         when = f" - after: {phase.after}" if phase.after else ""
-        out.append(f"  {i}. {phase.name.value.upper()} - est: {format_duration(phase.estimate_seconds)} - "
-                   f"reversible: {'yes' if phase.reversible else 'no'}{when}")
+        out.append(para((f"{i}. {phase.name.value.upper()}", "heading"),
+                        " - est: ", (format_duration(phase.estimate_seconds), "estimate"),
+                        f" - reversible: {'yes' if phase.reversible else 'no'}{when}", indent=2, hang=5))
         for j, step in enumerate(phase.steps, 1):
             action, server = up.action_of(step)
             meta = [f"on {server}"] + (["manual"] if step.manual else [])
             if step.estimate_seconds > 0.01:
                 meta.append(f"est {format_duration(step.estimate_seconds)}")
-            out.append(f"     {i}.{j} {step.description} [{', '.join(meta)}]")
-            out += [f"         UP:   {_one_line(sql)}" for sql in step.up]
-            out += [f"         DOWN: {_one_line(sql)}" for sql in step.down]
+            out.append(para(f"{i}.{j} {step.description} [{', '.join(meta)}]", indent=5, hang=9))
+            out += [Sql(statement(sql), 9, (("UP:   ", "label"),)) for sql in step.up]
+            out += [Sql(statement(sql), 9, (("DOWN: ", "label"),)) for sql in step.down]
             if step.down_note:
-                out.append(f"         DOWN: -- {step.down_note}")
-    out += runbook_lines(plan.runbook)
-    out.append(f"HANDOFF: {plan.handoff}")
-    return "\n".join(out) + "\n"
+                out.append(Sql(note(step.down_note), 9, (("DOWN: ", "label"),)))
+    out += runbook_blocks(plan.runbook)
+    out.append(para(("HANDOFF: ", "heading"), plan.handoff, hang=4))
+    return out
+
+
+def render_text(up: UpgradePlan, width: int = PLAIN_WIDTH) -> str:
+    return plain(layout(text_blocks(up), width))
 
 
 def render_markdown(up: UpgradePlan) -> str:
