@@ -154,17 +154,29 @@ def _today(x: dict) -> float:
     return work
 
 
+def _step_lock(x: dict) -> dict:
+    """The planned step's lock on its table, as the planner passes it to the estimator (recorded
+    with the measurement; none in results saved before it was)."""
+    from migspec.locks import LockMode
+    from migspec.names import QualifiedName
+
+    if not x.get("lock") or not x.get("table"):
+        return {}
+    return {"lock": LockMode[x["lock"]], "table": QualifiedName.parse(x["table"])}
+
+
 def predict(x: dict) -> dict:
     """The case's predictions from the library as it is now (re-run on --render-only): with the
     probe taken just before the case, with it and measure --calibrate's rates, and today's."""
     runner = _runner(x)
     case = _stats(x["case_stats"])
-    est = Calibration().bound(case).duration(x["key"], x["rows"], x["size_bytes"], runner=runner)
+    lock = _step_lock(x)
+    est = Calibration().bound(case).duration(x["key"], x["rows"], x["size_bytes"], runner=runner, **lock)
     cal_doc = yaml.safe_load(Path(x["calibration"]).read_text()) or {}
     cal = Calibration(cal_doc, x["calibration"]).bound(case).duration(x["key"], x["rows"], x["size_bytes"],
-                                                                       runner=runner)
+                                                                       runner=runner, **lock)
     plan_est = Calibration().bound(_stats(x["plan_stats"])).duration(x["key"], x["rows"], x["size_bytes"],
-                                                                     runner=runner)
+                                                                     runner=runner, **lock)
     batches = re.search(r"([0-9,]+)-([0-9,]+) batches", cal.basis)
     replayed = None
     if batches:  # the replay's count at the case's corner (warm: the low figure, cold: the high one)
@@ -224,6 +236,8 @@ def run(work: Path, templates: Templates, *, sizes: tuple[int, ...], rate: int) 
                 x = {"kind": kind, "rows": n, "table_rows": rows, "size_bytes": size, "cold": cold, "loaded": loaded,
                      "os_cache_dropped": dropped, "measured_s": measured, "key": _key(target.step.estimate_basis),
                      "today_key": today_key, "case_stats": str(case_stats), "plan_stats": str(stats),
+                     "lock": target.step.lock.name if target.step.lock else None,
+                     "table": str(target.step.table) if target.step.table else None,
                      "calibration": str(work / f"calibration_{rows}.yaml"),
                      "backfill": {"batch_size": b.batch_size, "target_s": b.target_seconds, "pause_s": b.pause_seconds}
                      if b else None,

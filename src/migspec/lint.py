@@ -152,7 +152,7 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
         extra = tx_hold[(item.tx.tx_id, own)] if own in held and item.tx.tx_id is not None else 0.0
         concurrent = bool(getattr(item.op, "concurrent", False))
         assessment = assess(item.effect, load, lock_timeout_s=item.tx.lock_timeout_s, calibration=calibration,
-                            thresholds=thresholds, concurrent=concurrent, extra_hold_s=extra)
+                            thresholds=thresholds, concurrent=concurrent, extra_hold_s=extra, table=own)
         assessment = _judge_other_locks(item, assessment, fresh, stats, thresholds)
         if item.tx.tx_id is not None:
             assessment = _extend_held(item, assessment, held - {own}, tx_hold, stats, thresholds)

@@ -28,6 +28,7 @@ from migspec import policy
 from migspec.errors import InputError
 from migspec.estimate.throughput import Calibration, Estimate, format_duration
 from migspec.locks import LockMode
+from migspec.names import QualifiedName
 from migspec.ops.base import Effect, Work
 
 
@@ -124,11 +125,13 @@ def stall_seconds(queue_s: float, hold_s: float, lock_timeout_s: float | None) -
 
 
 def assess(effect: Effect, load: TableLoad | None, *, lock_timeout_s: float | None, calibration: Calibration,
-           thresholds: Thresholds, concurrent: bool = False, extra_hold_s: float = 0.0) -> Assessment:
+           thresholds: Thresholds, concurrent: bool = False, extra_hold_s: float = 0.0,
+           table: QualifiedName | None = None) -> Assessment:
     """Risk of one operation on one table, from its effect and the table's measurements.
 
     ``extra_hold_s`` is time the same transaction already held a write-blocking lock on this table
-    before this operation (a lock is released only at commit: postgres-locks.md row 9)."""
+    before this operation (a lock is released only at commit: postgres-locks.md row 9). ``table``:
+    the operation's table, whose writes queue behind a lock that blocks them (not load on the work)."""
     lock = effect.strongest
     if effect.work is Work.UNKNOWN:
         return Assessment(Risk.RED, lock, Estimate(float("inf"), "unknown work"), 0.0, float("inf"), 0.0,
@@ -137,7 +140,8 @@ def assess(effect: Effect, load: TableLoad | None, *, lock_timeout_s: float | No
         hold = calibration.work(effect.work, 0, None)
         return Assessment(Risk.GREEN, lock, hold, 0.0, 0.0, 0.0, ("touches no existing table",))
     rows = effect.touched_rows(load.rows)
-    hold = calibration.work(effect.work, rows, effect.touched_bytes(load.rows, load.size_bytes), concurrent=concurrent)
+    hold = calibration.work(effect.work, rows, effect.touched_bytes(load.rows, load.size_bytes), concurrent=concurrent,
+                            lock=lock, table=table)
     blocks_writes = bool(lock and lock.blocks_writes) or effect.work is Work.ROWS
     if not blocks_writes:
         return Assessment(Risk.GREEN, lock, hold, 0.0, 0.0, 0.0,

@@ -1,7 +1,8 @@
 """An estimate is a range, with the figures it came from.
 
-The low end is the work with the table in cache on an idle server; the high end adds reading the
-table from disk (cold cache) and the slowdown under the measured write load. A backfill's ends are
+The low end is the work with the table in cache on an idle server; the high end reads the table
+from disk (cold cache: the longer of the work and the read, which overlap) under the slowdown of
+the measured write load. A backfill's ends are
 the runner replayed under each condition (its batches and pauses: migspec.estimate.runner).
 Risk, timeouts and the maintenance window use the high end: a plan that promises the low end and
 takes the high end gets the DBA paged (issue 17).
@@ -10,7 +11,8 @@ takes the high end gets the DBA paged (issue 17).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 # Catalog-only DDL still takes a few milliseconds (commit, invalidation); never claim zero.
 CATALOG_ONLY_SECONDS = 0.01
@@ -37,19 +39,26 @@ class Rate:
 class Estimate:
     work_s: float  # warm cache, idle server
     basis: str  # which throughput, measured where and when, and whether a default was used
-    read_s: float = 0.0  # added when the table comes from disk, not from cache
+    read_s: float = 0.0  # reading the table from disk, not from cache: overlaps the work (see at())
     load: float = 1.0  # factor under the measured write load (1: idle or unmeasured)
     pause_s: float = 0.0  # the runner's planned pauses between batches
     defaulted: bool = False  # a default throughput was used: no measurement of this server
     # The runner's duration at (warm, idle), (warm, loaded), (cold, idle), (cold, loaded), where its
     # batch sizes change with the conditions (migspec.estimate.runner); None: from the fields above.
     corners: tuple[float, float, float, float] | None = None
+    # What was estimated (kind, rows, bytes, runner plan), so the step's lock, known only when the
+    # planner builds the step, can be applied by the same estimator (Calibration.locked).
+    request: tuple[Any, ...] | None = field(default=None, compare=False, repr=False)
 
     def at(self, *, cold: bool, loaded: bool) -> float:
-        """Seconds under one set of conditions: cache cold or warm, server loaded or idle."""
+        """Seconds under one set of conditions: cache cold or warm, server loaded or idle. Cold, the
+        longer of the work and the read, not their sum: a sequential scan reads through the OS,
+        whose readahead fetches the next pages while the backend works on these (measured with
+        bench/probe_reference.py-style runs, 1M rows, restart + drop_caches: a full cold scan took
+        119-150 ms against 81-146 ms warm, where adding the read predicted 130-330 ms)."""
         if self.corners is not None:
             return self.corners[2 * cold + loaded]
-        work = self.work_s + (self.read_s if cold else 0.0)
+        work = max(self.work_s, self.read_s) if cold else self.work_s
         return work * (self.load if loaded else 1.0) + self.pause_s
 
     @property

@@ -16,12 +16,18 @@ pass reads what is not in shared_buffers, the second finds every page there. Fro
   calibration without a probe of its own.
 * **cold read rate**: bytes the first pass read from outside shared_buffers divided by the time it
   took beyond the second pass. Where no probe read enough pages, :data:`DEFAULT_READ_BPS` applies.
+  A cold step takes the longer of its work and reading the table at that rate, not their sum:
+  the OS readahead reads ahead while the backend works (:meth:`Estimate.at`).
 * **write load**: the write_qps the stats file measured, summed over its tables (a lower bound of
   the server's write load); under it a kind of work takes :func:`load_factor` times longer - its
   ``loaded_factor`` measured by ``measure --calibrate --calibrate-writes``, else the assumed
-  :data:`LOAD_PER_KQPS` (the basis says which). The probe itself ran under the load its measure
-  run sampled (``probe.write_qps``): that load's factor is divided out to get the idle speed, so
-  a probe taken on a busy production server is not counted busy twice.
+  :data:`LOAD_PER_KQPS` (the basis says which). Only writes that run beside the step compete
+  (:func:`competing_writes`): those to a table whose writes the step's lock blocks
+  (:attr:`LockMode.blocks_writes`, from the conflict table in :mod:`migspec.locks`) queue behind
+  it and run after it - measured: VACUUM FULL of a 10M-row table under 400 pgbench writes/s to it
+  took no longer than idle (BENCHMARKS.md section 4). The probe itself ran under the load its
+  measure run sampled (``probe.write_qps``): that load's factor is divided out to get the idle
+  speed, so a probe taken on a busy production server is not counted busy twice.
 * **the runner**: a backfill's duration replays the runner's own batch policy
   (:mod:`migspec.estimate.runner`) over the per-row and per-batch cost (``batch_s``, measured by
   calibrate or :data:`DEFAULT_BATCH_S`), so batches it shrinks when commits are slow, and their
@@ -38,6 +44,8 @@ from migspec.estimate.model import CATALOG_ONLY_SECONDS, Estimate, Rate, format_
 from migspec.estimate.runner import RunnerPlan, runner_seconds
 
 if TYPE_CHECKING:
+    from migspec.locks import LockMode
+    from migspec.names import QualifiedName
     from migspec.stats import Stats
 
 #: Seconds per row of the probe's warm pass (``SELECT count(*)`` over 2,048 pages, every page in
@@ -71,7 +79,9 @@ RATE_BATCH_ROWS = 10_000
 #: A full sequential scan reads this many times faster than the probe's first pass measures: its
 #: 16 MB from the start of a cold file are mostly the OS readahead's ramp-up. On the reference
 #: machine (bench/probe_reference.py, after a restart and drop_caches) the probe's first pass read
-#: at 270-320 MB/s and a full scan of the table at 600 MB/s or more (DEFAULT_READ_BPS above).
+#: at 270-320 MB/s and a full scan of the table at 600 MB/s or more (DEFAULT_READ_BPS above);
+#: on the benchmark machine on 2026-12-01 (load 2.4-2.8) the first pass read 250-940 MB/s beyond
+#: its warm pass while a full cold scan of the 93 MB table took at most 30 ms more than warm.
 PROBE_READ_RAMP = 2.0
 #: Probes of fewer pages than this speak for the speed only when no table has a larger one.
 MIN_PROBE_PAGES = 256
@@ -87,6 +97,7 @@ class ServerSpeed:
     row_seconds: float = REFERENCE_ROW_SECONDS  # the probe's warm pass, seconds per row, as measured
     read_bps: float = DEFAULT_READ_BPS
     write_qps: float = 0.0  # the load the steps will meet: the stats file's write_qps, summed
+    table_qps: tuple[tuple[QualifiedName, float], ...] = ()  # that load per table (competing_writes)
     probe_qps: float = 0.0  # the load the probe ran under (its own measure run's write_qps)
     probe: str | None = None  # where and when the probe ran; None: no probe
     read_measured: bool = False
@@ -119,14 +130,39 @@ def load_source(write_qps: float, rate: Rate | None = None) -> str:
     return f"assumed: +{LOAD_PER_KQPS:.0%} per 1,000 writes/s, not measured on this server"
 
 
+def competing_writes(speed: ServerSpeed, lock: LockMode | None, table: QualifiedName | None) -> tuple[float, str]:
+    """(the writes/s that run beside a step holding ``lock`` on ``table``, what the rest do): the
+    measured load less the writes to ``table`` when the lock blocks them - they wait in the lock
+    queue until the step commits, so they slow it no more than an idle server would."""
+    if lock is None or table is None or not lock.blocks_writes:
+        return speed.write_qps, ""
+    own = dict(speed.table_qps).get(table, 0.0)
+    if own <= 0:
+        return speed.write_qps, ""
+    return (max(speed.write_qps - own, 0.0),
+            f"the {own:,.0f} writes/s to {table} wait for its {lock.sql_name} lock (queued, not competing)")
+
+
+def _load_text(load: float, qps: float, queued: str, rate: Rate) -> str | None:
+    """The load part of a basis: the factor and what it came from; None when there is nothing to say."""
+    if queued:
+        if load > 1.0:
+            return f"x{load:.2f} under the {qps:,.0f} writes/s to other tables ({load_source(qps, rate)}); {queued}"
+        return f"x1.00 under load: {queued}, no other table's writes measured"
+    if load > 1.0:
+        return f"x{load:.2f} under {qps:,.0f} writes/s ({load_source(qps, rate)})"
+    return None
+
+
 def speed_from_stats(stats: Stats) -> ServerSpeed:
     """The probes of a stats file (``measure --probe``), combined over its tables (medians)."""
-    write_qps = sum(ts.write_qps or 0.0 for ts in stats.tables.values())
+    table_qps = tuple((name, ts.write_qps or 0.0) for name, ts in stats.tables.items())
+    write_qps = sum(q for _, q in table_qps)
     server = stats.probe
     probes = [ts.probe for ts in stats.tables.values() if ts.probe is not None and ts.probe.rows > 0
               and ts.probe.warm_seconds > 0]
     if server is None or not probes:
-        return ServerSpeed(write_qps=write_qps)
+        return ServerSpeed(write_qps=write_qps, table_qps=table_qps)
     # Pooled over the probes that read enough pages (total time / total rows): a small table's
     # probe is mostly the scan's fixed cost, and its rows may be narrower than the reference's.
     large = [p for p in probes if p.pages >= MIN_PROBE_PAGES] or probes
@@ -135,7 +171,7 @@ def speed_from_stats(stats: Stats) -> ServerSpeed:
              if p.pages and p.pages_read >= MIN_READ_SHARE * p.pages and p.first_seconds > p.warm_seconds]
     where = f"probe of {stats.origin}" + (f" at {server.collected_at}" if server.collected_at else "")
     return ServerSpeed(row_seconds=row_s, read_bps=PROBE_READ_RAMP * statistics.median(reads) if reads else DEFAULT_READ_BPS,
-                       write_qps=write_qps, probe_qps=server.write_qps or 0.0, probe=where,
+                       write_qps=write_qps, table_qps=table_qps, probe_qps=server.write_qps or 0.0, probe=where,
                        read_measured=bool(reads))
 
 
@@ -160,17 +196,21 @@ def effective_rate(rate: Rate, speed: ServerSpeed, *, probe_load: float = 1.0) -
 
 
 def estimate_work(key: str, rate: Rate, speed: ServerSpeed, rows: int, size_bytes: int | None, *,
-                  runner: RunnerPlan | None = None) -> Estimate:
+                  runner: RunnerPlan | None = None, lock: LockMode | None = None,
+                  table: QualifiedName | None = None) -> Estimate:
     """Seconds for ``rows`` of work ``key`` (bytes when both the size and a byte rate are known):
-    warm cache and idle at the low end; reading ``size_bytes`` from disk and the write load's
-    slowdown at the high end. With ``runner`` (a backfill), the runner's batches replayed by its
-    own policy (:mod:`migspec.estimate.runner`) at each end: shrunk when slow, a pause after each."""
+    warm cache and idle at the low end; reading ``size_bytes`` from disk and the slowdown of the
+    writes that compete with the step (holding ``lock`` on ``table``: :func:`competing_writes`) at
+    the high end. With ``runner`` (a backfill), the runner's batches replayed by its own policy
+    (:mod:`migspec.estimate.runner`) at each end: shrunk when slow, a pause after each."""
     if rows <= 0:
         return Estimate(CATALOG_ONLY_SECONDS, "empty table")
     read = (size_bytes or 0) / speed.read_bps
-    load = load_factor(speed.write_qps, rate)
+    qps, queued = competing_writes(speed, lock, table)
+    load = load_factor(qps, rate)
+    load_text = _load_text(load, qps, queued, rate)
     if runner is not None:
-        return _runner_estimate(key, rate, speed, rows, size_bytes, runner, read, load)
+        return _runner_estimate(key, rate, speed, rows, size_bytes, runner, read, load, load_text)
     if size_bytes and rate.bytes_per_s:
         work = size_bytes / rate.bytes_per_s
         what = f"{size_bytes / 1e6:,.0f} MB at {rate.bytes_per_s / 1e6:,.0f} MB/s"
@@ -178,8 +218,8 @@ def estimate_work(key: str, rate: Rate, speed: ServerSpeed, rows: int, size_byte
         work = rows / rate.rows_per_s
         what = f"{rows:,} rows at {rate.rows_per_s:,.0f} rows/s"
     parts = [f"{what} {key}, {rate.source}", _cold_text(speed, size_bytes, read)]
-    if load > 1.0:
-        parts.append(f"x{load:.2f} under {speed.write_qps:,.0f} writes/s ({load_source(speed.write_qps, rate)})")
+    if load_text:
+        parts.append(load_text)
     return Estimate(max(work, CATALOG_ONLY_SECONDS), "; ".join(parts), read_s=read, load=load,
                     defaulted=_defaulted(rate, speed, size_bytes))
 
@@ -187,8 +227,8 @@ def estimate_work(key: str, rate: Rate, speed: ServerSpeed, rows: int, size_byte
 def _cold_text(speed: ServerSpeed, size_bytes: int | None, read: float) -> str:
     if not size_bytes:
         return "cold cache not counted (table size unknown)"
-    return (f"cold cache +{format_duration(read)} ({size_bytes / 1e6:,.0f} MB at {speed.read_bps / 1e6:,.0f} MB/s, "
-            f"{speed.read_source})")
+    return (f"cold cache: reading {size_bytes / 1e6:,.0f} MB at {speed.read_bps / 1e6:,.0f} MB/s "
+            f"({format_duration(read)}, {speed.read_source}) overlaps the work, the longer counts")
 
 
 def _defaulted(rate: Rate, speed: ServerSpeed, size_bytes: int | None) -> bool:
@@ -196,9 +236,10 @@ def _defaulted(rate: Rate, speed: ServerSpeed, size_bytes: int | None) -> bool:
 
 
 def _runner_estimate(key: str, rate: Rate, speed: ServerSpeed, rows: int, size_bytes: int | None,
-                     runner: RunnerPlan, read: float, load: float) -> Estimate:
-    """The runner at the four corners: each batch's rows cost ``row_s`` (more reading cold, more
-    under load), each batch ``batch_s``; the runner's policy decides the sizes and so the count."""
+                     runner: RunnerPlan, read: float, load: float, load_text: str | None) -> Estimate:
+    """The runner at the four corners: each batch's rows cost ``row_s`` (cold: the longer of that
+    and reading them; more under load), each batch ``batch_s``; the runner's policy decides the
+    sizes and so the count."""
     batch_s = DEFAULT_BATCH_S if rate.batch_s is None else rate.batch_s
     # rows_per_s is the rate of 10,000-row batches (as calibrated), their per-batch cost included.
     row_s = max(1.0 / rate.rows_per_s - batch_s / RATE_BATCH_ROWS, 0.1 / rate.rows_per_s)
@@ -206,7 +247,7 @@ def _runner_estimate(key: str, rate: Rate, speed: ServerSpeed, rows: int, size_b
     corners = []
     for cold, loaded in ((False, False), (False, True), (True, False), (True, True)):
         factor = load if loaded else 1.0
-        seconds, batches = runner_seconds(rows, runner, (row_s + (cold_row_s if cold else 0.0)) * factor,
+        seconds, batches = runner_seconds(rows, runner, (max(row_s, cold_row_s) if cold else row_s) * factor,
                                           batch_s * factor)
         corners.append((seconds, batches))
     (low, low_batches), (high, high_batches) = corners[0], corners[3]
@@ -216,8 +257,8 @@ def _runner_estimate(key: str, rate: Rate, speed: ServerSpeed, rows: int, size_b
              f"{runner.target_s * 1000:.0f} ms, {batch_s * 1000:.1f} ms per batch ({where}), "
              f"{low_batches:,}-{high_batches:,} batches with {runner.pause_s * 1000:.0f} ms pauses",
              _cold_text(speed, size_bytes, read)]
-    if load > 1.0:
-        parts.append(f"x{load:.2f} under {speed.write_qps:,.0f} writes/s ({load_source(speed.write_qps, rate)})")
+    if load_text:
+        parts.append(load_text)
     return Estimate(max(low, CATALOG_ONLY_SECONDS), "; ".join(parts), read_s=read, load=load,
                     defaulted=_defaulted(rate, speed, size_bytes),
                     corners=tuple(max(c[0], CATALOG_ONLY_SECONDS) for c in corners))  # type: ignore[arg-type]

@@ -20,6 +20,8 @@ from migspec.estimate.speed import ServerSpeed, effective_rate, estimate_work, l
 from migspec.ops.base import Work
 
 if TYPE_CHECKING:
+    from migspec.locks import LockMode
+    from migspec.names import QualifiedName
     from migspec.stats import Stats
 
 
@@ -105,13 +107,25 @@ class Calibration:
         return effective_rate(rate, self.speed, probe_load=probe_load)
 
     def duration(self, key: str, rows: int, size_bytes: int | None = None, *,
-                 runner: RunnerPlan | None = None) -> Estimate:
+                 runner: RunnerPlan | None = None, lock: LockMode | None = None,
+                 table: QualifiedName | None = None) -> Estimate:
         """The one estimator: ``rows`` of work of kind ``key`` on a table of ``size_bytes``, walked
-        by the backfill runner as ``runner`` plans it (lint, plan, verify and apply all come
-        through here)."""
-        return estimate_work(key, self.rate(key), self.speed, rows, size_bytes, runner=runner)
+        by the backfill runner as ``runner`` plans it, holding ``lock`` on ``table`` (the writes it
+        blocks there queue instead of competing) - lint, plan, verify and apply all come through
+        here."""
+        est = estimate_work(key, self.rate(key), self.speed, rows, size_bytes, runner=runner, lock=lock, table=table)
+        return replace(est, request=(key, rows, size_bytes, runner))
 
-    def work(self, work: Work, rows: int, size_bytes: int | None, *, concurrent: bool = False) -> Estimate:
+    def locked(self, est: Estimate, lock: LockMode | None, table: QualifiedName | None) -> Estimate:
+        """``est`` for a step that turned out to hold ``lock`` on ``table`` (the planner derives a
+        step's lock from its SQL after estimating its work): the same work, re-estimated."""
+        if est.request is None or lock is None or table is None or not lock.blocks_writes:
+            return est
+        key, rows, size_bytes, runner = est.request
+        return self.duration(key, rows, size_bytes, runner=runner, lock=lock, table=table)
+
+    def work(self, work: Work, rows: int, size_bytes: int | None, *, concurrent: bool = False,
+             lock: LockMode | None = None, table: QualifiedName | None = None) -> Estimate:
         if work is Work.NONE:
             return catalog_only()
         if work is Work.UNKNOWN:
@@ -119,7 +133,7 @@ class Calibration:
         key = _WORK_RATE[work]
         if key == "index_build" and concurrent:
             key = "index_build_concurrent"
-        return self.duration(key, rows, size_bytes)
+        return self.duration(key, rows, size_bytes, lock=lock, table=table)
 
 
 def _probe_section(probe: Any, origin: str) -> tuple[float | None, float | None]:

@@ -63,7 +63,8 @@ def ddl(ctx: PlanContext, description: str, up: list[str] | tuple[str, ...], dow
         lock = max((m for m in (statement_lock(s, table_name, ctx.version) for s in up) if m is not None),
                    default=None)
     guard = lock is not None and lock.blocks_writes
-    est = estimate or catalog_only()
+    # The writes the step's lock blocks on its table queue behind it, not beside it: the estimate's load.
+    est = ctx.calibration.locked(estimate, lock, table_name) if estimate else catalog_only()
     return Step(description, tuple(up), tuple(down), transactional=transactional, lock=lock,
                 estimate_seconds=est.high, estimate_basis=f"{basis}: {est.basis}" if basis else est.basis,
                 estimate_low_seconds=est.low,
