@@ -287,6 +287,28 @@ def test_writes_the_steps_lock_blocks_queue_instead_of_competing() -> None:
     assert "no other table's writes measured" in alone.basis
 
 
+def test_writers_wait_exactly_for_the_locks_the_estimator_leaves_their_writes_out_for(
+        pg: psycopg.Connection, pg_dsn: str) -> None:
+    """The fact competing_writes() relies on, on a real server: a session holding each table lock
+    mode makes another session's UPDATE of that table wait (lock_timeout ends the wait) exactly
+    when LockMode.blocks_writes says so."""
+    from migspec.locks import LockMode
+
+    pg.execute("CREATE TABLE w (id int PRIMARY KEY, v int)")
+    pg.execute("INSERT INTO w VALUES (1, 0)")
+    with psycopg.connect(pg_dsn) as holder, psycopg.connect(pg_dsn, autocommit=True) as writer:
+        writer.execute("SET lock_timeout = '100ms'")
+        for mode in LockMode:
+            holder.execute(f"LOCK TABLE w IN {mode.sql_name} MODE")
+            try:
+                writer.execute("UPDATE w SET v = v + 1 WHERE id = 1")
+                waited = False
+            except psycopg.errors.LockNotAvailable:
+                waited = True
+            holder.rollback()
+            assert waited == mode.blocks_writes, mode
+
+
 def test_lint_and_plan_apply_the_steps_lock_to_the_load(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """VACUUM FULL (ACCESS EXCLUSIVE), run as written by the plan: lint's estimate and the plan's
     step are one, and both leave the 400 writes/s to orders out of the load."""

@@ -53,9 +53,11 @@ class Estimate:
     def at(self, *, cold: bool, loaded: bool) -> float:
         """Seconds under one set of conditions: cache cold or warm, server loaded or idle. Cold, the
         longer of the work and the read, not their sum: a sequential scan reads through the OS,
-        whose readahead fetches the next pages while the backend works on these (measured with
-        bench/probe_reference.py-style runs, 1M rows, restart + drop_caches: a full cold scan took
-        119-150 ms against 81-146 ms warm, where adding the read predicted 130-330 ms)."""
+        whose readahead fetches the next pages while the backend works on these. Measured on the
+        benchmark machine on 2026-12-01 (1M rows / 93 MB, PostgreSQL restarted and drop_caches, 3
+        runs as bench/probe_reference.py does them, load 2.4-2.8): the cold full scan took 4-40 ms
+        longer than the warm one, where adding the read at the probe's rate would have added
+        49-188 ms; BENCHMARKS.md section 4's cold VALIDATEs were up to 3.5x pessimistic added."""
         if self.corners is not None:
             return self.corners[2 * cold + loaded]
         work = max(self.work_s, self.read_s) if cold else self.work_s
