@@ -17,6 +17,11 @@ Predicted (two columns, from the library at render time over the saved measureme
 - **today's defaults**: the point estimate before issue 17 - default rates, warm cache, no load,
   FOREIGN KEY validation at the CHECK scan's rate, the runner's planned batches and pauses.
 
+Both migspec columns pass the planned step's lock on its table to the estimator, as the planner
+does: writes that lock blocks there (VACUUM FULL's ACCESS EXCLUSIVE) queue behind the step and do
+not count as load; cold, a step takes the longer of its work and reading the table at the probe's
+read rate (the OS readahead overlaps them).
+
 Measured: the step run as `migspec apply` runs it (the backfill through the runner, which adapts
 its batch size), on a fresh copy of the table; **cold** = the server restarted (empty
 shared_buffers) and `echo 3 > /proc/sys/vm/drop_caches` (empty OS page cache; the benchmark runs as
