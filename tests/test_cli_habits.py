@@ -117,6 +117,10 @@ def test_help_ends_with_examples_that_parse(capsys: pytest.CaptureFixture[str], 
         argv = _example_argv(line)
         assert argv[0] == command, line
         build_parser().parse_args(argv)  # raises (exit 2) if an example no longer parses
+        # main() builds only the command's own parser (start-up, issue 16): the same parse
+        assert build_parser(command).parse_args(argv) == build_parser().parse_args(argv)
+    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    assert out == sub.choices[command].format_help()  # and the same help as the full parser's
 
 
 def test_every_command_has_examples() -> None:

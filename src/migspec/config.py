@@ -17,7 +17,6 @@ its findings stay in the output marked allowed, with that reason.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -67,6 +66,8 @@ def _text(table: dict[str, Any], key: str, origin: str, choices: tuple[str, ...]
 
 
 def load_config(path: Path) -> Config:
+    import tomllib  # here: only a project with a [tool.migspec] table pays for it (issue 16)
+
     origin = str(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -36,7 +36,6 @@ pass reads what is not in shared_buffers, the second finds every page there. Fro
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -163,6 +162,8 @@ def speed_from_stats(stats: Stats) -> ServerSpeed:
               and ts.probe.warm_seconds > 0]
     if server is None or not probes:
         return ServerSpeed(write_qps=write_qps, table_qps=table_qps)
+    import statistics  # here: only a probed stats file needs it (random, fractions: ~3 ms at start-up, issue 16)
+
     # Pooled over the probes that read enough pages (total time / total rows): a small table's
     # probe is mostly the scan's fixed cost, and its rows may be narrower than the reference's.
     large = [p for p in probes if p.pages >= MIN_PROBE_PAGES] or probes

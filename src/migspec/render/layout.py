@@ -121,7 +121,11 @@ def _styled(text: str, spans: list[tuple[int, int, str]], a: int, b: int, indent
 
 # --- SQL -------------------------------------------------------------------------------------------
 
-_DOLLAR = re.compile(r"\$([A-Za-z_\x80-\uffff][A-Za-z_0-9\x80-\uffff]*)?\$")
+# A dollar quote's tag: [A-Za-z_\x80-\uffff] then [A-Za-z_0-9\x80-\uffff]*, written as the complements
+# (same code points, tests/test_startup.py): the ranges up to U+FFFF cost `re` ~10 ms to compile
+# at every start, the complements 0.5 ms (issue 16).
+_DOLLAR = re.compile(r"\$([^\x00-\x40\x5b-\x5e\x60\x7b-\x7f\U00010000-\U0010ffff]"
+                     r"[^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f\U00010000-\U0010ffff]*)?\$")
 #: A dollar quote right after these opens code (a DO or function body), not a string value.
 _BODY_KEYWORDS = frozenset({"DO", "AS"})
 _BLANK = " \t\n"

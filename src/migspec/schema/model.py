@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import pickle
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -245,6 +244,8 @@ class Schema:
     def fingerprint(self, tables: set[QualifiedName] | None = None) -> str:
         """A stable hash of the schema (sha256 of its canonical JSON): equal schemas, equal hashes,
         whatever order they were filled in."""
+        import hashlib  # here, not at import: lint never hashes a schema (issue 16: start-up)
+
         text = json.dumps(self.canonical(tables), sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 

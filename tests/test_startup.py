@@ -1,0 +1,74 @@
+"""Start-up of ``migspec lint`` on one small file (issue 16: under 100 ms whole process, measured in
+bench/, never asserted here). These tests guard what the time was cut with, without timing: the
+modules a small lint of SQL files must not import, the cheap regular expressions that replaced slow
+to compile ones (same code points), and the parser built for the command being run only (same
+parse, same help)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from migspec.names import _UNQUOTED
+from migspec.render.layout import _DOLLAR
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: The bench's small migration (bench/corpus.py SMALL_MIGRATION): a pre-commit hook's case.
+SMALL = """\
+ALTER TABLE t001 ADD COLUMN tracking_token uuid DEFAULT gen_random_uuid();
+ALTER TABLE t001 ALTER COLUMN account_id SET NOT NULL;
+CREATE INDEX t001_created_at_idx ON t001 (created_at);
+ALTER TABLE t001 RENAME COLUMN note TO customer_note;
+UPDATE t002 SET status = 'archived' WHERE created_at < now() - interval '2 years';
+"""
+STATS = """\
+pg_version: 15
+source: production
+tables:
+  public.t001: {rows: 1000000, write_qps: 100, lock_contention: {longest_transaction_seconds: 1.5, lock_waits_per_minute: 0.2}}
+  public.t002: {rows: 600000, write_qps: 150, lock_contention: {longest_transaction_seconds: 1.5, lock_waits_per_minute: 0.2}}
+"""
+
+#: Imported by nothing a small lint of SQL files does (each was milliseconds at every start): the
+#: standard library's TOML reader (only a [tool.migspec] table needs it), hashing (plan and
+#: schema fingerprints), statistics (probed stats files), and the commands' own packages.
+NOT_AT_START = ("tomllib", "hashlib", "statistics", "psycopg", "rich", "subprocess", "migspec.verify",
+                "migspec.measure", "migspec.execute", "migspec.pgserver", "migspec.frameworks.django",
+                "migspec.frameworks.alembic", "pglast.stream", "pglast.printers")
+
+
+def _everything(pattern: str) -> str:
+    """The characters of all of Unicode that ``pattern`` (one character class) matches."""
+    return "".join(re.findall(pattern, "".join(map(chr, range(0x110000)))))
+
+
+def test_fast_identifier_classes_match_the_same_characters_as_the_readable_ones() -> None:
+    start, cont = re.match(r"(\[.*?\])(\[.*?\])\*$", _UNQUOTED.pattern).groups()  # type: ignore[union-attr]
+    assert _everything(start) == _everything(r"[A-Za-z_\x80-\U0010ffff]")
+    assert _everything(cont) == _everything(r"[A-Za-z0-9_$\x80-\U0010ffff]")
+    start, cont = re.match(r"\\\$\((\[.*?\])(\[.*?\])\*\)\?\\\$$", _DOLLAR.pattern).groups()  # type: ignore[union-attr]
+    assert _everything(start) == _everything(r"[A-Za-z_\x80-\uffff]")
+    assert _everything(cont) == _everything(r"[A-Za-z_0-9\x80-\uffff]")
+
+
+def test_small_lint_imports_only_what_it_uses(tmp_path: Path) -> None:
+    """The real entry point (``python -m migspec``), text output as a pre-commit hook prints it."""
+    sql = tmp_path / "0001_small.sql"
+    sql.write_text(SMALL)
+    stats = tmp_path / "stats.yaml"
+    stats.write_text(STATS)
+    code = ("import runpy, sys, json, atexit\n"
+            "atexit.register(lambda: sys.stderr.write('MODULES ' + json.dumps(sorted(sys.modules)) + '\\n'))\n"
+            f"sys.argv = ['migspec', 'lint', {str(sql)!r}, '--stats', {str(stats)!r}]\n"
+            "runpy.run_module('migspec', run_name='__main__')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert done.returncode == 1, done.stderr  # YELLOW findings, the default --fail-on
+    assert "[adding-volatile-default]" in done.stdout and "[setting-not-null-on-existing-column]" in done.stdout
+    modules = set(json.loads(done.stderr.rsplit("MODULES ", 1)[1]))
+    assert "migspec.lint" in modules
+    loaded = sorted(m for m in modules if any(m == p or m.startswith(p + ".") for p in NOT_AT_START))
+    assert loaded == []
