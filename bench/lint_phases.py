@@ -39,7 +39,7 @@ def main() -> None:
     out["import_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    cli_args = build_parser().parse_args(["lint", *args.paths, "--stats", args.stats, "--format", args.format])
+    cli_args = build_parser("lint").parse_args(["lint", *args.paths, "--stats", args.stats, "--format", args.format])
     stats, calibration = load_inputs(cli_args)
     out["stats_s"] = time.perf_counter() - t0
 

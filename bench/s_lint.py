@@ -150,8 +150,28 @@ def run(work: Path, *, statements: int, runs: int) -> dict:
     nopyc, _ = timed_runs([MIGSPEC, "lint", str(small), "--stats", str(stats)], runs, env=run_env(pyc=False))
     return {"cases": results, "phases": phases, "startup_s": median(startup), "runs": runs,
             "before_commit": BEFORE_COMMIT if before_env else None,
-            "stats_bytes": stats.stat().st_size,
+            "stats_bytes": stats.stat().st_size, "startup_parts": _startup_parts(small, stats, max(3, runs)),
             "statements": statements, "small_nopyc_s": median(nopyc), "imports": _importtime()}
+
+
+def _startup_parts(small: Path, stats: Path, runs: int) -> dict:
+    """The small file's fixed costs (issue 16): what importing pglast's parser and PyYAML alone
+    takes (fresh interpreters, wall medians), and the dataclasses, enum classes and regular
+    expressions a small lint creates at every start (bench/startup_parts.py, medians)."""
+    out: dict = {}
+    for key, code in (("pglast_s", "import pglast.parser"), ("yaml_s", "import yaml")):
+        out[key] = median(timed_runs([PYTHON, "-c", code], runs)[0])
+    samples = []
+    for _ in range(runs):
+        p = subprocess.run([PYTHON, str(BENCH / "startup_parts.py"), str(small), "--stats", str(stats)],
+                           capture_output=True, text=True, check=False, env=run_env())
+        if p.returncode == 0:
+            samples.append(json.loads(p.stdout))
+        else:
+            log(f"startup_parts failed: {p.stderr[-300:]}")
+    if samples:
+        out.update({k: median([s[k] for s in samples]) for k in samples[0] if k != "rc"})
+    return out
 
 
 def _importtime() -> list[dict]:
@@ -269,11 +289,25 @@ def markdown(r: dict) -> list[str]:
         out.append(f"Imports by `python -X importtime` (self times, .pyc present): migspec {fmt_s(grp('migspec'))} "
                    f"(largest: " + ", ".join(f"`{x['module']}` {fmt_s(x['self_s'])}" for x in ours[:4]) + "), "
                    f"pglast {fmt_s(grp('pglast'))}, yaml {fmt_s(grp('yaml'))}, standard library and others "
-                   f"{fmt_s(other)}. The stats file alone: PyYAML's pure-Python `safe_load` (what `load_stats` "
-                   f"uses) {fmt_s(g(small_p, 'stats_yaml_s'))} vs its libyaml `CSafeLoader` "
+                   f"{fmt_s(other)}. The stats file alone: PyYAML's pure-Python `safe_load` "
+                   f"{fmt_s(g(small_p, 'stats_yaml_s'))} vs its libyaml `CSafeLoader` (whose parser `load_stats` "
+                   f"uses) "
                    f"{fmt_s(g(small_p, 'stats_cyaml_s'))} on the same {r.get('stats_bytes', 0):,}-byte file. "
                    f"Without .pyc files (`PYTHONDONTWRITEBYTECODE=1`, as this workplace's shell "
                    f"sets) the small-file run takes {fmt_s(r['small_nopyc_s'])} instead of {fmt_s(small_s)}.")
+    sp = r.get("startup_parts") or {}
+    if "dataclasses" in sp:
+        out.append("")
+        out.append(f"The small file's fixed costs (fresh interpreters, medians): `import pglast.parser` alone "
+                   f"{fmt_s(sp['pglast_s'])} (its package builds pglast's enum and node classes at import), "
+                   f"`import yaml` alone {fmt_s(sp['yaml_s'])} (PyYAML builds its pure-Python reader, scanner "
+                   f"and resolver, regular expressions included, even when libyaml parses), both with the "
+                   f"interpreter's start-up; during the run (`bench/startup_parts.py`, timers around the standard "
+                   f"library's own functions) {sp['dataclasses']:.0f} dataclasses are created in "
+                   f"{fmt_s(sp['dataclass_s'])} (each one's methods compiled with exec() at every start), "
+                   f"{sp['enums']:.0f} enum classes in {fmt_s(sp['enum_s'])} and {sp['regexes']:.0f} "
+                   f"regular expressions compiled in {fmt_s(sp['regex_s'])}; {sp['modules']:.0f} modules "
+                   "loaded in all.")
     prof = one_p.get("profile")
     if prof:
         parts = prof["parts_s"]
