@@ -173,15 +173,17 @@ def test_plan_target_refuses_without_measurements_then_plans(session_scratch, tm
 
 
 def test_embedded_server_is_started_and_removed(tmp_path: Path) -> None:
-    """Without the fixture: a throwaway server of its own, gone afterwards."""
+    """Without the fixture: a throwaway server of its own, gone afterwards. The CLI does not wait
+    for it to go (a detached reaper stops it and removes its directory): polled here, bounded."""
     import migspec.pgserver as pgserver
+    from helpers_server import assert_gone, postmaster_pid
 
     started = []
     real = pgserver.start_server
 
     def spy(**kw):  # type: ignore[no-untyped-def]
         s = real(**kw)
-        started.append(s)
+        started.append((s, postmaster_pid(s)))
         return s
 
     cur, des = _files(tmp_path, "CREATE TABLE t (id int);", "CREATE TABLE t (id int, v text);")
@@ -189,4 +191,5 @@ def test_embedded_server_is_started_and_removed(tmp_path: Path) -> None:
         mp.setattr(pgserver, "start_server", spy)
         r = migspec_inproc("diff", "--target", des, "--schema", cur)
     assert r.returncode == 0 and r.stdout == "ALTER TABLE public.t ADD COLUMN v text;\n\n", r.stdout + r.stderr
-    assert len(started) == 1 and started[0].stopped and not started[0].basedir.exists()
+    assert len(started) == 1 and started[0][0].stopped
+    assert_gone(started[0][0].basedir, started[0][1])

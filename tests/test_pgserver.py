@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import psycopg
 
+from helpers_server import assert_gone
 from migspec.pgserver import Server, server_version_num, start_server
 
 
@@ -71,3 +76,22 @@ def test_template_cluster_is_made_once_then_copied(tmp_path, monkeypatch) -> Non
             conn.execute("CREATE TABLE t (id int)")
             assert conn.execute("SELECT count(*) FROM t").fetchone() == (0,)
     assert not second.basedir.exists() and list(cache.iterdir()) == entries
+
+
+def test_a_stop_not_waited_for_outlives_its_caller_killed() -> None:
+    """``stop(wait=False)`` returns at once and a detached reaper stops the server and removes its
+    directory: even when the process that asked is killed (SIGKILL to its whole process group, as a
+    terminal's Ctrl-C or a timeout would) right after, nothing is left."""
+    code = """
+import os, signal
+from migspec.pgserver import scratch_parent, start_server
+s = start_server(template=True, parent=scratch_parent())
+print(s.basedir, int((s.datadir / "postmaster.pid").read_text().split()[0]), flush=True)
+s.stop(wait=False)
+os.killpg(0, signal.SIGKILL)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          start_new_session=True)
+    assert done.returncode == -9, done.stderr
+    basedir, pid = done.stdout.split()
+    assert_gone(Path(basedir), int(pid))

@@ -453,9 +453,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from migspec.plan.builder import PlanOptions, plan_migration
     from migspec.config import discover, merge_args
-    from migspec.render.plan import RENDERERS, check_emittable, write_files
 
     if (args.dsn or args.rename or args.accept_drops) and not args.target:
         raise InputError("plan: --dsn, --rename and --accept-drops go with --target DESIRED.sql")
@@ -471,6 +469,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     else:
         migration, project = _read_migration(args, stats, runnable=True)
         schema_path = args.schema
+    # Here, not first: with --target they are imported while the throwaway server works.
+    from migspec.plan.builder import PlanOptions, plan_migration
+    from migspec.render.plan import RENDERERS, check_emittable, write_files
+
     if args.emit:
         from migspec.frameworks.emit import check
 

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migspec.diff.differ import Diff, Rename, diff, schema_ddl
-from migspec.schema.model import Schema
 from migspec.errors import InputError, RefusedError
 from migspec.names import QualifiedName, quote_ident, split_name
+from migspec.parse.source import Statement
+from migspec.schema.ddl import ddl_statements
+from migspec.schema.model import Schema
 
 #: ``-- migspec:rename old=new`` in the desired schema: a rename the differ cannot infer.
 _RENAME_COMMENT = re.compile(r"^\s*--\s*migspec:\s*rename\s+(\S+)\s*$", re.MULTILINE)
@@ -110,9 +112,10 @@ def _read(path: str) -> str:
 @contextlib.contextmanager
 def scratch_server(major: int | None = None) -> Iterator[object]:
     """One throwaway server for both schemas, made from the cached initdb'd cluster on a tmpfs
-    when there is one (:func:`migspec.pgserver.scratch_parent`); stopped and removed after. The
-    server starts in other processes (cp, pg_ctl), so the modules that read it are imported
-    meanwhile (measured in bench/s_target.py)."""
+    when there is one (:func:`migspec.pgserver.scratch_parent`); stopped and removed after,
+    without waiting for it to go (:meth:`migspec.pgserver.Server.stop`: a detached reaper). The
+    server starts in other processes (cp, pg_ctl), so the modules that apply and read the
+    schemas are imported meanwhile (measured in bench/s_target.py)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from migspec.pgserver import ServerError, find_bindir, scratch_parent, start_server
@@ -122,6 +125,7 @@ def scratch_server(major: int | None = None) -> Iterator[object]:
                                template=True, parent=scratch_parent())
         import psycopg  # noqa: F401 - warm-up, see above
 
+        import migspec.schema.applied  # noqa: F401
         import migspec.schema.catalog  # noqa: F401
         try:
             server = starting.result()
@@ -131,22 +135,28 @@ def scratch_server(major: int | None = None) -> Iterator[object]:
     try:
         yield server
     finally:
-        server.stop()
+        server.stop(wait=False)
 
 
-def apply_schema_file(server, path: str) -> str:  # type: ignore[no-untyped-def]
-    """Apply one schema file (DDL, or a pg_dump --schema-only file) to a new database on the
-    throwaway ``server``; return the database's DSN. A statement that fails is bad input."""
+def schema_file_statements(path: str) -> list[Statement]:
+    """The statements of one schema file (DDL, or a pg_dump --schema-only file) to apply; a file
+    that does not parse, or has none, is bad input."""
+    text = _RENAME_COMMENT.sub("", _read(path))  # ours, not a lint directive (line numbers kept)
+    return ddl_statements(text, path)
+
+
+def apply_schema(server, statements: list[Statement]) -> str:  # type: ignore[no-untyped-def]
+    """Apply a schema file's statements to a new database on the throwaway ``server``; return the
+    database's DSN. A statement that fails is bad input."""
     import psycopg
 
-    from migspec.schema.applied import apply_ddl
+    from migspec.schema.applied import apply_statements
 
-    text = _RENAME_COMMENT.sub("", _read(path))  # ours, not a lint directive (line numbers kept)
     name = f"migspec_diff_{secrets.token_hex(4)}"
     with psycopg.connect(server.dsn, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {quote_ident(name)}")
     dsn = server.dsn_for(name)
-    apply_ddl(dsn, text, path)
+    apply_statements(dsn, statements)
     return dsn
 
 
@@ -170,21 +180,22 @@ def live_major(dsn: str) -> int:
     return int(row[0]) // 10000 if row else 0
 
 
-def _read_both(server, target: str, schema: str | None, dsn: str | None,  # type: ignore[no-untyped-def]
-               meanwhile: Callable[[], object] = lambda: None) -> tuple[Schema, Schema]:
-    """Apply and read the desired and the current schema at the same time, each in its own
-    database over its own connection (psql and the catalog queries wait on the server, which has
-    the cores; measured in bench/s_target.py). The desired schema's error is the one reported
-    when both fail, as when they ran one after the other. ``meanwhile`` runs in this thread while
-    they wait (the caller's imports)."""
+def _read_both(server, target: list[Statement], schema: list[Statement] | None,  # type: ignore[no-untyped-def]
+               dsn: str | None, meanwhile: Callable[[], object] = lambda: None) -> tuple[Schema, Schema]:
+    """Apply and read the desired and the current schema (statements of
+    :func:`schema_file_statements`, or the live ``dsn``) at the same time, each in its own
+    database over its own connection (the statements and the catalog queries wait on the server,
+    which has the cores; measured in bench/s_target.py). The desired schema's error is the one
+    reported when both fail, as when they ran one after the other. ``meanwhile`` runs in this
+    thread while they wait (the caller's imports)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    def applied(path: str) -> Schema:
-        return read_dsn(apply_schema_file(server, path), read_only=False)
+    def applied(statements: list[Statement]) -> Schema:
+        return read_dsn(apply_schema(server, statements), read_only=False)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         want = pool.submit(applied, target)
-        have = pool.submit(applied, schema) if schema else pool.submit(read_dsn, dsn)
+        have = pool.submit(applied, schema) if schema is not None else pool.submit(read_dsn, dsn)
         meanwhile()
         return want.result(), have.result()
 
@@ -196,9 +207,11 @@ def target_diff(target: str, *, schema: str | None = None, dsn: str | None = Non
     if (schema is None) == (dsn is None):
         raise InputError("--target needs the current schema: --schema CURRENT.sql or --dsn DSN (one of them)")
     specs = [*renames, *renames_in(target)]
+    # Read before any server starts: a file that does not parse is bad input with nothing started.
+    wanted, had = schema_file_statements(target), schema_file_statements(schema) if schema else None
     major = live_major(dsn) if dsn else None
     with scratch_server(major) as server:
-        desired, current = _read_both(server, target, schema, dsn, meanwhile)
+        desired, current = _read_both(server, wanted, had, dsn, meanwhile)
     parsed: list[Rename] = []
     renamed: dict[QualifiedName, QualifiedName] = {}
     def names_a_table(spec: str) -> bool:
@@ -242,8 +255,9 @@ def diff_text(args, note) -> str:  # type: ignore[no-untyped-def]
 
 
 def _import_planner() -> None:
-    """The planner's modules (about 0.5 s of imports), loaded while the server works."""
+    """The planner's modules and renderers (about 0.5 s of imports), loaded while the server works."""
     import migspec.plan.builder  # noqa: F401
+    import migspec.render.plan  # noqa: F401
 
 
 def target_plan_inputs(args):  # type: ignore[no-untyped-def]

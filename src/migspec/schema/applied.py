@@ -9,32 +9,68 @@ import secrets
 from pathlib import Path
 
 import psycopg
-from pglast import ast
 
 from migspec.errors import InputError, RefusedError
 from migspec.names import quote_ident
-from migspec.parse.source import read_text
-from migspec.schema.ddl import dump_statements
+from migspec.parse.source import Statement, read_text
+from migspec.schema.ddl import ddl_statements
 from migspec.schema.model import Schema
 
 
 def apply_ddl(dsn: str, text: str, origin: str) -> int:
-    """Run a dump or DDL file statement by statement on its own connection (pg_dump empties
-    search_path for its session); return how many ran."""
-    statements = dump_statements(text, origin)
-    if not statements:
-        raise InputError(f"{origin}: no SQL statements: give a 'pg_dump --schema-only' or DDL file")
+    """Run a dump or DDL file on a connection of its own (pg_dump empties search_path for its
+    session); return how many statements it has.
+
+    The whole file goes first as one simple-query message: one round trip and one implicit
+    transaction (about half the time of a statement at a time for a 40-table schema,
+    bench/s_target.py). When that fails - bad input, or a statement that cannot run in a
+    transaction block - none of it was committed, and the file runs again a statement at a time,
+    which names the statement that fails. A file with transaction control of its own (BEGIN,
+    COMMIT ...) would commit part of a failed batch: it only runs a statement at a time."""
+    return apply_statements(dsn, ddl_statements(text, origin))
+
+
+def apply_statements(dsn: str, statements: list[Statement]) -> int:
+    """:func:`apply_ddl` of statements already read (:func:`ddl_statements`)."""
     with psycopg.connect(dsn, autocommit=True, application_name="migspec schema") as conn:
-        for location, sql, node in statements:
-            if isinstance(node, ast.CreateSchemaStmt) and conn.execute(
-                    "SELECT 1 FROM pg_namespace WHERE nspname = %s", (node.schemaname,)).fetchone():
-                continue  # "public" exists in every new database
-            try:
-                conn.execute(sql)
-            except psycopg.Error as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise InputError(f"{location}: the schema does not load on the scratch server: {first}") from None
+        if not _all_at_once(conn, statements):
+            _one_at_a_time(conn, statements)
     return len(statements)
+
+
+def _creates_existing_schema(conn: psycopg.Connection, s: Statement, existing: set[str] | None = None) -> bool:
+    """CREATE SCHEMA of one the database has ("public" exists in every new database)."""
+    if s.kind != "CreateSchemaStmt":
+        return False
+    name = s.tree["CreateSchemaStmt"].get("schemaname")
+    if existing is not None:
+        return name in existing
+    return conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (name,)).fetchone() is not None
+
+
+def _all_at_once(conn: psycopg.Connection, statements: list[Statement]) -> bool:
+    if any(s.kind == "TransactionStmt" or s.kind == "DropStmt" and s.tree["DropStmt"].get("removeType") ==
+           "OBJECT_SCHEMA" for s in statements):
+        return False  # commits part of a failed batch / drops a schema that was there before the file
+    existing = {name for (name,) in conn.execute("SELECT nspname FROM pg_namespace").fetchall()}
+    # A line of its own for each ";": a statement may end in a -- comment.
+    batch = "\n;\n".join(s.sql for s in statements if not _creates_existing_schema(conn, s, existing))
+    try:
+        conn.execute(batch)
+    except psycopg.Error:
+        return False
+    return True
+
+
+def _one_at_a_time(conn: psycopg.Connection, statements: list[Statement]) -> None:
+    for s in statements:
+        if _creates_existing_schema(conn, s):
+            continue
+        try:
+            conn.execute(s.sql)
+        except psycopg.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"{s.location}: the schema does not load on the scratch server: {first}") from None
 
 
 def load_applied(path: str | Path, *, major: int | None = None) -> Schema:

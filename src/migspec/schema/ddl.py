@@ -14,9 +14,10 @@ from typing import Any
 from pglast import ast, enums
 from pglast.stream import RawStream
 
+from migspec.errors import InputError
 from migspec.names import QualifiedName, identifier
 from migspec.ops.expressions import Expression
-from migspec.parse.source import iter_nodes, parse_text, read_text
+from migspec.parse.source import Statement, iter_nodes, parse_text, read_text
 from migspec.parse.tree import pglast_node
 from migspec.schema.model import (CHECK, EXCLUDE, FOREIGN, NOT_NULL, PRIMARY, UNIQUE, Column, Constraint, EnumType,
                                   Index, Schema, Sequence, Table, Trigger, View)
@@ -46,23 +47,41 @@ def _names(parts: Any) -> QualifiedName:
 
 # Ownership and privileges name roles a scratch server does not have; they change nothing the
 # model describes (nor what verify checks: locks, rewrites, catalog shape).
-_SKIPPED = (ast.AlterOwnerStmt, ast.GrantStmt, ast.GrantRoleStmt, ast.AlterDefaultPrivilegesStmt)
+_SKIPPED = ("AlterOwnerStmt", "GrantStmt", "GrantRoleStmt", "AlterDefaultPrivilegesStmt")
 
 
-def _skip(node: object) -> bool:
-    if isinstance(node, _SKIPPED):
+def _skip(tree: dict[str, Any]) -> bool:
+    """On the parse tree (libpg_query's JSON), not pglast's node: building the nodes of a whole
+    dump is most of reading it, and a scratch server needs only the SQL (bench/s_target.py)."""
+    if not isinstance(tree, dict):  # a framework's placeholder comment (parse.source.Placeholder)
+        return False
+    kind, body = next(iter(tree.items()), ("", {}))
+    if kind in _SKIPPED:
         return True
-    if isinstance(node, ast.AlterTableStmt):
-        return all(c.subtype == AT.AT_ChangeOwner for c in node.cmds or ())
+    if kind == "AlterTableStmt":
+        return all(c["AlterTableCmd"].get("subtype") == "AT_ChangeOwner" for c in body.get("cmds") or ())
     return False
 
 
-def dump_statements(text: str, origin: str) -> list[tuple[str, str, object]]:
-    """(location, SQL, node) of every statement of a dump or DDL file worth running on a scratch
-    server. psql meta-commands (\\connect, \\restrict ...) are not SQL: blanked, keeping line
-    numbers."""
+def schema_statements(text: str, origin: str) -> list[Statement]:
+    """The statements of a dump or DDL file worth running on a scratch server. psql meta-commands
+    (\\connect, \\restrict ...) are not SQL: blanked, keeping line numbers."""
     text = "\n".join("" if line.lstrip().startswith("\\") else line for line in text.splitlines())
-    return [(str(s.location), s.sql, s.node) for s in parse_text(text, origin) if not _skip(s.node)]
+    return [s for s in parse_text(text, origin) if not _skip(s.tree)]
+
+
+def ddl_statements(text: str, origin: str) -> list[Statement]:
+    """:func:`schema_statements` of a file that must have some (a schema to apply): none is bad
+    input."""
+    statements = schema_statements(text, origin)
+    if not statements:
+        raise InputError(f"{origin}: no SQL statements: give a 'pg_dump --schema-only' or DDL file")
+    return statements
+
+
+def dump_statements(text: str, origin: str) -> list[tuple[str, str, object]]:
+    """(location, SQL, node) of every statement of :func:`schema_statements`."""
+    return [(str(s.location), s.sql, s.node) for s in schema_statements(text, origin)]
 
 
 def load_ddl(text: str, origin: str = "<ddl>", into: Schema | None = None) -> Schema:
