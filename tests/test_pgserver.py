@@ -95,3 +95,28 @@ os.killpg(0, signal.SIGKILL)
     assert done.returncode == -9, done.stderr
     basedir, pid = done.stdout.split()
     assert_gone(Path(basedir), int(pid))
+
+
+def test_a_server_that_cannot_start_is_an_error_naming_why() -> None:
+    """The start does not wait for pg_ctl once the server is ready, but a start that fails (here:
+    its port is taken) is still pg_ctl's failure, with the server's log, and leaves no directory."""
+    import shutil
+    import socket
+    import tempfile
+
+    import pytest
+
+    from migspec.pgserver import ServerError
+
+    parent = Path(tempfile.mkdtemp(prefix="migspec-t-"))
+    parent.chmod(0o755)  # the server's OS user (as root: postgres) reaches its directory in it
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            with pytest.raises(ServerError, match=r"(?s)pg_ctl start failed.*could not (bind|create)") as err:
+                start_server(port=port, template=True, parent=parent)
+        assert not any(parent.iterdir()), str(err.value)
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)

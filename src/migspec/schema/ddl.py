@@ -7,12 +7,14 @@ change no schema the model describes (GRANT, COMMENT, SET, functions)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pglast import ast, enums
 from pglast.stream import RawStream
+from pglast.visitors import Continue, Visitor
 
 from migspec.errors import InputError
 from migspec.names import QualifiedName, identifier
@@ -33,7 +35,39 @@ _SUFFIX = {PRIMARY: "pkey", UNIQUE: "key", CHECK: "check", FOREIGN: "fkey", EXCL
 def sql_of(node: ast.Node | Expression) -> str:
     """pglast's printer: re-prints a user's expression or definition exactly as PostgreSQL parses it
     (an operation's Expression is re-read with pglast first: migspec.parse.tree)."""
-    return RawStream()(pglast_node(node))
+    return _Stream()(pglast_node(node))
+
+
+class _Ancestry(Visitor):
+    """Sets every node's ``ancestors``, as :func:`pglast.visitors.populate_ancestors` does, with
+    pglast's own walk (``Visitor.iterate``): that function defines a Visitor class and inspects its
+    methods on every call, half of printing a column's type or default (a schema's model prints
+    hundreds; bench/s_target.py)."""
+
+    def __call__(self, tree: Any) -> None:
+        walk = self.iterate(tree)
+        try:
+            ancestors, node = walk.send(None)
+            while True:
+                node.ancestors = ancestors
+                ancestors, node = walk.send(Continue)
+        except StopIteration:
+            pass
+
+
+_ANCESTRY = _Ancestry()
+
+
+class _Stream(RawStream):
+    """RawStream printing one node, its ancestry set by :class:`_Ancestry` (the same as
+    ``RawStream.__call__`` sets for a single node: the node as the only item of a tuple)."""
+
+    def __call__(self, sql: Any, plpgsql: bool = False) -> str:
+        if not isinstance(sql, ast.Node) or isinstance(sql, ast.RawStmt):
+            return super().__call__(sql, plpgsql)
+        _ANCESTRY((sql,))
+        self.print_node(sql)
+        return self.getvalue()
 
 
 def _name(rv: ast.RangeVar) -> QualifiedName:
@@ -289,6 +323,21 @@ def index_from_node(node: ast.IndexStmt) -> Index:
 
 def index_from_definition(name: str, definition: str, valid: bool = True) -> Index | None:
     """A CREATE INDEX statement (pg_get_indexdef's) -> the model's Index, None when unreadable."""
+    index = _index_of(definition)
+    return None if index is None else replace(index, name=name, definition=definition, valid=valid)
+
+
+def constraint_from_definition(name: str, definition: str) -> Constraint:
+    """``CHECK ((x > 0))`` / ``PRIMARY KEY (id)`` ... (pg_get_constraintdef's) -> the model's
+    Constraint; an unreadable one is kept as a CHECK with its text."""
+    return replace(_constraint_of(definition), name=name, definition=definition)
+
+
+# Cached by text: a catalog repeats definitions (PRIMARY KEY (id), the same foreign key on every
+# table) and the two schemas of a diff share nearly all of theirs; parsing them was most of reading
+# a catalog (bench/s_target.py). The cached objects are never handed out: callers get copies.
+@functools.lru_cache(maxsize=4096)
+def _index_of(definition: str) -> Index | None:
     from pglast import parse_sql
     from pglast.parser import ParseError
 
@@ -298,14 +347,11 @@ def index_from_definition(name: str, definition: str, valid: bool = True) -> Ind
         return None
     if not isinstance(node, ast.IndexStmt):
         return None
-    index = index_from_node(node)
-    index.name, index.definition, index.valid = name, definition, valid
-    return index
+    return index_from_node(node)
 
 
-def constraint_from_definition(name: str, definition: str) -> Constraint:
-    """``CHECK ((x > 0))`` / ``PRIMARY KEY (id)`` ... (pg_get_constraintdef's) -> the model's
-    Constraint; an unreadable one is kept as a CHECK with its text."""
+@functools.lru_cache(maxsize=4096)
+def _constraint_of(definition: str) -> Constraint:
     from pglast import parse_sql
     from pglast.parser import ParseError
 
@@ -314,11 +360,9 @@ def constraint_from_definition(name: str, definition: str) -> Constraint:
         node = parse_sql(f"ALTER TABLE t ADD CONSTRAINT x {definition}")[0].stmt
         con = node.cmds[0].def_
     except (ParseError, IndexError, AttributeError):
-        return Constraint(name, CHECK, definition)
+        return Constraint("x", CHECK, definition)
     _constraint(table, con)
-    found = table.constraints["x"]
-    found.name, found.definition = name, definition
-    return found
+    return table.constraints["x"]
 
 
 def _view(schema: Schema, name: QualifiedName, query: Any, materialized: bool) -> None:
