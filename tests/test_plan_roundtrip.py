@@ -38,7 +38,7 @@ STATS = {
     "thresholds": {"batch_rows": 1000},
     "tables": {t: {"rows": 3000, "size_bytes": 400_000, "write_qps": 50,
                    "lock_contention": {"longest_transaction_seconds": 1, "lock_waits_per_minute": 0}}
-               for t in ("public.orders", "public.customers", "public.tags")},
+               for t in ("public.orders", "public.customers", "public.tags", "public.events", "public.events_2025")},
 }
 
 CASES = {
@@ -192,6 +192,24 @@ def test_dropping_an_enum_column_and_its_type_restores_both(pg, pg_dsn: str, pg_
     for f in downs:
         _psql(pg_server, pg_dsn, f)
     assert (pg.execute(values).fetchall(), _catalog(pg)) == (before, catalog)
+
+
+def test_detach_concurrently_leaves_no_bound_check(pg, pg_dsn: str, pg_server, tmp_path: Path) -> None:
+    """DETACH PARTITION CONCURRENTLY adds a CHECK copying the bound to the detached table (PG14+):
+    the plan drops it in its next step; that step's DOWN adds it back (a re-attach then skips its scan)."""
+    pg.execute("CREATE TABLE events (id bigint NOT NULL, at date NOT NULL) PARTITION BY RANGE (at); "
+               "CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01'); "
+               "INSERT INTO events SELECT g, DATE '2025-01-01' + g % 300 FROM generate_series(1, 500) g")
+    checks = "SELECT conname FROM pg_constraint WHERE conrelid = 'events_2025'::regclass AND contype = 'c'"
+    ups, downs = _plan_files("detach", "ALTER TABLE events DETACH PARTITION events_2025;", pg_dsn, pg_server, tmp_path)
+    for f in ups:
+        _psql(pg_server, pg_dsn, f)
+    assert pg.execute("SELECT count(*) FROM pg_inherits WHERE inhrelid = 'events_2025'::regclass").fetchone() == (0,)
+    assert pg.execute(checks).fetchall() == []
+    for f in downs:
+        _psql(pg_server, pg_dsn, f)
+    assert pg.execute(checks).fetchall() == [("events_2025_at_check",)]
+    pg.execute("ALTER TABLE events ATTACH PARTITION events_2025 FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')")
 
 
 QUOTED_SETUP = """

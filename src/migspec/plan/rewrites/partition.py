@@ -1,12 +1,19 @@
-"""DETACH PARTITION: CONCURRENTLY where the version has it."""
+"""DETACH PARTITION: CONCURRENTLY where the version has it, then the CHECK constraint PostgreSQL
+leaves on the detached table dropped in its own step."""
 
 from __future__ import annotations
 
+from pglast import ast
+from pglast.enums import PartitionRangeDatumKind
+
 from migspec.analysis import Analyzed
+from migspec.names import QualifiedName, identifier
 from migspec.ops import misc
 from migspec.plan.context import PlanContext
-from migspec.plan.steps import C, Steps, ddl
-from migspec.plan.rewrites.base import handles, table_of
+from migspec.plan.steps import C, Steps, built, ddl, with_down
+from migspec.plan.rewrites.base import handles, not_valid_then_validate, parse_one, table_of
+from migspec.planfile.sql import q
+from migspec.schema import sql_of
 from migspec.versions import supports
 
 
@@ -16,6 +23,54 @@ def detach_partition(item: Analyzed, ctx: PlanContext) -> Steps:
     t = table_of(op)
     conc = supports("detach_concurrently", ctx.version)
     sql = f"ALTER TABLE {t.sql} DETACH PARTITION {op.partition.sql}" + (" CONCURRENTLY" if conc else "")
-    return [(C, ddl(ctx, f"detach {op.partition} from {t}" + (" CONCURRENTLY" if conc else ""), [sql], [],
-                    t, transactional=not conc, reversible=False,
-                    down_note="re-attach with its FOR VALUES bound by hand (the bound is not in the migration)"))]
+    steps: Steps = [(C, ddl(ctx, f"detach {op.partition} from {t}" + (" CONCURRENTLY" if conc else ""), [sql], [],
+                            t, transactional=not conc, reversible=False,
+                            down_note="re-attach with its FOR VALUES bound by hand (the bound is not in the migration)"))]
+    bound = _bound_check(ctx, t, op.partition) if conc else None
+    if bound is not None:
+        name, check = bound
+        steps.append((C, with_down(
+            ddl(ctx, f"drop {name}, the copy of the partition bound DETACH CONCURRENTLY added to {op.partition}",
+                [f"ALTER TABLE {op.partition.sql} DROP CONSTRAINT IF EXISTS {q(name)}"], [], op.partition),
+            # Back for a re-attach: with it ATTACH PARTITION skips its scan under the lock.
+            [s for _, s in built(ctx, not_valid_then_validate(op.partition, name, check), ctx.rows(item))])))
+    return steps
+
+
+def _bound_check(ctx: PlanContext, parent: QualifiedName, partition: QualifiedName) -> tuple[str, str] | None:
+    """The name and CHECK of the constraint DETACH ... CONCURRENTLY (PG14+) adds to the detached
+    table, copying its bound (tablecmds.c DetachAddConstraintIfNeeded): named as an unnamed CHECK on
+    the bound's one column is (heap.c AddRelationNewConstraints: ``<table>_<column>_check``, a number
+    appended while taken). None when the facts lack the bound or it is not a one-column RANGE/LIST."""
+    part, par = ctx.schema.known(partition), ctx.schema.known(parent)
+    if part is None or par is None or not part.partition_bound or not par.partition_key:
+        return None
+    key = parse_one(f"CREATE TABLE x () PARTITION BY {par.partition_key}").partspec
+    spec = parse_one(f"CREATE TABLE x PARTITION OF y {part.partition_bound}").partbound
+    params = key.partParams or ()
+    if len(params) != 1 or not getattr(params[0], "name", None) or spec.is_default:
+        return None
+    col = q(params[0].name)
+    terms = [f"{col} IS NOT NULL"]
+    if spec.strategy == "r":
+        for datums, op in ((spec.lowerdatums, ">="), (spec.upperdatums, "<")):
+            d = datums[0]
+            if isinstance(d, ast.PartitionRangeDatum):
+                if d.kind != PartitionRangeDatumKind.PARTITION_RANGE_DATUM_VALUE:
+                    continue
+                d = d.value
+            terms.append(f"{col} {op} {sql_of(d)}")
+    elif spec.strategy == "l":
+        values = [sql_of(v) for v in spec.listdatums]
+        if any(v.upper() == "NULL" for v in values):
+            return None
+        terms.append(f"{col} IN ({', '.join(values)})")
+    else:
+        return None
+    taken = set(part.constraints)
+    base = identifier(f"{partition.name}_{params[0].name}_check")
+    name, n = base, 0
+    while name in taken:
+        n += 1
+        name = identifier(f"{base}{n}")
+    return name, f"CHECK ({' AND '.join(terms)})"
