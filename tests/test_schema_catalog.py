@@ -136,3 +136,32 @@ def test_a_ddl_file_postgres_rejects_is_bad_input(tmp_path, pg_major: int | None
     path.write_text("CREATE TABLE a (id int);\nCREATE INDEX i ON missing (id);\n")
     with pytest.raises(InputError, match=r"bad.sql:2.*does not load.*missing"):
         load_applied(path, major=pg_major)
+
+
+def test_detach_leaves_the_parents_copies_as_the_tables_own(pg: psycopg.Connection, pg_server: Server) -> None:
+    """DETACH PARTITION keeps the partition's copies of its parent's primary key, unique key, CHECK,
+    foreign key and indexes, made its own (conislocal, no longer attached; PostgreSQL 18: the NOT NULL
+    constraints keep the parent's names): what ``differ.detached`` makes of the model before the
+    differ compares the table with the desired one."""
+    from migspec.diff.differ import detached, own_constraints, own_indexes
+
+    pg.execute("""
+        CREATE TABLE ref (id int PRIMARY KEY);
+        CREATE TABLE ev (id bigint NOT NULL, at date NOT NULL, kind text, r int REFERENCES ref (id),
+                         CHECK (kind <> ''), PRIMARY KEY (id, at), UNIQUE (kind, at)) PARTITION BY RANGE (at);
+        CREATE INDEX ev_at_idx ON ev (at);
+        CREATE TABLE ev_2025 PARTITION OF ev FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+    """)
+    part = QualifiedName("public", "ev_2025")
+    as_partition = load_catalog(pg).tables[part]
+    assert own_constraints(as_partition) == {} and own_indexes(as_partition) == {}
+    pg.execute("ALTER TABLE ev DETACH PARTITION ev_2025")
+    after = load_catalog(pg).tables[part]
+    assert {n: c.kind for n, c in own_constraints(after).items()} == {
+        "ev_2025_pkey": "p", "ev_2025_kind_at_key": "u", "ev_kind_check": "c", "ev_r_fkey": "f"}
+    assert set(own_indexes(after)) == {"ev_2025_at_idx"}
+    detached(as_partition)
+    assert as_partition == after  # the model's detach is PostgreSQL's
+    names = {c.name: c.not_null_name for c in after.columns.values() if c.not_null}
+    assert names == ({"id": "ev_id_not_null", "at": "ev_at_not_null"} if pg_server.major >= 18
+                     else {"id": None, "at": None})

@@ -19,6 +19,7 @@ from migspec.parse.source import Migration
 from migspec.stats import Stats
 from migspec.names import QualifiedName, quote_ident, quote_literal
 from migspec.plan.context import PlanContext
+from migspec.ops.misc import DetachPartition
 from migspec.ops.table import CreateTable
 from migspec.planfile import normalize_target
 from migspec.planfile.model import Confirmation, Phase, PhaseName, Plan, Runbook, Step
@@ -67,6 +68,7 @@ def build_plan(report: Report, *, schema: Schema | None = None, calibration: Cal
     by_phase: dict[PhaseName, list[Step]] = {p: [] for p in ORDER}
     confirmations: dict[str, Confirmation] = {}
     moved: dict[QualifiedName, PhaseName] = {}  # renamed tables whose rename runs later than EXPAND
+    detached: dict[QualifiedName, PhaseName] = {}  # partitions detached, and the phase that does it
     learned: set[int] = set()
     # Statements planned together, not one by one: a primary key widened to bigint (pk_widen).
     claimed, widen_notes = claim([r.item for r in report.results], ctx)
@@ -74,7 +76,7 @@ def build_plan(report: Report, *, schema: Schema | None = None, calibration: Cal
         planned = claimed[id(r.item)] if id(r.item) in claimed else rewrite(r.item, ctx)
         steps = view_after_its_tables(r.item, planned, by_phase)
         drops_before_recreate(r.item, steps, by_phase)
-        for phase, step in in_order(r.item, steps, by_phase, moved):
+        for phase, step in in_order(r.item, after_detach(r.item, steps, detached), by_phase, moved):
             by_phase[phase].append(step)
             if step.requires_confirmation:
                 target = normalize_target(step.requires_confirmation)
@@ -179,6 +181,21 @@ def drops_before_recreate(item: Any, steps: list[tuple[PhaseName, Step]], by_pha
         for s in [s for s in by_phase[p] if p is not phase and s.up and s.up[0] in drops]:
             by_phase[p].remove(s)
             by_phase[phase].append(s)
+
+
+def after_detach(item: Any, steps: list[tuple[PhaseName, Step]], detached: dict[QualifiedName, PhaseName]
+                 ) -> list[tuple[PhaseName, Step]]:
+    """A statement on a table an earlier statement detaches from its parent runs after the detach
+    (in CONTRACT, where DETACH PARTITION goes): what it changes (a copy of the parent's key
+    dropped, a NOT NULL constraint renamed) is the partition's own only once it is detached -
+    before, PostgreSQL refuses it as inherited (42P16)."""
+    out = []
+    for phase, step in steps:
+        floor = max((ORDER.index(at) for t, at in detached.items() if _touches(step, t)), default=0)
+        out.append((ORDER[max(ORDER.index(phase), floor)], step))
+    if isinstance(item.op, DetachPartition) and out:
+        detached[item.op.partition] = out[0][0]
+    return out
 
 
 def in_order(item: Any, steps: list[tuple[PhaseName, Step]], by_phase: dict[PhaseName, list[Step]],

@@ -66,12 +66,13 @@ ORDER BY a.attrelid, a.attnum
 """
 
 # contype 't' is a constraint trigger (listed with the triggers); a validated 'n' (PostgreSQL 18's
-# NOT NULL constraints) is the column's attnotnull.
+# NOT NULL constraints) is the column's attnotnull, its name the column's not_null_name.
 _CONSTRAINTS = """
 SELECT conrelid, conname, contype, pg_get_constraintdef(oid), convalidated, conislocal AND conparentid = 0,
-       obj_description(oid, 'pg_constraint')
+       obj_description(oid, 'pg_constraint'),
+       CASE WHEN contype = 'n' THEN (SELECT attname FROM pg_attribute WHERE attrelid = conrelid AND attnum = conkey[1]) END
 FROM pg_constraint
-WHERE conrelid = ANY(%(tables)s) AND contype <> 't' AND NOT (contype = 'n' AND convalidated)
+WHERE conrelid = ANY(%(tables)s) AND contype <> 't'
 """
 
 _INDEXES = """
@@ -195,7 +196,11 @@ def load_catalog(conn: psycopg.Connection, tables: set[QualifiedName] | None = N
                                         inherited=not local)
             if comment is not None:
                 schema.others[("comment on column", f"{table.name}.{col}")] = comment
-        for oid, name, kind, definition, validated, local, comment in conn.execute(_CONSTRAINTS, params).fetchall():
+        for (oid, name, kind, definition, validated, local, comment,
+             not_null_of) in conn.execute(_CONSTRAINTS, params).fetchall():
+            if kind == NOT_NULL and validated and not_null_of in by_oid[oid].columns:
+                by_oid[oid].columns[not_null_of].not_null_name = name
+                continue
             con = constraint_from_definition(name, definition)
             con.kind, con.validated, con.inherited = kind, validated, not local
             if kind == NOT_NULL and con.columns:

@@ -28,6 +28,9 @@ class Column:
     identity: str | None = None  # "always" | "by default"
     generated: str | None = None  # expression of GENERATED ALWAYS AS (...) STORED
     inherited: bool = False  # a partition's column that comes from its parent (attislocal false)
+    #: The name of its validated NOT NULL constraint (PostgreSQL 18+ names them; pg_dump writes a
+    #: name other than ``<table>_<column>_not_null``); None: not known (older majors, text sources).
+    not_null_name: str | None = field(default=None, compare=False)
     #: The parsed type, when an operation set it (keeps what the text loses: a serial as written).
     parsed: ColumnType | None = field(default=None, compare=False, repr=False)
 

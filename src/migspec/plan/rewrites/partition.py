@@ -19,21 +19,35 @@ from migspec.versions import supports
 
 @handles(misc.DetachPartition)
 def detach_partition(item: Analyzed, ctx: PlanContext) -> Steps:
+    """The DOWN re-attaches the table with the bound the schema facts give (without them: a note,
+    not reversible). A CHECK copying the bound is there first (PostgreSQL 14+: the one DETACH
+    CONCURRENTLY added, re-added by the next step's DOWN; 13: added NOT VALID and validated by this
+    DOWN), so ATTACH PARTITION skips its scan under ACCESS EXCLUSIVE; it is dropped after the attach."""
     op: misc.DetachPartition = item.op
-    t = table_of(op)
+    t, part = table_of(op), op.partition
     conc = supports("detach_concurrently", ctx.version)
-    sql = f"ALTER TABLE {t.sql} DETACH PARTITION {op.partition.sql}" + (" CONCURRENTLY" if conc else "")
-    steps: Steps = [(C, ddl(ctx, f"detach {op.partition} from {t}" + (" CONCURRENTLY" if conc else ""), [sql], [],
-                            t, transactional=not conc, reversible=False,
-                            down_note="re-attach with its FOR VALUES bound by hand (the bound is not in the migration)"))]
-    bound = _bound_check(ctx, t, op.partition) if conc else None
+    sql = f"ALTER TABLE {t.sql} DETACH PARTITION {part.sql}" + (" CONCURRENTLY" if conc else "")
+    description = f"detach {part} from {t}" + (" CONCURRENTLY" if conc else "")
+    known = ctx.schema.known(part)
+    rows = ctx.stats.table(part).rows or 0
+    bound = _bound_check(ctx, t, part)
+    if known is None or not known.partition_bound:
+        return [(C, ddl(ctx, description, [sql], [], t, transactional=not conc, reversible=False,
+                        down_note="re-attach with its FOR VALUES bound by hand (the schema facts do not give it)"))]
+    down = [] if bound is None or conc else [s for _, s in built(ctx, not_valid_then_validate(part, *bound), rows)]
+    down.append(ddl(ctx, f"re-attach {part} to {t} {known.partition_bound}",
+                    [f"ALTER TABLE {t.sql} ATTACH PARTITION {part.sql} {known.partition_bound}"], [], part))
     if bound is not None:
+        down.append(ddl(ctx, f"drop {bound[0]}, the copy of the bound the attach no longer needs",
+                        [f"ALTER TABLE {part.sql} DROP CONSTRAINT IF EXISTS {q(bound[0])}"], [], part))
+    steps: Steps = [(C, with_down(ddl(ctx, description, [sql], [], t, transactional=not conc), down))]
+    if bound is not None and conc:
         name, check = bound
         steps.append((C, with_down(
-            ddl(ctx, f"drop {name}, the copy of the partition bound DETACH CONCURRENTLY added to {op.partition}",
-                [f"ALTER TABLE {op.partition.sql} DROP CONSTRAINT IF EXISTS {q(name)}"], [], op.partition),
+            ddl(ctx, f"drop {name}, the copy of the partition bound DETACH CONCURRENTLY added to {part}",
+                [f"ALTER TABLE {part.sql} DROP CONSTRAINT IF EXISTS {q(name)}"], [], part),
             # Back for a re-attach: with it ATTACH PARTITION skips its scan under the lock.
-            [s for _, s in built(ctx, not_valid_then_validate(op.partition, name, check), ctx.rows(item))])))
+            [s for _, s in built(ctx, not_valid_then_validate(part, name, check), rows)])))
     return steps
 
 
