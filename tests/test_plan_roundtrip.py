@@ -221,6 +221,44 @@ def test_detach_concurrently_leaves_no_bound_check(pg, pg_dsn: str, pg_server, t
     assert pg.execute("SELECT count(*) FROM events").fetchone() == (500,)
 
 
+#: Statements run as written whose DOWN their operation builds from the names the parser recorded
+#: (a rename) or the schema facts (the CREATE of a dropped view, sequence or enum type): (setup, sql).
+AS_WRITTEN = {
+    "rename-index": ("", "ALTER INDEX orders_note_idx RENAME TO orders_remark_idx;"),
+    "rename-key": ("", "ALTER TABLE orders RENAME CONSTRAINT orders_pkey TO orders_key;"),
+    "drop-view": ("CREATE VIEW order_notes AS SELECT id, note FROM orders WHERE amount > 10;", "DROP VIEW order_notes;"),
+    "drop-sequence": ("CREATE SEQUENCE order_numbers AS integer INCREMENT BY 5 MAXVALUE 1000 CYCLE;",
+                      "DROP SEQUENCE order_numbers;"),
+    "drop-enum": ("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');", "DROP TYPE mood;"),
+    "drop-schema": ("CREATE SCHEMA scratch;", "DROP SCHEMA scratch;"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(AS_WRITTEN))
+def test_a_statement_run_as_written_is_undone_by_its_operations_reverse(case: str, pg, pg_dsn: str, pg_server,
+                                                                        tmp_path: Path) -> None:
+    setup, sql = AS_WRITTEN[case]
+    pg.execute(SETUP + setup)
+    more = {"sequences": "SELECT seqrelid::regclass::text, seqtypid::regtype::text, seqstart, seqincrement, seqmax, "
+                         "seqmin, seqcache, seqcycle FROM pg_sequence ORDER BY 1",
+            "enums": "SELECT enumtypid::regtype::text, enumlabel FROM pg_enum ORDER BY 1, enumsortorder",
+            "schemas": "SELECT nspname FROM pg_namespace ORDER BY 1",
+            "views": "SELECT viewname, definition FROM pg_views WHERE schemaname = 'public' ORDER BY 1"}
+
+    def catalog() -> tuple:
+        return _catalog(pg), {k: pg.execute(v).fetchall() for k, v in more.items()}
+
+    before = catalog()
+    ups, downs = _plan_files(case, sql, pg_dsn, pg_server, tmp_path)
+    assert downs, "no DOWN"
+    for f in ups:
+        _psql(pg_server, pg_dsn, f)
+    assert catalog() != before, "UP changed nothing"
+    for f in downs:
+        _psql(pg_server, pg_dsn, f)
+    assert catalog() == before
+
+
 QUOTED_SETUP = """
 CREATE SCHEMA "Sales Ops";
 CREATE TABLE "Sales Ops"."Order Items" (

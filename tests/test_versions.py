@@ -86,6 +86,13 @@ def _reindex_concurrently(conn: psycopg.Connection) -> bool:
     return not _refused(conn, "REINDEX INDEX CONCURRENTLY t_a")
 
 
+def _rename_index_sue(conn: psycopg.Connection) -> bool:
+    conn.execute("CREATE TABLE t (a int); CREATE INDEX t_a ON t (a)")
+    mode = _lock_in_transaction(conn, "ALTER INDEX t_a RENAME TO t_b", "t_b")
+    assert mode in ("AccessExclusiveLock", "ShareUpdateExclusiveLock"), mode
+    return mode == "ShareUpdateExclusiveLock"
+
+
 def _timestamptz_utc_no_rewrite(conn: psycopg.Connection) -> bool:
     conn.execute("CREATE TABLE t (at timestamp); INSERT INTO t SELECT now() FROM generate_series(1, 1000)")
     before = _relfilenode(conn, "t")
@@ -149,6 +156,7 @@ PROBES: dict[str, Probe] = {
     "not_null_from_check": _not_null_from_check,
     "enum_add_in_transaction": _enum_add_in_transaction,
     "reindex_concurrently": _reindex_concurrently,
+    "rename_index_sue": _rename_index_sue,
     "timestamptz_utc_no_rewrite": _timestamptz_utc_no_rewrite,
     "attach_partition_sue": _attach_partition_sue,
     "detach_concurrently": _detach_concurrently,

@@ -48,6 +48,10 @@ GATES: dict[str, Gate] = {
              "PostgreSQL 12 release notes; docs ALTER TYPE, Notes"),
         Gate("reindex_concurrently", 12, "REINDEX ... CONCURRENTLY exists",
              "PostgreSQL 12 release notes; docs REINDEX"),
+        Gate("rename_index_sue", 12,
+             "ALTER INDEX ... RENAME takes SHARE UPDATE EXCLUSIVE on the index instead of ACCESS EXCLUSIVE",
+             "PostgreSQL 12 release notes; observed in pg_locks on 11.22 (ACCESS EXCLUSIVE) and 12-18 "
+             "(tests/test_versions.py)"),
         Gate("timestamptz_utc_no_rewrite", 12,
              "timestamp <-> timestamptz is not a rewrite when the session TimeZone is UTC",
              "PostgreSQL 12 release notes"),

@@ -106,6 +106,11 @@ class Known(Protocol):
         """The definition of an existing constraint, as pg_get_constraintdef() prints it."""
         ...
 
+    def recreate(self, kind: str, name: QualifiedName) -> str | None:
+        """The CREATE of an existing ``kind`` ("VIEW", "SEQUENCE", "TYPE": an enum) called ``name``;
+        None when the schema facts do not hold it (the DOWN is then written by hand)."""
+        ...
+
 
 #: The reverse of an operation that changes nothing to undo.
 NOTHING_TO_UNDO = Reverse((), "nothing to undo")

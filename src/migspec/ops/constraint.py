@@ -1,8 +1,10 @@
-"""ADD / VALIDATE / DROP CONSTRAINT.
+"""ADD / VALIDATE / DROP / RENAME CONSTRAINT.
 
 Locks: ALTER TABLE docs - ADD CONSTRAINT takes ACCESS EXCLUSIVE, except FOREIGN KEY which takes
 SHARE ROW EXCLUSIVE on both tables; VALIDATE CONSTRAINT takes SHARE UPDATE EXCLUSIVE (plus ROW
 SHARE on the referenced table of a foreign key). NOT VALID skips the scan of existing rows.
+RENAME CONSTRAINT takes ACCESS EXCLUSIVE, catalog only (pg_locks on 13 and 18:
+tests/rules/lock-wait-without-timeout.yml trace).
 """
 
 from __future__ import annotations
@@ -125,3 +127,35 @@ class DropConstraint(Operation):
     def apply(self, schema: Schema) -> None:
         assert self.table
         schema.table(self.table).constraints.pop(self.name, None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenameConstraint(Operation):
+    """ALTER TABLE t RENAME CONSTRAINT name TO new_name. A key's index is renamed with it
+    (RenameConstraintById renames the index of a PRIMARY KEY, UNIQUE or EXCLUDE constraint)."""
+
+    name: str = ""
+    new_name: str = ""
+    kind: ClassVar[str] = "rename_constraint"
+    lock = AEL
+
+    def apply(self, schema: Schema) -> None:
+        assert self.table
+        table = schema.table(self.table)
+        con = table.constraints.pop(self.name, None)
+        if con is None:
+            return
+        con.name = self.new_name
+        table.constraints[self.new_name] = con
+        if con.kind in (PRIMARY, UNIQUE, EXCLUDE) and self.name in table.indexes:
+            idx = table.indexes.pop(self.name)
+            idx.name = self.new_name
+            table.indexes[self.new_name] = idx
+
+    def reverse(self, known: Known) -> Reverse:
+        assert self.table
+        return Reverse((f"ALTER TABLE {self.table.sql} RENAME CONSTRAINT {quote_ident(self.new_name)} TO "
+                        f"{quote_ident(self.name)}",))
+
+    def describe(self) -> str:
+        return f"rename constraint {quote_ident(self.name)} on {self.table} to {quote_ident(self.new_name)}"

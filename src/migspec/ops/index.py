@@ -1,8 +1,9 @@
-"""CREATE INDEX, DROP INDEX, REINDEX.
+"""CREATE INDEX, DROP INDEX, ALTER INDEX RENAME, REINDEX.
 
 Locks: CREATE INDEX docs - plain build takes SHARE (blocks writes, not reads); CONCURRENTLY takes
 SHARE UPDATE EXCLUSIVE and cannot run in a transaction block. DROP INDEX takes ACCESS EXCLUSIVE
-on the index's table; CONCURRENTLY avoids it. REINDEX docs - SHARE on the table, ACCESS EXCLUSIVE
+on the index's table; CONCURRENTLY avoids it. ALTER INDEX RENAME takes SHARE UPDATE EXCLUSIVE on the
+index alone, nothing on its table (gate rename_index_sue, 12+; 11: ACCESS EXCLUSIVE). REINDEX docs - SHARE on the table, ACCESS EXCLUSIVE
 on the index; CONCURRENTLY (PG12+) SHARE UPDATE EXCLUSIVE.
 """
 
@@ -12,10 +13,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from migspec.locks import LockMode
-from migspec.names import default_index_name, QualifiedName
+from migspec.names import default_index_name, QualifiedName, quote_ident
 from migspec.ops.base import Effect, Known, Operation, RelationLock, Reverse, Work
 from migspec.schema import Schema
 from migspec.schema.model import Index
+from migspec.versions import GATES, supports
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +72,44 @@ class DropIndex(Operation):
 
     def describe(self) -> str:
         return f"drop index {self.index}" + (f" on {self.table}" if self.table else "")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenameIndex(Operation):
+    """ALTER INDEX [IF EXISTS] index RENAME TO new_name. ``table`` is None: the statement names only
+    the index (its table is in the catalog), and its table is not locked at all. Renaming the index
+    of a key renames the key's constraint with it (RenameRelationInternal)."""
+
+    index: QualifiedName = QualifiedName("public", "")
+    new_name: str = ""
+    kind: ClassVar[str] = "rename_index"
+
+    def effect(self, schema: Schema, version: int) -> Effect:
+        if supports("rename_index_sue", version):
+            return Effect((RelationLock(self.index, LockMode.SHARE_UPDATE_EXCLUSIVE, "index"),), Work.NONE,
+                          ("catalog only: reads and writes of the table go on",))
+        return Effect((RelationLock(self.index, LockMode.ACCESS_EXCLUSIVE, "index"),), Work.NONE,
+                      (f"before PostgreSQL {GATES['rename_index_sue'].since} it takes ACCESS EXCLUSIVE on the "
+                       "index: every query planning on the table waits",))
+
+    def apply(self, schema: Schema) -> None:
+        owner = schema.index_table(self.index)
+        if owner is None:
+            return
+        table = schema.tables[owner]
+        idx = table.indexes.pop(self.index.name)
+        idx.name = self.new_name
+        table.indexes[self.new_name] = idx
+        con = table.constraints.pop(self.index.name, None)
+        if con is not None:
+            con.name = self.new_name
+            table.constraints[self.new_name] = con
+
+    def reverse(self, known: Known) -> Reverse:
+        return Reverse((f"ALTER INDEX {self.index.sibling(self.new_name).sql} RENAME TO {quote_ident(self.index.name)}",))
+
+    def describe(self) -> str:
+        return f"rename index {self.index} to {quote_ident(self.new_name)}"
 
 
 @dataclass(frozen=True, kw_only=True)

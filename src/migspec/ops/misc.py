@@ -153,9 +153,15 @@ class DropTrigger(Operation):
 class DropView(Operation):
     """DROP VIEW: ACCESS EXCLUSIVE on the view (queries reading it wait), no table data touched."""
 
+    alone: bool = True  # the statement drops this view only (its DOWN re-creates just it)
     kind: ClassVar[str] = "drop_view"
     lock = AEL
     breaking = True  # code reading the view fails once it is gone
+
+    def reverse(self, known: Known) -> Reverse:
+        assert self.table
+        create = known.recreate("VIEW", self.table) if self.alone else None
+        return Reverse((create,)) if create else super().reverse(known)
 
     @property
     def tables(self) -> tuple[QualifiedName, ...]:
@@ -180,9 +186,13 @@ class LockTable(Operation):
 class DropSchema(Operation):
     schema_name: str = ""
     cascade: bool = False
+    alone: bool = True  # the statement drops this schema only
     kind: ClassVar[str] = "drop_schema"
     breaking = True
     destructive = True
+
+    def reverse(self, known: Known) -> Reverse:
+        return Reverse((f"CREATE SCHEMA {quote_ident(self.schema_name)}",)) if self.alone else super().reverse(known)
 
     def effect(self, schema: Schema, version: int) -> Effect:
         return Effect((), Work.UNKNOWN, ("every object in the schema is dropped under ACCESS EXCLUSIVE",))
@@ -219,12 +229,18 @@ class Harmless(Operation):
     #: The object the statement creates, as (SQL keyword, its name as SQL), e.g. ("VIEW",
     #: "public.v"): its DOWN drops it. None: the statement creates nothing migspec can name.
     creates: tuple[str, str] | None = None
+    #: The object the statement drops alone, as (SQL keyword, name): "SEQUENCE" or "TYPE" (an enum);
+    #: its DOWN is the CREATE the schema facts hold.
+    drops: tuple[str, QualifiedName] | None = None
     kind: ClassVar[str] = "other"
 
     def describe(self) -> str:
         return self.label
 
     def reverse(self, known: Known) -> Reverse:
+        if self.drops is not None:
+            create = known.recreate(*self.drops)
+            return Reverse((create,)) if create else super().reverse(known)
         if self.creates is None:
             return super().reverse(known)
         return Reverse((f"DROP {self.creates[0]} IF EXISTS {self.creates[1]}",))

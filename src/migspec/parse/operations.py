@@ -163,19 +163,24 @@ def _drop(stmt: Statement, node: Body) -> list[Operation]:
     cascade = node.get("behavior") == "DROP_CASCADE"
     rt = node.get("removeType", "")
     out: list[Operation] = []
+    # A DOWN re-creates a dropped view, sequence, enum type or schema only when the statement drops it alone.
+    alone = len(node.get("objects") or ()) == 1
     for obj in node.get("objects") or ():
         kind, body = unwrap(obj)
-        parts = body.get("items") or [] if kind == "List" else [obj]
+        parts = body.get("items") or [] if kind == "List" else body.get("names") or [] if kind == "TypeName" else [obj]
         if rt in ("OBJECT_TABLE", "OBJECT_MATVIEW"):
             out.append(table.DropTable(stmt=stmt, table=object_name(parts), cascade=cascade))
         elif rt == "OBJECT_INDEX":
             out.append(index.DropIndex(stmt=stmt, index=object_name(parts), concurrent=bool(node.get("concurrent"))))
         elif rt == "OBJECT_SCHEMA":
-            out.append(misc.DropSchema(stmt=stmt, schema_name=body.get("sval", ""), cascade=cascade))
+            out.append(misc.DropSchema(stmt=stmt, schema_name=body.get("sval", ""), cascade=cascade, alone=alone))
         elif rt == "OBJECT_VIEW":
-            out.append(misc.DropView(stmt=stmt, table=object_name(parts)))
+            out.append(misc.DropView(stmt=stmt, table=object_name(parts), alone=alone))
         elif rt == "OBJECT_TRIGGER":
             out.append(misc.DropTrigger(stmt=stmt, table=object_name(parts[:-1]), name=svals(parts)[-1]))
+        elif rt in ("OBJECT_SEQUENCE", "OBJECT_TYPE") and alone:
+            out.append(misc.Harmless(stmt=stmt, label=f"DROP {rt.removeprefix('OBJECT_')}",
+                                     drops=(rt.removeprefix("OBJECT_"), object_name(parts))))
         else:
             out.append(misc.Harmless(stmt=stmt, label=f"DROP {rt.removeprefix('OBJECT_')}"))
     return out
@@ -188,8 +193,11 @@ def _rename(stmt: Statement, node: Body) -> list[Operation]:
                                    new_name=node.get("newname"))]
     if rename == "OBJECT_TABLE":
         return [table.RenameTable(stmt=stmt, table=relation_name(node["relation"]), new_name=node.get("newname"))]
+    if rename == "OBJECT_INDEX":
+        return [index.RenameIndex(stmt=stmt, index=relation_name(node["relation"]), new_name=node.get("newname", ""))]
     if rename == "OBJECT_TABCONSTRAINT":
-        return [table.AlterTableOther(stmt=stmt, table=relation_name(node["relation"]), subcommand="RENAME CONSTRAINT")]
+        return [constraint.RenameConstraint(stmt=stmt, table=relation_name(node["relation"]),
+                                            name=node.get("subname", ""), new_name=node.get("newname", ""))]
     return [misc.Harmless(stmt=stmt, label=f"RENAME {rename.removeprefix('OBJECT_')}")]
 
 

@@ -42,7 +42,6 @@ from typing import Any
 from pglast import ast, enums
 
 from migspec.analysis import Analyzed
-from migspec.locks import LockMode
 from migspec.names import QualifiedName, identifier, quote_literal
 from migspec.ops import constraint, table
 from migspec.ops.types import ColumnType
@@ -53,7 +52,6 @@ from migspec.planfile.sql import dollar_quote, q
 from migspec.schema import FOREIGN, PRIMARY, sql_of
 
 E, M, C = PhaseName.EXPAND, PhaseName.MIGRATE, PhaseName.CONTRACT
-SUE = LockMode.SHARE_UPDATE_EXCLUSIVE
 Steps = list[tuple[PhaseName, Step]]
 
 #: Types an integer key widens from, as ``ColumnType`` canonical names (pg_type.typname).
@@ -445,8 +443,7 @@ def widen(ctx: PlanContext, w: Widening) -> Steps:
             steps.append((C, ddl(ctx, f"rename index {made} to {orig} (the name it had on the old column)",
                                  [f"ALTER INDEX {r.table.sibling(made).sql} RENAME TO {q(orig)}"],
                                  [f"ALTER INDEX {r.table.sibling(orig).sql} RENAME TO {q(made)}"],
-                                 # On the index alone; the ops do not model ALTER INDEX RENAME yet, so it is stated here.
-                                 r.table.sibling(made), lock=SUE)))
+                                 r.table.sibling(made))))  # locks the index alone (ops.index.RenameIndex)
     drop_up: list[str] = []
     readd: list[str] = []
     refill: list[Step] = []

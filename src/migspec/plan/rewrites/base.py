@@ -12,7 +12,7 @@ from pglast import ast
 
 from migspec.analysis import Analyzed
 from migspec.errors import RefusedError
-from migspec.names import QualifiedName
+from migspec.names import QualifiedName, quote_literal
 from migspec.ops.base import Operation
 from migspec.plan.context import PlanContext
 from migspec.plan.context import require
@@ -58,6 +58,26 @@ class Known:
         require(definition, f"the definition of constraint {name} on {table} (its DOWN re-adds it)")
         assert definition is not None
         return definition
+
+    def recreate(self, kind: str, name: QualifiedName) -> str | None:
+        """The CREATE of a view, sequence or enum type the schema model holds, else None. A sequence
+        comes back with the parameters the model holds (a model read from a dump without them: the
+        type's defaults), not its last value."""
+        if kind == "VIEW":
+            view = self.schema.views.get(name)
+            if view is not None and view.definition and not view.materialized:
+                return f"CREATE VIEW {name.sql} AS {view.definition}"
+        elif kind == "SEQUENCE" and (seq := self.schema.sequences.get(name)) is not None:
+            options = [f"{sql} {getattr(seq, attr)}" for attr, sql in _SEQUENCE_OPTIONS
+                       if getattr(seq, attr, None) is not None]
+            return " ".join([f"CREATE SEQUENCE {name.sql} AS {seq.type}", *options] + (["CYCLE"] if seq.cycle else []))
+        elif kind == "TYPE" and (enum := self.schema.enums.get(name)) is not None:
+            return f"CREATE TYPE {name.sql} AS ENUM ({', '.join(map(quote_literal, enum.labels))})"
+        return None
+
+
+_SEQUENCE_OPTIONS = (("increment", "INCREMENT BY"), ("minimum", "MINVALUE"), ("maximum", "MAXVALUE"),
+                     ("start", "START WITH"), ("cache", "CACHE"))
 
 
 def table_of(op: Operation) -> QualifiedName:
