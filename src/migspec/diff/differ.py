@@ -128,6 +128,8 @@ class _Differ:
         self.out = Diff()
         #: (table, column or None) whose readers (views) must be rebuilt: renamed, retyped, dropped.
         self.touched: set[tuple[QualifiedName, str | None]] = set()
+        #: Partitions the diff detaches (tables of their own in the desired schema).
+        self.detached: set[QualifiedName] = set()
 
     # --- entry -----------------------------------------------------------------------------
 
@@ -328,6 +330,7 @@ class _Differ:
             if change and change[0].partition_of is not None and change[0].partition_of in self.new.tables:
                 out.append(f"ALTER TABLE {change[0].partition_of.sql} DETACH PARTITION {name.sql}")
                 detached(change[0])
+                self.detached.add(name)
         return out
 
     def _attach(self) -> list[str]:
@@ -516,11 +519,14 @@ class _Differ:
         """PostgreSQL 18 names each NOT NULL constraint and keeps the name through DETACH and ATTACH
         PARTITION: a partition made by PARTITION OF has its parent's (``events_at_not_null``), a
         table made on its own ``<table>_<column>_not_null``; pg_dump writes a name that differs.
-        Renamed on a table of its own (after the detaches: a detached table's are its own). A
-        partition's cannot be renamed (42P16, inherited); a table about to be attached could be, but
-        its DOWN would then fail while the ATTACH (which has no DOWN) leaves it inherited: a note."""
+        Renamed on a table the diff detaches (after the detach: its constraints are its own). Only
+        there: a renamed table or column keeps its names too, but the planner rebuilds a renamed
+        column's NOT NULL under the new name itself, and a renamed table has no measurements under
+        its new name. A partition's cannot be renamed (42P16, inherited); a table about to be
+        attached could be, but its DOWN would then fail while the ATTACH (which has no DOWN) leaves
+        it inherited: a note."""
         out: list[str] = []
-        if self.as_read:
+        if self.as_read or a.name not in self.detached:
             return out
         for col in a.columns.values():
             other = b.columns.get(col.name)
