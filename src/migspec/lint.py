@@ -127,7 +127,8 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
                                   schema=schema):
         ctx.schema = schema
         hits = [(rule.name, hit) for rule in index.rules_for(item) for hit in rule.check(item, ctx)]
-        fresh = frozenset(lk.relation for lk in item.effect.locks if schema.is_new(lk.relation))
+        new_locked = [lk.relation for lk in item.effect.locks if schema.is_new(lk.relation)]
+        fresh = frozenset(new_locked) if new_locked else _NONE_FRESH
         collected.append((item, hits, fresh))
         ctx.history.append(item)
         schema_notes = schema.notes
@@ -159,7 +160,8 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
             locked = {lk.relation for lk in item.effect.locks if lk.mode.blocks_writes}
             for rel in held | locked:
                 tx_hold[(item.tx.tx_id, rel)] += assessment.hold.seconds
-        allowed = {t: d.reason for d in item.stmt.directives if d.verb == "allow" for t in d.targets}
+        allowed = {t: d.reason for d in item.stmt.directives if d.verb == "allow" for t in d.targets} \
+            if item.stmt.directives else _NO_DIRECTIVES
         findings = []
         primary = [(n, h) for n, h in hits if not h.fallback]
         for name, hit in primary or [(n, h) for n, h in hits if assessment.risk > Risk.GREEN]:
@@ -179,6 +181,8 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
 
 
 _NO_LOAD = TableLoad(-1, 0, 0.0, 0.0, 0.0)  # not looked up yet
+_NONE_FRESH: frozenset[QualifiedName] = frozenset()
+_NO_DIRECTIVES: dict[str, str] = {}
 
 
 def _judge_other_locks(item: Analyzed, a: Assessment, fresh: frozenset[QualifiedName], stats: Stats,

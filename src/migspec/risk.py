@@ -38,7 +38,7 @@ class Risk(enum.IntEnum):
     RED = 2
 
     def __str__(self) -> str:
-        return self.name
+        return self._name_  # the member's own attribute, not enum's name descriptor (issue 16)
 
 
 @dataclass(frozen=True)

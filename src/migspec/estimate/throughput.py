@@ -47,6 +47,7 @@ DEFAULT_RATES: dict[str, Rate] = {
 }
 DEFAULT_RATES = {k: replace(v, source=f"default ({v.source}, reference machine)") for k, v in DEFAULT_RATES.items()}
 
+_CATALOG_ONLY = catalog_only()  # immutable: one for every catalog-only statement
 _WORK_RATE = {Work.REWRITE: "rewrite", Work.SCAN: "scan", Work.INDEX_BUILD: "index_build", Work.ROWS: "update"}
 
 
@@ -65,6 +66,9 @@ class Calibration:
                  speed: ServerSpeed | None = None) -> None:
         self.rates = dict(DEFAULT_RATES)
         self.speed = speed or ServerSpeed()
+        #: work() answers by its arguments: an Estimate is an immutable value and lint
+        #: asks the same few (one per table and kind of work) for thousands of statements (issue 16).
+        self._work_memo: dict[tuple[Work, int, int | None, bool, LockMode | None, QualifiedName | None], Estimate] = {}
         overrides = dict(overrides or {})
         probe = overrides.pop("probe", None)
         probe_row_s, loaded_qps = _probe_section(probe, origin)
@@ -92,6 +96,7 @@ class Calibration:
         """The same rates, with the speed and write load the stats file measured."""
         other = copy.copy(self)
         other.speed = speed_from_stats(stats)
+        other._work_memo = {}  # another speed: other estimates
         return other
 
     def rate(self, key: str) -> Rate:
@@ -127,13 +132,17 @@ class Calibration:
     def work(self, work: Work, rows: int, size_bytes: int | None, *, concurrent: bool = False,
              lock: LockMode | None = None, table: QualifiedName | None = None) -> Estimate:
         if work is Work.NONE:
-            return catalog_only()
+            return _CATALOG_ONLY
         if work is Work.UNKNOWN:
             return unknown()
-        key = _WORK_RATE[work]
-        if key == "index_build" and concurrent:
-            key = "index_build_concurrent"
-        return self.duration(key, rows, size_bytes, lock=lock, table=table)
+        memo = (work, rows, size_bytes, concurrent, lock, table)
+        found = self._work_memo.get(memo)
+        if found is None:
+            key = _WORK_RATE[work]
+            if key == "index_build" and concurrent:
+                key = "index_build_concurrent"
+            found = self._work_memo[memo] = self.duration(key, rows, size_bytes, lock=lock, table=table)
+        return found
 
 
 def _probe_section(probe: Any, origin: str) -> tuple[float | None, float | None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from migspec.locks import LockMode
@@ -29,11 +30,11 @@ class Work(enum.Enum):
     ROWS = "row-by-row writes"
     UNKNOWN = "unknown work"
 
-    @property
+    @cached_property  # once per member, then an attribute (issue 16)
     def rewrites(self) -> bool:
         return self is Work.REWRITE
 
-    @property
+    @cached_property
     def scans(self) -> bool:
         """Reads every row: a scan, a rewrite, an index build, an unbounded UPDATE."""
         return self in (Work.SCAN, Work.REWRITE, Work.INDEX_BUILD, Work.ROWS)
@@ -78,7 +79,10 @@ class Effect:
 
     @property
     def strongest(self) -> LockMode | None:
-        return max((lock.mode for lock in self.locks), default=None)
+        locks = self.locks
+        if len(locks) == 1:  # most operations lock one relation: no generator (issue 16)
+            return locks[0].mode
+        return max((lock.mode for lock in locks), default=None)
 
     def lock_on(self, relation: QualifiedName) -> LockMode | None:
         return max((lk.mode for lk in self.locks if lk.relation == relation), default=None)

@@ -104,9 +104,10 @@ def _seconds(value: float) -> float | None:
     return round(value, 3) if math.isfinite(value) else None
 
 
-def finding_dict(f: Finding) -> dict[str, Any]:
-    return {"rule": f.rule, "location": str(f.location), "statement": f.statement, "kind": f.operation,
-            "table": f.table, "risk": str(f.risk), "lock": f.lock.sql_name if f.lock else None,
+def finding_dict(f: Finding, location: str | None = None) -> dict[str, Any]:
+    """``location``: ``str(f.location)`` when the caller has it already."""
+    return {"rule": f.rule, "location": location or str(f.location), "statement": f.statement,
+            "kind": f.operation, "table": f.table, "risk": f.risk._name_, "lock": f.lock.sql_name if f.lock else None,
             "rewrites_table": f.rewrites_table, "scans_table": f.scans_table, "message": f.message,
             "alternative": f.alternative, "estimate_seconds": _seconds(f.estimate_seconds),
             "estimate_low_seconds": None if f.estimate_low_seconds is None else _seconds(f.estimate_low_seconds),
@@ -114,35 +115,69 @@ def finding_dict(f: Finding) -> dict[str, Any]:
 
 
 def report_dict(report: Report) -> dict[str, Any]:
-    ops = []
+    # One pass over the results builds both lists (report.findings is the results' findings in
+    # order); what a statement's findings share with it is computed once, and each name or
+    # estimate object is formatted once (keyed by id: they live as long as the report). Issue 16:
+    # this function was a quarter of `lint --format json` on 10,000 statements.
+    ops: list[dict[str, Any]] = []
+    findings: list[dict[str, Any]] = []
+    estimates: dict[int, tuple[float | None, float | None]] = {}  # id(Estimate) -> (high, low), rounded
+    names: dict[int, str] = {}  # id(QualifiedName) -> str()
+    worst = Risk.GREEN
     for r in report.results:
-        item = r.item
+        item, a = r.item, r.assessment
+        stmt, effect, table = item.stmt, item.effect, item.op.table
+        location = str(stmt.location)
+        strongest = effect.strongest
+        hold = a.hold
+        rounded = estimates.get(id(hold))
+        if rounded is None:
+            rounded = estimates[id(hold)] = (_seconds(hold.seconds), _seconds(hold.low))
+        locks = []
+        for lk in effect.locks:
+            relation = names.get(id(lk.relation))
+            if relation is None:
+                relation = names[id(lk.relation)] = str(lk.relation)
+            locks.append({"relation": relation, "mode": lk.mode.sql_name, "role": lk.role})
+        table_text = None
+        if table is not None:
+            table_text = names.get(id(table))
+            if table_text is None:
+                table_text = names[id(table)] = str(table)
+        risk = Risk.GREEN
+        messages = []
+        rules = []
+        for f in r.findings:
+            findings.append(finding_dict(f, location if f.location is stmt.location else None))
+            if not f.suppressed and f.risk > risk:
+                risk = f.risk
+            messages.append(f.message)
+            rules.append(f.rule)
+        if risk > worst:
+            worst = risk
         ops.append({
-            "statement": item.stmt.sql, "location": str(item.stmt.location), "kind": item.op.kind,
-            "table": str(item.op.table) if item.op.table else None, "risk": str(r.risk),
-            "lock": item.effect.strongest.sql_name if item.effect.strongest else None,
-            "locks": [{"relation": str(lk.relation), "mode": lk.mode.sql_name, "role": lk.role}
-                      for lk in item.effect.locks],
-            "rewrites_table": item.effect.rewrites_table, "scans_table": item.effect.scans_table,
-            "estimate_seconds": _seconds(r.assessment.hold.seconds),
-            "estimate_low_seconds": _seconds(r.assessment.hold.low),
-            "stall_seconds": _seconds(r.assessment.stall_seconds),
-            "rules": [f.rule for f in r.findings],
-            "message": "; ".join(f.message for f in r.findings) or "; ".join(r.assessment.reasons),
+            "statement": stmt.sql, "location": location, "kind": item.op.kind,
+            "table": table_text, "risk": risk._name_,
+            "lock": strongest.sql_name if strongest else None, "locks": locks,
+            "rewrites_table": effect.rewrites_table, "scans_table": effect.scans_table,
+            "estimate_seconds": rounded[0], "estimate_low_seconds": rounded[1],
+            "stall_seconds": _seconds(a.stall_seconds), "rules": rules,
+            "message": "; ".join(messages) or "; ".join(a.reasons),
         })
     s = report.stats
     return {
-        "migration": report.migration.name, "risk": str(report.risk), "pg_version": report.version,
+        "migration": report.migration.name, "risk": worst._name_, "pg_version": report.version,
         "stats": {"source": s.source, "collected_at": s.collected_at, "origin": s.origin,
                   "production": s.from_production, "maintenance_window": s.maintenance_window},
         "tables": [{"name": str(n), "rows": s.table(n).rows, "write_qps": s.table(n).write_qps,
                     "size_bytes": s.table(n).size_bytes, "source": s.source} for n in report.tables],
-        "operations": ops, "findings": [finding_dict(f) for f in report.findings], "notes": list(report.notes),
+        "operations": ops, "findings": findings, "notes": list(report.notes),
     }
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(report_dict(report)) + "\n"  # compact: indent falls back to the slow pure-Python encoder
+    # compact: indent falls back to the slow pure-Python encoder; the dicts are fresh trees (no cycle to check)
+    return json.dumps(report_dict(report), check_circular=False) + "\n"
 
 
 _GH_LEVEL = {Risk.RED: "error", Risk.YELLOW: "warning", Risk.GREEN: "notice"}

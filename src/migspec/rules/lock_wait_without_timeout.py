@@ -45,6 +45,12 @@ class LockWaitWithoutTimeout(Rule):
     on_new_tables = True
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
+        limit = ctx.thresholds.recommended_lock_timeout_seconds
+        current = item.tx.lock_timeout_s
+        if current is not None and current <= limit:
+            return
+        if not any(lk.mode.blocks_writes for lk in item.effect.locks):
+            return  # the strongest of a subset of these blocks no writes either (half the statements)
         # Only a lock on a relation others can already use can queue them: the strongest such lock
         # is not always on op.table (ATTACH PARTITION: SHARE UPDATE EXCLUSIVE on the parent, ACCESS
         # EXCLUSIVE on the partition - pg_locks on PG15, tests/rules/attaching-partition-with-scan.yml).
@@ -61,10 +67,6 @@ class LockWaitWithoutTimeout(Rule):
         # DROP INDEX / REINDEX INDEX name only the index, yet queue for ACCESS EXCLUSIVE / SHARE on
         # its table (pg_locks on PG15: tests/rules/dropping-index-non-concurrently.yml trace).
         where = relation if item.op.table else f"index {relation} (its table is locked too)"
-        limit = ctx.thresholds.recommended_lock_timeout_seconds
-        current = item.tx.lock_timeout_s
-        if current is not None and current <= limit:
-            return
         state = "no lock_timeout is set" if current is None else f"lock_timeout is {current:g} s"
         yield Hit(f"{lock.sql_name} on {where} ({lock.blocks}) and {state}: while queued it blocks "
                   "every later query on the table",

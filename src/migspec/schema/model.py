@@ -200,7 +200,8 @@ class Schema:
         return self.tables.get(name) if name is not None else None
 
     def is_new(self, name: QualifiedName | None) -> bool:
-        return name is not None and name in self.tables and self.tables[name].created_here
+        table = self.tables.get(name)  # type: ignore[arg-type]  # None is no key: one lookup, not three
+        return table is not None and table.created_here
 
     def index_table(self, index: QualifiedName | None) -> QualifiedName | None:
         """The table an index (schema-qualified like its table) belongs to, None when unknown."""
