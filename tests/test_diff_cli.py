@@ -193,3 +193,59 @@ def test_embedded_server_is_started_and_removed(tmp_path: Path) -> None:
     assert r.returncode == 0 and r.stdout == "ALTER TABLE public.t ADD COLUMN v text;\n\n", r.stdout + r.stderr
     assert len(started) == 1 and started[0][0].stopped
     assert_gone(started[0][0].basedir, started[0][1])
+
+
+_SIGTERM_RUN = """
+import sys
+import migspec.pgserver as pgserver
+import migspec.schema.applied as applied
+from migspec.cli import main
+
+real = pgserver.start_server
+
+
+def spy(**kw):
+    s = real(**kw)
+    print("server", s.basedir, (s.datadir / "postmaster.pid").read_text().split()[0], flush=True)
+    return s
+
+
+def slow(dsn, statements):
+    import psycopg
+    with psycopg.connect(dsn) as conn:
+        print("applying", flush=True)
+        conn.execute("SELECT pg_sleep(60)")  # a long statement: SIGTERM arrives meanwhile
+
+
+pgserver.start_server, applied.apply_statements = spy, slow
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_stops_like_ctrl_c_and_removes_the_throwaway_server(tmp_path: Path) -> None:
+    """SIGTERM (a CI job cancelled, ``kill``) while the throwaway server is up: one line, exit 130,
+    and the server stopped and its directory removed - Python's default SIGTERM ends the process
+    without running ``finally``, which left the server behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from helpers_server import assert_gone
+
+    cur, des = _files(tmp_path, "CREATE TABLE t (id int);", "CREATE TABLE t (id int, v text);")
+    proc = subprocess.Popen([sys.executable, "-c", _SIGTERM_RUN, "diff", "--target", des, "--schema", cur],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        _, basedir, pid = proc.stdout.readline().split()
+        assert proc.stdout.readline() == "applying\n"
+        os.kill(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, (out, err)
+    assert err == "migspec: terminated (SIGTERM)\n"
+    no_traceback(err)
+    assert_gone(Path(basedir), int(pid))

@@ -129,6 +129,9 @@ def scratch_server(major: int | None = None) -> Iterator[object]:
         import migspec.schema.catalog  # noqa: F401
         try:
             server = starting.result()
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM while it starts: stopped once it is up
+            starting.add_done_callback(_stop_started)
+            raise
         except ServerError as exc:
             raise RefusedError(f"cannot start the throwaway PostgreSQL server the schemas are applied to: "
                                f"{str(exc).splitlines()[0]}") from None
@@ -136,6 +139,11 @@ def scratch_server(major: int | None = None) -> Iterator[object]:
         yield server
     finally:
         server.stop(wait=False)
+
+
+def _stop_started(future) -> None:  # type: ignore[no-untyped-def]
+    if future.exception() is None:
+        future.result().stop(wait=False)
 
 
 def schema_file_statements(path: str) -> list[Statement]:
@@ -196,11 +204,20 @@ def _read_both(server, target: list[Statement], schema: list[Statement] | None, 
     def applied(statements: list[Statement]) -> Schema:
         return read_dsn(apply_schema(server, statements), read_only=False)
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    pool = ThreadPoolExecutor(max_workers=2)
+    wait = True
+    try:
         want = pool.submit(applied, target)
         have = pool.submit(applied, schema) if schema is not None else pool.submit(read_dsn, dsn)
         meanwhile()
         return want.result(), have.result()
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM: no waiting for the statements in flight - stopping the server (the
+        # caller's ``finally``) ends them, and their threads with them.
+        wait = False
+        raise
+    finally:
+        pool.shutdown(wait=wait, cancel_futures=not wait)
 
 
 def target_diff(target: str, *, schema: str | None = None, dsn: str | None = None,
