@@ -140,3 +140,18 @@ def test_action_script_writes_sarif_annotations_and_summary(repo: Path) -> None:
                           env={**os.environ, **env})
     assert done.returncode == 0, done.stderr
     assert "no pending django migrations" in summary.read_text()
+
+
+def test_scripts_test_reads_option_values_as_options_not_test_names() -> None:
+    """``bash scripts/test -p no:cacheprovider`` still runs the per-major suites: an option's value
+    is not a test name (a test name means "just these, on the default server"). It read
+    ``no:cacheprovider`` as a test name and skipped the majors without a word."""
+    env = {**os.environ, "MIGSPEC_CI_MAJORS": "13"}
+    args = ["--collect-only", "-q", "-p", "no:cacheprovider", "-k", "test_a_server_that_cannot_start"]
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "test"), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "per-major suites on PostgreSQL 13" in done.stderr
+    named = subprocess.run(["bash", str(ROOT / "scripts" / "test"), *args, "tests/test_pgserver.py"], cwd=ROOT,
+                           env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert named.returncode == 0 and "per-major" not in named.stderr, named.stdout + named.stderr
