@@ -143,6 +143,7 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
     # Seconds each write-blocking lock has been held so far, per (transaction, relation).
     tx_hold: dict[tuple[int, QualifiedName], float] = defaultdict(float)
     loads: dict[tuple[QualifiedName | None, bool], TableLoad | None] = {}  # measurements, once per table
+    texts: dict[tuple[int, object], str] = {}  # _finding's texts of a load / an estimate (alive until the end)
     for item, hits, fresh in collected:
         new = item.new_table or (isinstance(item.op, CreateTable) and item.op.table not in stats.tables)
         load = loads.get((item.op.table, new), _NO_LOAD)
@@ -170,7 +171,7 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
                 if item.effect.touched_rows(load.rows) <= limit:
                     continue
             risk = hit.fixed if hit.fixed is not None else max(assessment.risk, hit.floor)
-            findings.append(_finding(item, name, hit, risk, assessment, load, allowed.get(name)))
+            findings.append(_finding(item, name, hit, risk, assessment, load, allowed.get(name), texts))
         results.append(OpResult(item, assessment, tuple(findings)))
 
     notes = list(migration.notes) + schema_notes
@@ -223,6 +224,8 @@ def _extend_held(item: Analyzed, a: Assessment, relations: set[QualifiedName],
         if risk > Risk.GREEN:
             reasons.append(f"keeps the lock on {rel} held: {why}")
         worst = max(worst, risk)
+    if worst == a.risk and len(reasons) == len(a.reasons):
+        return a  # nothing added: the same assessment (no replace() per statement)
     return replace(a, risk=worst, reasons=tuple(reasons))
 
 
@@ -239,14 +242,25 @@ def _load(item: Analyzed, stats: Stats) -> TableLoad | None:
 
 
 def _finding(item: Analyzed, rule: str, hit: Hit, risk: Risk, a: Assessment, load: TableLoad | None,
-             suppressed: str | None) -> Finding:
+             suppressed: str | None, texts: dict[tuple[int, object], str] | None = None) -> Finding:
+    """``texts``: a cache of the measured context's parts by (id(object), kind), for objects that
+    outlive it (a table's load, a memoized estimate): the same few texts for thousands of findings."""
+    texts = {} if texts is None else texts
     message = hit.message
     cost: tuple[str, ...] = ()
     if load is not None and not load.new:
-        size = f"{load.rows:,} rows" + (f" / {load.size_bytes / 1e6:,.0f} MB" if load.size_bytes else "")
-        work = () if item.effect.work is Work.NONE else (f"{item.effect.work.value} est. {a.hold}",)
+        measured = texts.get((id(load), None))
+        if measured is None:
+            size = f"{load.rows:,} rows" + (f" / {load.size_bytes / 1e6:,.0f} MB" if load.size_bytes else "")
+            measured = texts[(id(load), None)] = f"{size}, {load.write_qps:g} writes/s"
+        work: tuple[str, ...] = ()
+        if item.effect.work is not Work.NONE:
+            text = texts.get((id(a.hold), item.effect.work))
+            if text is None:
+                text = texts[(id(a.hold), item.effect.work)] = f"{item.effect.work.value} est. {a.hold}"
+            work = (text,)
         cost = (*work, *a.reasons)
-        message += f" [{size}, {load.write_qps:g} writes/s{''.join(f'; {w}' for w in work)}; {'; '.join(a.reasons)}]"
+        message += f" [{measured}{''.join(f'; {w}' for w in work)}; {'; '.join(a.reasons)}]"
     elif load is not None and load.new:
         others = [r for r in a.reasons if " on " in r and " writes/s): " in r]
         cost = ("table created earlier in this migration: empty" if item.op.kind != "create_table"

@@ -21,6 +21,7 @@ Every threshold can be overridden in the stats file's ``thresholds:`` section.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
@@ -124,6 +125,12 @@ def stall_seconds(queue_s: float, hold_s: float, lock_timeout_s: float | None) -
     return queue_s + hold_s
 
 
+@functools.cache  # one per lock mode (issue 16: built anew for every statement before)
+def _continues(lock: LockMode | None) -> tuple[str]:
+    return (f"{lock.sql_name if lock else 'no lock'} {lock.blocks if lock else ''}: "
+            "reads and writes continue".replace("  ", " "),)
+
+
 def assess(effect: Effect, load: TableLoad | None, *, lock_timeout_s: float | None, calibration: Calibration,
            thresholds: Thresholds, concurrent: bool = False, extra_hold_s: float = 0.0,
            table: QualifiedName | None = None) -> Assessment:
@@ -144,9 +151,7 @@ def assess(effect: Effect, load: TableLoad | None, *, lock_timeout_s: float | No
                             lock=lock, table=table)
     blocks_writes = bool(lock and lock.blocks_writes) or effect.work is Work.ROWS
     if not blocks_writes:
-        return Assessment(Risk.GREEN, lock, hold, 0.0, 0.0, 0.0,
-                          (f"{lock.sql_name if lock else 'no lock'} {lock.blocks if lock else ''}: "
-                           "reads and writes continue".replace("  ", " "),))
+        return Assessment(Risk.GREEN, lock, hold, 0.0, 0.0, 0.0, _continues(lock))
     queue = 0.0
     if lock and lock.blocks_writes and not load.new:
         queue = load.longest_transaction_seconds

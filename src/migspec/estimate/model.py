@@ -10,6 +10,7 @@ takes the high end gets the DBA paged (issue 17).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,6 +94,17 @@ def unknown(basis: str = "unknown work") -> Estimate:
 
 
 def format_duration(seconds: float) -> str:
+    if seconds > 0:  # (not -0.0 nor NaN, which a cache keyed by value would mix up)
+        return _positive_duration(seconds)
+    return _duration_text(seconds)
+
+
+@functools.lru_cache(maxsize=4096)  # lint formats the same few stalls for thousands of statements (issue 16)
+def _positive_duration(seconds: float) -> str:
+    return _duration_text(seconds)
+
+
+def _duration_text(seconds: float) -> str:
     if seconds == float("inf"):
         return "unknown"
     if seconds < 1:

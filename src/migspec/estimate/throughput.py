@@ -68,7 +68,7 @@ class Calibration:
         self.speed = speed or ServerSpeed()
         #: work() answers by its arguments: an Estimate is an immutable value and lint
         #: asks the same few (one per table and kind of work) for thousands of statements (issue 16).
-        self._work_memo: dict[tuple[Work, int, int | None, bool, LockMode | None, QualifiedName | None], Estimate] = {}
+        self._work_memo: dict[tuple[str, int, int | None, bool, LockMode | None, QualifiedName | None], Estimate] = {}
         overrides = dict(overrides or {})
         probe = overrides.pop("probe", None)
         probe_row_s, loaded_qps = _probe_section(probe, origin)
@@ -135,7 +135,7 @@ class Calibration:
             return _CATALOG_ONLY
         if work is Work.UNKNOWN:
             return unknown()
-        memo = (work, rows, size_bytes, concurrent, lock, table)
+        memo = (work._value_, rows, size_bytes, concurrent, lock, table)  # the value: a str hashes in C, an Enum in Python
         found = self._work_memo.get(memo)
         if found is None:
             key = _WORK_RATE[work]

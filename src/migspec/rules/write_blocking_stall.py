@@ -42,8 +42,10 @@ class WriteBlockingStall(Rule):
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         # The strongest write-blocking lock on a relation others already use (not one this
         # migration created): a new table's foreign key locks its busy referenced table.
+        if item.op.table is None:
+            return
         locks = [lk for lk in item.effect.locks if lk.mode.blocks_writes and not ctx.schema.is_new(lk.relation)]
-        if item.op.table is not None and locks:
-            lock = max(locks, key=lambda lk: lk.mode)
+        if locks:
+            lock = locks[0] if len(locks) == 1 else max(locks, key=lambda lk: lk.mode)
             yield Hit(f"{lock.mode.sql_name} on {lock.relation} {lock.mode.blocks}",
                       "a short lock_timeout with retries, at a quieter time", fallback=True)
