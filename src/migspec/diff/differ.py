@@ -218,6 +218,9 @@ class _Differ:
                     from migspec.errors import InputError
                     raise InputError(f"rename {r}: no table {r.table} in the current schema")
                 target = r.table.sibling(r.new)
+                if target in self.new.tables:  # before the rename: the measurements are the old name's
+                    kept = {c.column for c in self.renames if c.table == target and c.column is not None}
+                    out += self._not_null_names(old.tables[r.table], self.new.tables[target], skip=kept)
                 out.append(f"ALTER TABLE {r.table.sql} RENAME TO {q(r.new)}")
                 self.touched.add((r.table, None))
                 table = old.tables.pop(r.table)
@@ -515,20 +518,25 @@ class _Differ:
                     a.indexes[match].name = match
         return out
 
-    def _not_null_names(self, a: Table, b: Table) -> list[str]:
+    def _not_null_names(self, a: Table, b: Table, *, skip: set[str] | None = None) -> list[str]:
         """PostgreSQL 18 names each NOT NULL constraint and keeps the name through DETACH and ATTACH
-        PARTITION: a partition made by PARTITION OF has its parent's (``events_at_not_null``), a
-        table made on its own ``<table>_<column>_not_null``; pg_dump writes a name that differs.
-        Renamed on a table the diff detaches (after the detach: its constraints are its own). Only
-        there: a renamed table or column keeps its names too, but the planner rebuilds a renamed
-        column's NOT NULL under the new name itself, and a renamed table has no measurements under
-        its new name. A partition's cannot be renamed (42P16, inherited); a table about to be
-        attached could be, but its DOWN would then fail while the ATTACH (which has no DOWN) leaves
-        it inherited: a note."""
+        PARTITION and through ALTER TABLE ... RENAME TO (``tags`` renamed ``labels`` keeps
+        ``tags_id_not_null``, observed on 18.1; tests/test_diff_corpus.py rename-table): a partition
+        made by PARTITION OF has its parent's (``events_at_not_null``), a table made on its own
+        ``<table>_<column>_not_null``; pg_dump writes a name that differs from the default.
+        Renamed (RENAME CONSTRAINT; its DOWN renames back) on a table the diff detaches (after the
+        detach: its constraints are its own) and on a table the diff renames (just before RENAME TO,
+        under the old name: the measurements are that name's). Not a renamed column's (``skip``):
+        the planner rebuilds a renamed column's NOT NULL under the new name itself. A partition's
+        cannot be renamed (42P16, inherited); a table about to be attached could be, but its DOWN
+        would then fail while the ATTACH (which has no DOWN) leaves it inherited: a note. Before 18
+        a column's NOT NULL has no name (``not_null_name`` None): nothing to rename."""
         out: list[str] = []
-        if self.as_read or a.name not in self.detached:
+        if self.as_read or (a.name not in self.detached and skip is None):
             return out
         for col in a.columns.values():
+            if skip and col.name in skip:
+                continue
             other = b.columns.get(col.name)
             if other is None or not (col.not_null and other.not_null) or None in (col.not_null_name,
                                                                                   other.not_null_name):
