@@ -525,14 +525,16 @@ class _Differ:
         made by PARTITION OF has its parent's (``events_at_not_null``), a table made on its own
         ``<table>_<column>_not_null``; pg_dump writes a name that differs from the default.
         Renamed (RENAME CONSTRAINT; its DOWN renames back) on a table the diff detaches (after the
-        detach: its constraints are its own) and on a table the diff renames (just before RENAME TO,
-        under the old name: the measurements are that name's). Not a renamed column's (``skip``):
-        the planner rebuilds a renamed column's NOT NULL under the new name itself. A partition's
-        cannot be renamed (42P16, inherited); a table about to be attached could be, but its DOWN
-        would then fail while the ATTACH (which has no DOWN) leaves it inherited: a note. Before 18
-        a column's NOT NULL has no name (``not_null_name`` None): nothing to rename."""
+        detach: its constraints are its own), on a table the diff renames (just before RENAME TO,
+        under the old name: the measurements are that name's) and on a table the diff attaches
+        (before the ATTACH, to its new parent's names; the ATTACH's DOWN detaches it first: an
+        attached partition's are inherited and cannot be renamed, 42P16, observed on 18.1). Not a
+        renamed column's (``skip``): the planner rebuilds a renamed column's NOT NULL under the new
+        name itself. Before 18 a column's NOT NULL has no name (``not_null_name`` None): nothing
+        to rename."""
         out: list[str] = []
-        if self.as_read or (a.name not in self.detached and skip is None):
+        attaching = a.partition_of is None and b.partition_of is not None
+        if self.as_read or (a.name not in self.detached and skip is None and not attaching):
             return out
         for col in a.columns.values():
             if skip and col.name in skip:
@@ -542,7 +544,7 @@ class _Differ:
                                                                                   other.not_null_name):
                 continue
             if col.not_null_name != other.not_null_name:
-                if a.partition_of is not None or b.partition_of is not None:
+                if a.partition_of is not None:
                     self.out.notes.append(f"table {b.name}: the NOT NULL constraint of {q(col.name)} is named "
                                           f"{q(col.not_null_name or '')}, not {q(other.not_null_name or '')}; a "
                                           "partition's cannot be renamed (left as is)")
@@ -595,10 +597,10 @@ class _Differ:
             # A table attached as a partition keeps an index shaped like one of its new parent's:
             # ATTACH PARTITION attaches it (dropping it after the attach fails, 2BP01).
             parent = self.new.tables.get(b.partition_of) if b.partition_of and not a.partition_of else None
-            attached = {_index_shape(i) for i in self._indexes(parent).values()} if parent else set()
+            attached = {i.shape for i in self._indexes(parent).values()} if parent else set()
             for iname, idx in sorted(self._indexes(a).items()):
                 other = self._indexes(b).get(iname)
-                if (other is None or other.definition != idx.definition) and _index_shape(idx) not in attached:
+                if (other is None or other.definition != idx.definition) and idx.shape not in attached:
                     idx_drop.append(f"DROP INDEX {name.sibling(iname).sql}")
                 elif not idx.valid:
                     self.out.notes.append(f"index {name.sibling(iname)} is INVALID in the current schema")
@@ -646,11 +648,6 @@ def own_indexes(table: Table) -> dict[str, Index]:
 def _key_names(table: Table) -> set[str]:
     """The names of ``table``'s keys, which are also the names of the indexes they own."""
     return {n for n, c in table.constraints.items() if c.kind in (PRIMARY, UNIQUE, EXCLUDE)}
-
-
-def _index_shape(index: Index) -> str:
-    """An index definition without its name and table: a partition's copy has its parent's shape."""
-    return re.sub(r"^CREATE (UNIQUE )?INDEX \S+ ON (ONLY )?\S+ ", r"\1", index.definition)
 
 
 def index_sql(table: Table, index: Index) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import pickle
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +76,11 @@ class Index:
     def plain(self) -> bool:
         """Only columns, no expression, no WHERE: the only indexes ALTER COLUMN TYPE can keep."""
         return self.predicate is None and all(self.keys)
+
+    @property
+    def shape(self) -> str:
+        """The definition without its name and table: a partition's copy has its parent's shape."""
+        return re.sub(r"^CREATE (UNIQUE )?INDEX \S+ ON (ONLY )?\S+ ", r"\1", self.definition)
 
 
 @dataclass
