@@ -22,6 +22,7 @@ from migspec.plan.rewrites.index import copy_indexes, drop_dependent_indexes
 from migspec.plan.rewrites.not_null import not_null_steps, set_not_null_online
 from migspec.planfile.model import Backfill, Step
 from migspec.planfile.sql import cols, q
+from migspec.versions import supports
 
 
 @handles(table.AlterColumnType)
@@ -100,6 +101,16 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
                                       [:None if validated else 1], rows)]
     canonical, confirmed = confirmation(ctx, t, op.column)
     old_name = q(raw_old)
+    # Where the recipe named the new column's NOT NULL (18: ``<table>_<tmp>_not_null``), the swap
+    # gives it the old column's name once that one is dropped (18 keeps a name through a column
+    # rename: the dump would differ), and its DOWN gives the name back before the old column's
+    # NOT NULL is set again (observed on 18.1: tests/test_diff_corpus.py retype-int-bigint).
+    nn_names: list[tuple[str, str]] = []
+    if old.not_null and supports("not_null_not_valid", ctx.version):
+        nn_names = [(q(identifier(f"{t.name}_{tmp}_not_null")),
+                     q(old.not_null_name or identifier(f"{t.name}_{op.column}_not_null")))]
+    nn_up = [f"ALTER TABLE {t.sql} RENAME CONSTRAINT {a} TO {b}" for a, b in nn_names]
+    nn_down = [f"ALTER TABLE {t.sql} RENAME CONSTRAINT {b} TO {a}" for a, b in nn_names]
     archive = QualifiedName(BACKUP_SCHEMA, identifier(f"{t.schema}_{t.name}_{op.column}_old"))
     steps += [
         (C, with_down(ddl(ctx, f"swap: {tmp} becomes {op.column}, the old column is kept as {op.column}__migspec_old",
@@ -107,12 +118,13 @@ def alter_type(item: Analyzed, ctx: PlanContext) -> Steps:
                            f"ALTER TABLE {t.sql} RENAME COLUMN {tcol} TO {col}", *renames_up]
                           + ([f"ALTER TABLE {t.sql} ALTER COLUMN {col} SET DEFAULT {old.default}"] if old.default else [])
                           # Nothing writes the old column after the swap: its NOT NULL would reject INSERTs.
-                          + ([f"ALTER TABLE {t.sql} ALTER COLUMN {old_name} DROP NOT NULL"] if old.not_null else []),
+                          + ([f"ALTER TABLE {t.sql} ALTER COLUMN {old_name} DROP NOT NULL"] if old.not_null else [])
+                          + nn_up,
                           [], t),
                       # The DOWN swaps back (catalog only), then NOT NULL on the old column online.
                       [ddl(ctx, f"swap back: {op.column} is the old column again, {tmp} the new one",
                            ([f"ALTER TABLE {t.sql} ALTER COLUMN {col} DROP DEFAULT"] if old.default else [])
-                           + [f"ALTER TABLE {t.sql} RENAME COLUMN {col} TO {tcol}",
+                           + nn_down + [f"ALTER TABLE {t.sql} RENAME COLUMN {col} TO {tcol}",
                               f"ALTER TABLE {t.sql} RENAME COLUMN {old_name} TO {col}", *renames_down, fn, trg],
                            [], t), *readd]
                       + (set_not_null_online(ctx, t, op.column, rows) if old.not_null else []))),
