@@ -133,36 +133,6 @@ def test_lint_suggests_the_steps_plan_builds(version: int, tmp_path: Path) -> No
     assert ("NOT NULL customer_id NOT VALID" if version >= 18 else "IS NOT NULL) NOT VALID") in planned
 
 
-@pytest.mark.parametrize("rule, sql, suffix", [
-    # No index covers orders.customer_id in SETUP: the recipe builds one first, as the plan does.
-    ("adding-foreign-key-without-not-valid", "ALTER TABLE orders ADD CONSTRAINT orders_customer_fk FOREIGN KEY "
-     "(customer_id) REFERENCES customers (id);", " (each VALIDATE in its own transaction)"),
-    ("adding-check-constraint-without-not-valid", "ALTER TABLE orders ADD CONSTRAINT amount_positive CHECK "
-     "(amount > 0);", " (each VALIDATE in its own transaction)"),
-    # WHERE, INCLUDE and the expression kept (the rule's own text once dropped them: a partial
-    # unique index became a plain unique one).
-    ("creating-index-non-concurrently", "CREATE UNIQUE INDEX orders_note_lower ON orders (lower(note)) "
-     "INCLUDE (amount) WHERE amount > 0;", "; outside any transaction"),
-])
-def test_lint_fix_is_the_plans_rewrite(rule: str, sql: str, suffix: str, tmp_path: Path) -> None:
-    """One rewrite for plan and lint (issue 15): the fix a rule prints is the UP of the steps plan
-    builds for the same statement, statement for statement."""
-    schema = tmp_path / "schema.sql"
-    schema.write_text(SETUP, encoding="utf-8")
-    migration = Migration("m", ("m.sql",), tuple(parse_text(sql, "m.sql")))
-    plan, report = plan_migration(migration, parse_stats(STATS, "stats.yaml"), schema_path=schema,
-                                  options=PlanOptions(CONFIRM))
-    fixes = [f.alternative for f in report.findings if f.rule == rule]
-    planned = "; ".join(sql for phase in plan.phases for step in phase.steps for sql in step.up)
-    assert fixes == [planned + suffix]
-    for statement in planned.split("; "):
-        assert parse_sql(statement)
-    if rule == "adding-foreign-key-without-not-valid":
-        assert planned.startswith("CREATE INDEX CONCURRENTLY") and "NOT VALID" in planned
-    if rule == "creating-index-non-concurrently":
-        assert "CONCURRENTLY" in planned and "WHERE" in planned and "INCLUDE" in planned and "lower(note)" in planned
-
-
 @pytest.mark.parametrize("version, sql, locks", [
     (11, "REINDEX INDEX orders_note_idx;", ["SHARE"]),  # the index's table, from the schema facts
     (15, "REINDEX INDEX orders_note_idx;", ["SHARE_UPDATE_EXCLUSIVE"]),

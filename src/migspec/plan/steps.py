@@ -88,13 +88,12 @@ class StepSpec:
     work: str | None = None
     down_note: str = ""
     post_check: str | None = None
-    transactional: bool = True  # False: CONCURRENTLY, outside any transaction
 
     def build(self, ctx: PlanContext, rows: int) -> tuple[PhaseName, Step]:
         est = ctx.calibration.duration(self.work, rows, ctx.size(self.table)) if self.work else None
         extra = {"down_note": self.down_note} if self.down_note else {}
         return self.phase, ddl(ctx, self.description, self.up, self.down, self.table, estimate=est,
-                               post_check=self.post_check, transactional=self.transactional, **extra)
+                               post_check=self.post_check, **extra)
 
 
 def built(ctx: PlanContext, specs: list[StepSpec], rows: int) -> Steps:

@@ -31,9 +31,7 @@ from collections.abc import Iterable
 from migspec.ops.base import Work
 from migspec.ops.constraint import AddConstraint
 from migspec.ops.table import AddColumn
-from migspec.rules.adding_foreign_key_without_not_valid import validated_later_fix
 from migspec.rules.base import Hit, Rule, RuleContext
-from migspec.rules.setting_not_null_on_existing_column import suggested_fix as not_null_fix
 
 
 class AddingCheckConstraintWithoutNotValid(Rule):
@@ -49,10 +47,7 @@ class AddingCheckConstraintWithoutNotValid(Rule):
                           "VALIDATE CONSTRAINT in its own transaction")
             return
         if op.constraint in ("check", "not_null") and not op.not_valid:
-            # The planner's recipes: a CHECK NOT VALID + VALIDATE, a NOT NULL its online sequence.
-            fix = validated_later_fix(item, ctx) if op.constraint == "check" else \
-                not_null_fix(op.table, op.not_null_column, ctx.version) if op.not_null_column else \
-                f"ALTER TABLE {op.table.sql} ADD CONSTRAINT ... NOT VALID; then, in its own transaction, " \
-                f"ALTER TABLE {op.table.sql} VALIDATE CONSTRAINT ..."
             yield Hit(f"adding {op.constraint.replace('_', ' ').upper()} constraint {op.name or ''} checks every row of "
-                      f"{op.table} under ACCESS EXCLUSIVE".replace("  ", " "), fix)
+                      f"{op.table} under ACCESS EXCLUSIVE".replace("  ", " "),
+                      f"ALTER TABLE {op.table.sql} ADD CONSTRAINT ... NOT VALID; then, in its own transaction, "
+                      f"ALTER TABLE {op.table.sql} VALIDATE CONSTRAINT ...")

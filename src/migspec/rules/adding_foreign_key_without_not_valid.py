@@ -37,15 +37,6 @@ from migspec.ops.table import AddColumn
 from migspec.rules.base import Hit, Rule, RuleContext
 
 
-def validated_later_fix(item, ctx: RuleContext) -> str:  # type: ignore[no-untyped-def]
-    """The planner's own recipe (migspec.plan.rewrites.constraint.validated_later), its UP statements:
-    the fix is what ``migspec plan`` would run, for this table's indexes (imported when a rule fires)."""
-    from migspec.plan.rewrites.constraint import validated_later
-    from migspec.plan.steps import up_sql
-
-    return up_sql(validated_later(item, ctx.schema)) + " (each VALIDATE in its own transaction)"
-
-
 class AddingForeignKeyWithoutNotValid(Rule):
     name = "adding-foreign-key-without-not-valid"
     operations = (AddConstraint, AddColumn)
@@ -61,4 +52,7 @@ class AddingForeignKeyWithoutNotValid(Rule):
             return
         if op.constraint == "foreign_key" and not op.not_valid:
             yield Hit(f"adding FOREIGN KEY {op.name or ''} takes SHARE ROW EXCLUSIVE on {op.table} and "
-                      f"{op.references} and validates every row".replace("  ", " "), validated_later_fix(item, ctx))
+                      f"{op.references} and validates every row".replace("  ", " "),
+                      f"ALTER TABLE {op.table.sql} ADD CONSTRAINT ... FOREIGN KEY (...) REFERENCES "
+                      f"{op.references.sql if op.references else '...'} (...) NOT VALID; then VALIDATE CONSTRAINT "
+                      "in its own transaction; index the referencing column CONCURRENTLY first")

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from migspec.names import quote_ident
 from migspec.ops.index import CreateIndex
 from migspec.rules.base import Hit, Rule, RuleContext
 
@@ -41,9 +42,9 @@ class CreatingIndexNonConcurrently(Rule):
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: CreateIndex = item.op
         if not op.concurrent:
-            # The planner's own statement (its WHERE, INCLUDE, method and expressions kept).
-            from migspec.plan.rewrites.index import concurrent_node
-            from migspec.schema import sql_of
-
+            name = quote_ident(op.name) if op.name else "<name>"
+            cols = ", ".join(quote_ident(c) for c in op.columns) or "..."
             yield Hit(f"building index {op.name or ''} takes SHARE on {op.table}: writes wait for the whole build"
-                      .replace("  ", " "), f"{sql_of(concurrent_node(item))}; outside any transaction")
+                      .replace("  ", " "),
+                      f"CREATE {'UNIQUE ' if op.unique else ''}INDEX CONCURRENTLY {name} ON {op.table.sql} ({cols}); "
+                      "outside any transaction")

@@ -12,17 +12,17 @@ from migspec.analysis import Analyzed
 from migspec.names import identifier
 from migspec.ops import constraint
 from migspec.plan.context import PlanContext
-from migspec.schema import Schema, sql_of
+from migspec.schema import sql_of
 from migspec.names import default_index_name
-from migspec.plan.steps import E, M, Steps, StepSpec, built, ddl
+from migspec.plan.steps import E, M, Steps, built, ddl
 from migspec.plan.rewrites.base import handles, not_valid_then_validate, table_of
 from migspec.plan.rewrites.index import leading_columns
 from migspec.plan.rewrites.not_null import not_null_steps
 from migspec.planfile.sql import cols, q
 
 
-def _name_and_node(item: Analyzed) -> tuple[str, Any]:
-    """The constraint's name (PostgreSQL's default when the statement gives none) and a copy of its node."""
+@handles(constraint.AddConstraint)
+def add_constraint(item: Analyzed, ctx: PlanContext) -> Steps:
     op: constraint.AddConstraint = item.op
     t = table_of(op)
     node = copy.deepcopy(item.stmt.node.cmds[[getattr(c, "def_", None) is not None and
@@ -31,45 +31,26 @@ def _name_and_node(item: Analyzed) -> tuple[str, Any]:
         node = _constraint_node(item)
     name = op.name or identifier(f"{t.name}_{'_'.join(op.columns) or op.constraint}_{'fkey' if op.constraint == 'foreign_key' else 'check'}")
     node.conname = name
-    return name, node
-
-
-def validated_later(item: Analyzed, schema: Schema) -> list[StepSpec]:
-    """CHECK or FOREIGN KEY without the scan under the strong lock: an index for the referencing
-    columns first when none covers them (CONCURRENTLY), ADD ... NOT VALID (catalog only), VALIDATE
-    in its own transaction. The one recipe: the planner builds these steps, and the lint rules
-    adding-foreign-key-without-not-valid and adding-check-constraint-without-not-valid print their UP."""
-    op: constraint.AddConstraint = item.op
-    t = table_of(op)
-    name, node = _name_and_node(item)
-    specs: list[StepSpec] = []
-    if op.constraint == "foreign_key":
-        facts = schema.known(t)
-        # pg_dump writes a primary key as a constraint, not a CREATE INDEX: it covers too.
-        covered = facts is not None and (facts.primary_key[:1] == op.columns[:1] or any(
-            leading_columns(idx.definition) == op.columns[:1] for idx in facts.indexes.values()))
-        if facts is not None and (facts.indexes or facts.columns) and not covered and op.columns:
-            idx = t.sibling(default_index_name(t, op.columns))
-            specs.append(StepSpec(E, f"index the referencing column(s) {', '.join(op.columns)} CONCURRENTLY "
-                                     "(no index covers them)",
-                                  (f"CREATE INDEX CONCURRENTLY {q(idx.name)} ON {t.sql} ({cols(op.columns)})",),
-                                  (f"DROP INDEX CONCURRENTLY IF EXISTS {idx.sql}",), t, work="index_build_concurrent",
-                                  transactional=False))
-    node.conname, node.skip_validation = None, False  # the definition alone: name and NOT VALID added below
-    return specs + not_valid_then_validate(t, name, sql_of(node))
-
-
-@handles(constraint.AddConstraint)
-def add_constraint(item: Analyzed, ctx: PlanContext) -> Steps:
-    op: constraint.AddConstraint = item.op
-    t = table_of(op)
-    name, node = _name_and_node(item)
     cname = q(name)
     drop = [f"ALTER TABLE {t.sql} DROP CONSTRAINT IF EXISTS {cname}"]
     if item.new_table:
         return [(E, ddl(ctx, f"add constraint {name} (new table)", [item.stmt.sql], drop, t))]
     if op.constraint in ("check", "foreign_key"):
-        return built(ctx, validated_later(item, ctx.schema), ctx.rows(item))
+        steps: Steps = []
+        if op.constraint == "foreign_key":
+            facts = ctx.schema.known(t)
+            # pg_dump writes a primary key as a constraint, not a CREATE INDEX: it covers too.
+            covered = facts is not None and (facts.primary_key[:1] == op.columns[:1] or any(
+                leading_columns(idx.definition) == op.columns[:1] for idx in facts.indexes.values()))
+            if facts is not None and (facts.indexes or facts.columns) and not covered and op.columns:
+                idx = t.sibling(default_index_name(t, op.columns))
+                est = ctx.calibration.duration("index_build_concurrent", ctx.rows(item), ctx.size(t))
+                steps.append((E, ddl(ctx, f"index the referencing column(s) {', '.join(op.columns)} CONCURRENTLY "
+                                          "(no index covers them)",
+                                     [f"CREATE INDEX CONCURRENTLY {q(idx.name)} ON {t.sql} ({cols(op.columns)})"],
+                                     [f"DROP INDEX CONCURRENTLY IF EXISTS {idx.sql}"], t, estimate=est, transactional=False)))
+        node.conname, node.skip_validation = None, False  # the definition alone: name and NOT VALID added below
+        return steps + built(ctx, not_valid_then_validate(t, name, sql_of(node)), ctx.rows(item))
     if op.constraint in ("unique", "primary_key") and not op.using_index:
         idx_name = name if op.name else (identifier(f"{t.name}_pkey") if op.constraint == "primary_key"
                                          else default_index_name(t, op.columns, True))

@@ -89,17 +89,6 @@ def copy_indexes(ctx: PlanContext, t: QualifiedName, old: str, new: str, rows: i
     return steps
 
 
-def concurrent_node(item: Analyzed) -> Any:
-    """The CREATE INDEX as the plan runs it: named (PostgreSQL's default name when it has none, so
-    the DOWN can drop it), CONCURRENTLY, without IF NOT EXISTS (which would skip an INVALID leftover
-    of a failed build). The lint rule creating-index-non-concurrently suggests the same statement."""
-    op: index.CreateIndex = item.op
-    node = copy.deepcopy(item.stmt.node)
-    node.idxname = op.name or default_index_name(table_of(op), op.columns, op.unique)
-    node.concurrent, node.if_not_exists = True, False
-    return node
-
-
 @handles(index.CreateIndex)
 def create_index(item: Analyzed, ctx: PlanContext) -> Steps:
     op: index.CreateIndex = item.op
@@ -110,7 +99,10 @@ def create_index(item: Analyzed, ctx: PlanContext) -> Steps:
         from migspec.plan.rewrites import passthrough
 
         return passthrough(item, ctx)
-    node = concurrent_node(item)
+    node = copy.deepcopy(item.stmt.node)
+    node.idxname = op.name or default_index_name(t, op.columns, op.unique)
+    node.concurrent = True
+    node.if_not_exists = False  # IF NOT EXISTS would skip an INVALID leftover of a failed build
     name = t.sibling(node.idxname)
     ctx.schema.table(t).indexes[node.idxname] = index_from_node(node)
     est = ctx.calibration.duration("index_build_concurrent", ctx.rows(item), ctx.size(t))
