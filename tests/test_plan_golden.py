@@ -133,6 +133,39 @@ def test_lint_suggests_the_steps_plan_builds(version: int, tmp_path: Path) -> No
     assert ("NOT NULL customer_id NOT VALID" if version >= 18 else "IS NOT NULL) NOT VALID") in planned
 
 
+def _tree(sql: str) -> object:
+    """The statement's parse tree without positions: the same statement however it is spelled."""
+    from pglast.parser import parse_sql_json
+
+    def strip(node: object) -> object:
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if k not in ("location", "stmt_location", "stmt_len")}
+        return [strip(v) for v in node] if isinstance(node, list) else node
+
+    return strip(json.loads(parse_sql_json(sql)))
+
+
+@pytest.mark.parametrize("sql", [
+    "CREATE INDEX orders_note_idx2 ON orders (note);",
+    # WHERE, INCLUDE, the method and the expression kept: the rule once rebuilt the statement from
+    # the plain columns, so a partial unique index became a plain unique one.
+    "-- why\nCREATE UNIQUE INDEX IF NOT EXISTS orders_note_lower ON orders USING btree (lower(note))\n"
+    "  INCLUDE (amount) WHERE amount > 0;",
+])
+def test_lint_index_fix_is_the_statement_plan_runs(sql: str, tmp_path: Path) -> None:
+    """creating-index-non-concurrently suggests the statement the plan builds: the same parse tree."""
+    schema = tmp_path / "schema.sql"
+    schema.write_text(SETUP, encoding="utf-8")
+    migration = Migration("m", ("m.sql",), tuple(parse_text(sql, "m.sql")))
+    plan, report = plan_migration(migration, parse_stats(STATS, "stats.yaml"), schema_path=schema,
+                                  options=PlanOptions(CONFIRM))
+    fixes = [f.alternative for f in report.findings if f.rule == "creating-index-non-concurrently"]
+    assert len(fixes) == 1 and fixes[0].endswith("; outside any transaction")
+    planned = [sql for phase in plan.phases for step in phase.steps for sql in step.up]
+    assert len(planned) == 1 and "CONCURRENTLY" in planned[0]
+    assert _tree(fixes[0].removesuffix("; outside any transaction")) == _tree(planned[0])
+
+
 @pytest.mark.parametrize("version, sql, locks", [
     (11, "REINDEX INDEX orders_note_idx;", ["SHARE"]),  # the index's table, from the schema facts
     (15, "REINDEX INDEX orders_note_idx;", ["SHARE_UPDATE_EXCLUSIVE"]),
