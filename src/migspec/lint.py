@@ -21,7 +21,6 @@ from migspec.locks import LockMode
 from migspec.names import QualifiedName
 from migspec.ops.base import Work
 from migspec.parse.source import Location, Migration
-from migspec.ops.table import CreateTable
 from migspec.risk import Assessment, Risk, TableLoad, Thresholds, assess, classify_stall, stall_seconds
 from migspec.rules import Hit, RuleContext, RuleIndex, all_rules, rule_names
 from migspec.schema import Schema
@@ -145,7 +144,7 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
     loads: dict[tuple[QualifiedName | None, bool], TableLoad | None] = {}  # measurements, once per table
     texts: dict[tuple[int, object], str] = {}  # _finding's texts of a load / an estimate (alive until the end)
     for item, hits, fresh in collected:
-        new = item.new_table or (isinstance(item.op, CreateTable) and item.op.table not in stats.tables)
+        new = item.new_table or (item.op.kind == "create_table" and item.op.table not in stats.tables)
         load = loads.get((item.op.table, new), _NO_LOAD)
         if load is _NO_LOAD:
             load = loads[(item.op.table, new)] = _load(item, stats)
@@ -233,7 +232,7 @@ def _load(item: Analyzed, stats: Stats) -> TableLoad | None:
     table = item.op.table
     if table is None:
         return None
-    if item.new_table or (isinstance(item.op, CreateTable) and table not in stats.tables):
+    if item.new_table or (item.op.kind == "create_table" and table not in stats.tables):
         return TableLoad(0, 0, 0.0, 0.0, 0.0, new=True)
     ts = stats.table(table)
     lc = ts.lock_contention

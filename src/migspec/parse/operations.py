@@ -5,18 +5,37 @@ Fields the JSON leaves out are at their default (false, 0, empty, null): every r
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
 from migspec.locks import LockMode
 from migspec.names import QualifiedName, quote_ident
-from migspec.ops import constraint, data, index, misc, session, table
+from migspec.ops import session
 from migspec.ops.base import Operation
 from migspec.ops.expressions import Expression, svals, unwrap
 from migspec.ops.types import ColumnType
 from migspec.parse.source import Placeholder, Statement
 
 Body = dict[str, Any]  # a node's fields
+
+
+class _OnFirstUse:
+    """An operations module, imported when a statement first needs one of its classes: a migration
+    loads only the modules of the kinds it holds. Each operation class is a dataclass whose methods
+    Python 3.11 compiles at every start (~0.5 ms apiece; issue 16). A name looked up is kept."""
+
+    def __init__(self, module: str) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(importlib.import_module(self._module), name)
+        setattr(self, name, value)
+        return value
+
+
+constraint, data, index, misc, table = (_OnFirstUse(f"migspec.ops.{name}")
+                                        for name in ("constraint", "data", "index", "misc", "table"))
 
 
 def relation_name(rv: Any) -> QualifiedName:

@@ -29,6 +29,9 @@ def all_rules() -> tuple[type[Rule], ...]:
                    and obj.__module__ == module.__name__]
         if len(classes) != 1 or not classes[0].name:
             raise RuntimeError(f"rule module {module.__name__} must define exactly one named Rule subclass")
+        if not all(isinstance(kind, str) for kind in classes[0].operations):
+            raise RuntimeError(f"rule {classes[0].name}: operations names operation kinds (Operation.kind), "
+                               "not classes")
         found.append(classes[0])
     names = [r.name for r in found]
     dupes = {n for n in names if names.count(n) > 1}
@@ -57,7 +60,7 @@ class RuleIndex:
         found = self._found.get(key)
         if found is None:
             op_type, new_table = key
-            cares = [r for r in self.rules if not r.operations or issubclass(op_type, r.operations)]
+            cares = [r for r in self.rules if not r.operations or op_type.kind in r.operations]
             plain = [r for r in cares if type(r).applies is Rule.applies]
             found = self._found[key] = ([r for r in plain if r.on_new_tables or not new_table],
                                         [r for r in cares if type(r).applies is not Rule.applies])

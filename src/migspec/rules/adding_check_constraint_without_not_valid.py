@@ -29,18 +29,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from migspec.ops.base import Work
-from migspec.ops.constraint import AddConstraint
-from migspec.ops.table import AddColumn
 from migspec.rules.base import Hit, Rule, RuleContext
 
 
 class AddingCheckConstraintWithoutNotValid(Rule):
     name = "adding-check-constraint-without-not-valid"
-    operations = (AddConstraint, AddColumn)
+    operations = ("add_constraint", "add_column")
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op = item.op
-        if isinstance(op, AddColumn):
+        if op.kind == "add_column":
             if op.inline_check and item.effect.work is Work.SCAN:
                 yield Hit(f"the inline CHECK on new column {op.column} is verified against every row of {op.table}",
                           "add the column without the CHECK, then ADD CONSTRAINT ... CHECK (...) NOT VALID and "

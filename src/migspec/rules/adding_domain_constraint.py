@@ -28,14 +28,17 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from migspec.ops.misc import AddDomainConstraint
 from migspec.rules.base import Hit, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from migspec.ops.misc import AddDomainConstraint
 
 
 class AddingDomainConstraint(Rule):
     name = "adding-domain-constraint"
-    operations = (AddDomainConstraint,)
+    operations = ("add_domain_constraint",)
     on_new_tables = True
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:

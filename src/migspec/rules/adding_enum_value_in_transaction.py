@@ -31,13 +31,15 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from migspec.names import quote_literal
-from migspec.ops.misc import AddEnumValue
-from migspec.ops.session import TransactionControl
 from migspec.risk import Risk
 from migspec.rules.base import Hit, Rule, RuleContext
 from migspec.versions import GATES, supports
+
+if TYPE_CHECKING:
+    from migspec.ops.misc import AddEnumValue
 
 
 class AddingEnumValueInTransaction(Rule):
@@ -49,7 +51,7 @@ class AddingEnumValueInTransaction(Rule):
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op = item.op
-        if isinstance(op, AddEnumValue):
+        if op.kind == "add_enum_value":
             if item.tx.in_transaction:
                 self.added[op.value] = (item.tx.tx_id, op)
                 if not supports("enum_add_in_transaction", ctx.version):
@@ -57,7 +59,7 @@ class AddingEnumValueInTransaction(Rule):
                               f"PostgreSQL {GATES['enum_add_in_transaction'].since}: the statement fails",
                               "run it alone, outside any transaction", fixed=Risk.RED)
             return
-        if isinstance(op, TransactionControl) or not item.tx.in_transaction:
+        if op.kind == "transaction" or not item.tx.in_transaction:
             return
         for value, (tx_id, added) in self.added.items():
             if tx_id == item.tx.tx_id and quote_literal(value) in item.stmt.sql:

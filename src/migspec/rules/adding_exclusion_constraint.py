@@ -26,15 +26,18 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from migspec.ops.constraint import AddConstraint
 from migspec.risk import Risk
 from migspec.rules.base import Hit, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from migspec.ops.constraint import AddConstraint
 
 
 class AddingExclusionConstraint(Rule):
     name = "adding-exclusion-constraint"
-    operations = (AddConstraint,)
+    operations = ("add_constraint",)
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: AddConstraint = item.op

@@ -32,18 +32,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from migspec.ops.base import Work
-from migspec.ops.constraint import AddConstraint
-from migspec.ops.table import AddColumn
 from migspec.rules.base import Hit, Rule, RuleContext
 
 
 class AddingForeignKeyWithoutNotValid(Rule):
     name = "adding-foreign-key-without-not-valid"
-    operations = (AddConstraint, AddColumn)
+    operations = ("add_constraint", "add_column")
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op = item.op
-        if isinstance(op, AddColumn):
+        if op.kind == "add_column":
             if op.references is not None and item.effect.work is Work.SCAN:
                 yield Hit(f"the inline REFERENCES {op.references} on new column {op.column} locks both tables "
                           "against writes and is validated against every row",

@@ -33,15 +33,18 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from migspec.ops.table import AddColumn
 from migspec.risk import Risk
 from migspec.rules.base import Hit, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from migspec.ops.table import AddColumn
 
 
 class AddingNotNullColumnWithoutDefault(Rule):
     name = "adding-not-null-column-without-default"
-    operations = (AddColumn,)
+    operations = ("add_column",)
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: AddColumn = item.op

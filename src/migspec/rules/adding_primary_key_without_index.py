@@ -28,14 +28,17 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from migspec.ops.constraint import AddConstraint
 from migspec.rules.base import Hit, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from migspec.ops.constraint import AddConstraint
 
 
 class AddingPrimaryKeyWithoutIndex(Rule):
     name = "adding-primary-key-without-index"
-    operations = (AddConstraint,)
+    operations = ("add_constraint",)
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: AddConstraint = item.op

@@ -26,14 +26,17 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from migspec.ops.table import AddColumn
 from migspec.rules.base import Hit, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from migspec.ops.table import AddColumn
 
 
 class AddingStoredGeneratedColumn(Rule):
     name = "adding-stored-generated-column"
-    operations = (AddColumn,)
+    operations = ("add_column",)
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: AddColumn = item.op

@@ -29,18 +29,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from migspec.ops.constraint import AddConstraint
-from migspec.ops.table import AddColumn
 from migspec.rules.base import Hit, Rule, RuleContext
 
 
 class AddingUniqueConstraintWithoutIndex(Rule):
     name = "adding-unique-constraint-without-index"
-    operations = (AddConstraint, AddColumn)
+    operations = ("add_constraint", "add_column")
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op = item.op
-        if isinstance(op, AddColumn):
+        if op.kind == "add_column":
             if op.inline_unique:
                 yield Hit(f"the inline UNIQUE/PRIMARY KEY on new column {op.column} builds an index on {op.table} "
                           "under ACCESS EXCLUSIVE", "add the column plain, CREATE UNIQUE INDEX CONCURRENTLY, then "

@@ -29,14 +29,17 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from migspec.ops.misc import AttachPartition
 from migspec.rules.base import Hit, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from migspec.ops.misc import AttachPartition
 
 
 class AttachingPartitionWithScan(Rule):
     name = "attaching-partition-with-scan"
-    operations = (AttachPartition,)
+    operations = ("attach_partition",)
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: AttachPartition = item.op

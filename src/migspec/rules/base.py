@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-from migspec.ops.base import Operation
 from migspec.risk import Risk, Thresholds
 
 if TYPE_CHECKING:
@@ -46,16 +45,18 @@ class RuleContext:
 
 class Rule:
     """Base class. Subclasses set ``name`` (stable kebab-case, named after the anti-pattern) and
-    ``operations`` (the operation classes they look at; empty means all), and implement ``check``.
-    A fresh instance is made for every run, so a rule may keep state across statements."""
+    ``operations`` (the kinds - ``Operation.kind`` - of the operations they look at; empty means
+    all), and implement ``check``. A fresh instance is made for every run, so a rule may keep state
+    across statements. Kinds, not classes: a rule module imports no operation module, so a
+    migration loads only the operation modules its statements need (issue 16)."""
 
     name: ClassVar[str] = ""
-    operations: ClassVar[tuple[type[Operation], ...]] = ()
+    operations: ClassVar[tuple[str, ...]] = ()
     #: Fire on tables created earlier in the migration too (default: no - they are empty).
     on_new_tables: ClassVar[bool] = False
 
     def applies(self, item: Analyzed) -> bool:
-        if self.operations and not isinstance(item.op, self.operations):
+        if self.operations and item.op.kind not in self.operations:
             return False
         return self.on_new_tables or not item.new_table
 

@@ -37,15 +37,18 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from migspec.ops.table import AlterColumnType
 from migspec.risk import Risk
 from migspec.rules.base import Hit, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from migspec.ops.table import AlterColumnType
 
 
 class ChangingColumnType(Rule):
     name = "changing-column-type"
-    operations = (AlterColumnType,)
+    operations = ("alter_column_type",)
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: AlterColumnType = item.op

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from migspec.ops.index import CreateIndex, Reindex
 from migspec.risk import Risk
 from migspec.rules.base import Hit, Rule, RuleContext
 from migspec.versions import MINOR_BUGS
@@ -37,7 +36,7 @@ from migspec.versions import MINOR_BUGS
 
 class ConcurrentBuildOnBuggyMinor(Rule):
     name = "concurrent-build-on-buggy-minor"
-    operations = (CreateIndex, Reindex)
+    operations = ("create_index", "reindex")
     on_new_tables = True
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:

@@ -29,14 +29,17 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from migspec.ops.index import CreateIndex
 from migspec.rules.base import Hit, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from migspec.ops.index import CreateIndex
 
 
 class ConcurrentIndexIfNotExists(Rule):
     name = "concurrent-index-if-not-exists"
-    operations = (CreateIndex,)
+    operations = ("create_index",)
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: CreateIndex = item.op

@@ -30,15 +30,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from migspec.names import quote_ident
-from migspec.ops.index import CreateIndex
 from migspec.rules.base import Hit, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from migspec.ops.index import CreateIndex
 
 
 class CreatingIndexNonConcurrently(Rule):
     name = "creating-index-non-concurrently"
-    operations = (CreateIndex,)
+    operations = ("create_index",)
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: CreateIndex = item.op

@@ -27,15 +27,18 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from migspec.ops.misc import DetachPartition
 from migspec.rules.base import Hit, Rule, RuleContext
 from migspec.versions import GATES, supports
+
+if TYPE_CHECKING:
+    from migspec.ops.misc import DetachPartition
 
 
 class DetachingPartitionNonConcurrently(Rule):
     name = "detaching-partition-non-concurrently"
-    operations = (DetachPartition,)
+    operations = ("detach_partition",)
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: DetachPartition = item.op

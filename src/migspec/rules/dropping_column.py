@@ -27,15 +27,18 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from migspec.ops.table import DropColumn
 from migspec.risk import Risk
 from migspec.rules.base import Hit, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from migspec.ops.table import DropColumn
 
 
 class DroppingColumn(Rule):
     name = "dropping-column"
-    operations = (DropColumn,)
+    operations = ("drop_column",)
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: DropColumn = item.op

@@ -27,15 +27,18 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from migspec.ops.constraint import DropConstraint
 from migspec.risk import Risk
 from migspec.rules.base import Hit, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from migspec.ops.constraint import DropConstraint
 
 
 class DroppingConstraint(Rule):
     name = "dropping-constraint"
-    operations = (DropConstraint,)
+    operations = ("drop_constraint",)
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: DropConstraint = item.op

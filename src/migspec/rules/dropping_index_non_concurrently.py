@@ -25,15 +25,18 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from migspec.ops.index import DropIndex
 from migspec.risk import Risk
 from migspec.rules.base import Hit, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from migspec.ops.index import DropIndex
 
 
 class DroppingIndexNonConcurrently(Rule):
     name = "dropping-index-non-concurrently"
-    operations = (DropIndex,)
+    operations = ("drop_index",)
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: DropIndex = item.op

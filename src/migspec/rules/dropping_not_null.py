@@ -25,14 +25,17 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from migspec.ops.table import DropNotNull
 from migspec.rules.base import Hit, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from migspec.ops.table import DropNotNull
 
 
 class DroppingNotNull(Rule):
     name = "dropping-not-null"
-    operations = (DropNotNull,)
+    operations = ("drop_not_null",)
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: DropNotNull = item.op

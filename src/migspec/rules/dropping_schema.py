@@ -24,15 +24,18 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from migspec.ops.misc import DropSchema
 from migspec.risk import Risk
 from migspec.rules.base import Hit, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from migspec.ops.misc import DropSchema
 
 
 class DroppingSchema(Rule):
     name = "dropping-schema"
-    operations = (DropSchema,)
+    operations = ("drop_schema",)
     on_new_tables = True
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:

@@ -25,15 +25,18 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from migspec.ops.table import DropTable
 from migspec.risk import Risk
 from migspec.rules.base import Hit, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from migspec.ops.table import DropTable
 
 
 class DroppingTable(Rule):
     name = "dropping-table"
-    operations = (DropTable,)
+    operations = ("drop_table",)
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: DropTable = item.op

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from migspec.ops.session import SetSetting, TransactionControl
 from migspec.rules.base import Hit, Rule, RuleContext
 
 
@@ -41,7 +40,7 @@ class LockHeldAcrossStatements(Rule):
     on_new_tables = True
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
-        if isinstance(item.op, (TransactionControl, SetSetting)) or not item.tx.held:
+        if item.op.kind in ("transaction", "set") or not item.tx.held:
             return
         held = [h for h in item.tx.held if not ctx.schema.is_new(h.relation)]
         if not held:

@@ -26,16 +26,19 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from migspec.ops.index import Reindex
 from migspec.risk import Risk
 from migspec.rules.base import Hit, Rule, RuleContext
 from migspec.versions import supports
 
+if TYPE_CHECKING:
+    from migspec.ops.index import Reindex
+
 
 class ReindexingNonConcurrently(Rule):
     name = "reindexing-non-concurrently"
-    operations = (Reindex,)
+    operations = ("reindex",)
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: Reindex = item.op

@@ -28,15 +28,18 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from migspec.ops.table import RenameColumn
 from migspec.risk import Risk
 from migspec.rules.base import Hit, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from migspec.ops.table import RenameColumn
 
 
 class RenamingColumn(Rule):
     name = "renaming-column"
-    operations = (RenameColumn,)
+    operations = ("rename_column",)
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: RenameColumn = item.op

@@ -26,15 +26,18 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from migspec.ops.table import RenameTable
 from migspec.risk import Risk
 from migspec.rules.base import Hit, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from migspec.ops.table import RenameTable
 
 
 class RenamingTable(Rule):
     name = "renaming-table"
-    operations = (RenameTable,)
+    operations = ("rename_table",)
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: RenameTable = item.op

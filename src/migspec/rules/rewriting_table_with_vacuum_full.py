@@ -26,14 +26,17 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from migspec.ops.misc import RewriteTable
 from migspec.rules.base import Hit, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from migspec.ops.misc import RewriteTable
 
 
 class RewritingTableWithVacuumFull(Rule):
     name = "rewriting-table-with-vacuum-full"
-    operations = (RewriteTable,)
+    operations = ("rewrite_table",)
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: RewriteTable = item.op

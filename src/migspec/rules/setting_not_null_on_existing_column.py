@@ -31,11 +31,14 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from migspec.names import QualifiedName
 from migspec.ops.base import Work
-from migspec.ops.table import SetNotNull
 from migspec.rules.base import Hit, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from migspec.ops.table import SetNotNull
 
 
 def suggested_fix(table: QualifiedName, column: str, version: int) -> str:
@@ -49,7 +52,7 @@ def suggested_fix(table: QualifiedName, column: str, version: int) -> str:
 
 class SettingNotNullOnExistingColumn(Rule):
     name = "setting-not-null-on-existing-column"
-    operations = (SetNotNull,)
+    operations = ("set_not_null",)
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: SetNotNull = item.op

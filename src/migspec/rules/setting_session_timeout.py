@@ -27,14 +27,17 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from migspec.ops.session import SetSetting
 from migspec.rules.base import Hit, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from migspec.ops.session import SetSetting
 
 
 class SettingSessionTimeout(Rule):
     name = "setting-session-timeout"
-    operations = (SetSetting,)
+    operations = ("set",)
     on_new_tables = True
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:

@@ -26,15 +26,18 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from migspec.ops.table import Truncate
 from migspec.risk import Risk
 from migspec.rules.base import Hit, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from migspec.ops.table import Truncate
 
 
 class TruncatingTable(Rule):
     name = "truncating-table"
-    operations = (Truncate,)
+    operations = ("truncate",)
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op: Truncate = item.op

@@ -28,13 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from migspec.ops.misc import UnknownWork
 from migspec.rules.base import Hit, Rule, RuleContext
 
 
 class UnknownWorkRule(Rule):
     name = "unknown-work"
-    operations = (UnknownWork,)
+    operations = ("unknown",)
     on_new_tables = True
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:

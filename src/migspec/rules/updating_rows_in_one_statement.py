@@ -34,13 +34,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from migspec.ops.data import Delete, Update
 from migspec.rules.base import Hit, Rule, RuleContext
 
 
 class UpdatingRowsInOneStatement(Rule):
     name = "updating-rows-in-one-statement"
-    operations = (Update, Delete)
+    operations = ("update", "delete")
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         op = item.op
