@@ -360,7 +360,7 @@ def _default_move(w: Widening, source: str, target: str, *, back: bool) -> list[
 
 
 def widen(ctx: PlanContext, w: Widening) -> Steps:
-    from migspec.plan.rewrites.base import not_valid_then_validate
+    from migspec.plan.recipes import not_valid_then_validate
     from migspec.plan.rewrites.index import copy_indexes, drop_dependent_indexes, indexes_on
     from migspec.plan.rewrites.not_null import not_null_steps, set_not_null_online
     from migspec.plan.steps import backfill_step, built, ddl, with_down

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from dataclasses import dataclass
 from typing import Any
 
 from migspec.estimate.model import Estimate, catalog_only
@@ -19,6 +18,7 @@ from migspec.ops.data import Update
 from migspec.plan.context import PlanContext
 from migspec.planfile.model import Backfill, PhaseName, Step
 from migspec.planfile.sql import backfill_do_block
+from migspec.plan.recipes import StepSpec
 
 E, M, C = PhaseName.EXPAND, PhaseName.MIGRATE, PhaseName.CONTRACT
 Steps = list[tuple[PhaseName, Step]]
@@ -72,37 +72,8 @@ def ddl(ctx: PlanContext, description: str, up: list[str] | tuple[str, ...], dow
                 statement_timeout_s=ctx.statement_timeout(est.high) if guard else None, table=table_name, **extra)
 
 
-@dataclass(frozen=True)
-class StepSpec:
-    """A step as a recipe states it before any measurement: its phase, its SQL both ways, the table
-    whose traffic it affects and the kind of work it does there (a calibration kind such as
-    ``scan`` or ``index_build_concurrent``; None: catalog only). ``build`` turns it into a guarded
-    plan Step for a table of ``rows`` rows; the lint rule that suggests the same fix joins its UP
-    statements (one recipe for both)."""
-
-    phase: PhaseName
-    description: str
-    up: tuple[str, ...]
-    down: tuple[str, ...] = ()
-    table: QualifiedName | None = None
-    work: str | None = None
-    down_note: str = ""
-    post_check: str | None = None
-
-    def build(self, ctx: PlanContext, rows: int) -> tuple[PhaseName, Step]:
-        est = ctx.calibration.duration(self.work, rows, ctx.size(self.table)) if self.work else None
-        extra = {"down_note": self.down_note} if self.down_note else {}
-        return self.phase, ddl(ctx, self.description, self.up, self.down, self.table, estimate=est,
-                               post_check=self.post_check, **extra)
-
-
 def built(ctx: PlanContext, specs: list[StepSpec], rows: int) -> Steps:
     return [spec.build(ctx, rows) for spec in specs]
-
-
-def up_sql(specs: list[StepSpec]) -> str:
-    """The recipe's UP statements as one suggestion (what a lint rule prints as its fix)."""
-    return "; ".join(s for spec in specs for s in spec.up)
 
 
 def backfill_step(ctx: PlanContext, description: str, b: Backfill, rows: int, down: tuple[str, ...] = (),

@@ -5,7 +5,6 @@ Renderers and the executor read these objects; nothing here knows how it is prin
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,13 +12,8 @@ from migspec import policy
 from migspec.estimate.model import format_range
 from migspec.locks import LockMode
 from migspec.names import QualifiedName
+from migspec.phases import PhaseName  # noqa: F401 - re-exported: the plan's vocabulary
 from migspec.risk import Risk
-
-
-class PhaseName(str, enum.Enum):
-    EXPAND = "expand"
-    MIGRATE = "migrate"
-    CONTRACT = "contract"
 
 
 @dataclass(frozen=True)

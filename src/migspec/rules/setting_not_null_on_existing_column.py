@@ -42,10 +42,9 @@ if TYPE_CHECKING:
 
 
 def suggested_fix(table: QualifiedName, column: str, version: int) -> str:
-    """The planner's own NOT NULL recipe for this version (migspec.plan.rewrites.not_null): the fix
-    printed here is the steps ``migspec plan`` builds, statement for statement."""
-    from migspec.plan.rewrites.not_null import not_null_recipe
-    from migspec.plan.steps import up_sql
+    """The planner's own NOT NULL recipe for this version (migspec.plan.recipes): the fix printed
+    here is the steps ``migspec plan`` builds, statement for statement."""
+    from migspec.plan.recipes import not_null_recipe, up_sql
 
     return up_sql(not_null_recipe(table, column, version))
 

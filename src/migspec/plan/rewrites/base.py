@@ -17,8 +17,7 @@ from migspec.ops.base import Operation
 from migspec.plan.context import PlanContext
 from migspec.plan.context import require
 from migspec.schema import Column, Schema
-from migspec.plan.steps import E, M, Steps, StepSpec
-from migspec.planfile.model import PhaseName
+from migspec.plan.steps import Steps
 from migspec.planfile.sql import q
 
 Rewrite = Callable[[Analyzed, PlanContext], Steps]
@@ -134,18 +133,3 @@ def cmd_index(item: Analyzed) -> int:
         if isinstance(d, ast.ColumnDef) and d.colname == getattr(item.op, "column", None):
             return i
     return 0
-
-
-def not_valid_then_validate(t: QualifiedName, name: str, definition: str, *, add_phase: PhaseName = E,
-                            post_check: str | None = None) -> list[StepSpec]:
-    """A constraint without the scan under the strong lock: ADD ... NOT VALID (catalog only), then
-    VALIDATE CONSTRAINT in its own transaction (SHARE UPDATE EXCLUSIVE: reads and writes go on)."""
-    return [
-        StepSpec(add_phase, f"add constraint {name} NOT VALID on {t}: {definition} (catalog only, no scan)",
-                 (f"ALTER TABLE {t.sql} ADD CONSTRAINT {q(name)} {definition} NOT VALID",),
-                 (f"ALTER TABLE {t.sql} DROP CONSTRAINT IF EXISTS {q(name)}",), t),
-        StepSpec(M, f"validate {name} (SHARE UPDATE EXCLUSIVE: reads and writes continue)",
-                 (f"ALTER TABLE {t.sql} VALIDATE CONSTRAINT {q(name)}",), (), t,
-                 work="validate_fk" if definition.startswith("FOREIGN KEY") else "scan",
-                 down_note="nothing to undo: validation only reads", post_check=post_check),
-    ]

@@ -12,7 +12,8 @@ from migspec.ops import table
 from migspec.plan.context import PlanContext
 from migspec.schema import Column, sql_of
 from migspec.plan.steps import E, M, Steps, backfill_step, built, ddl
-from migspec.plan.rewrites.base import cmd_index, handles, not_valid_then_validate, primary_key, table_of
+from migspec.plan.recipes import not_valid_then_validate
+from migspec.plan.rewrites.base import cmd_index, handles, primary_key, table_of
 from migspec.plan.rewrites.not_null import not_null_steps
 from migspec.planfile.model import Backfill
 from migspec.planfile.sql import cols, q

@@ -15,7 +15,8 @@ from migspec.plan.context import PlanContext
 from migspec.schema import sql_of
 from migspec.names import default_index_name
 from migspec.plan.steps import E, M, Steps, built, ddl
-from migspec.plan.rewrites.base import handles, not_valid_then_validate, table_of
+from migspec.plan.recipes import not_valid_then_validate
+from migspec.plan.rewrites.base import handles, table_of
 from migspec.plan.rewrites.index import leading_columns
 from migspec.plan.rewrites.not_null import not_null_steps
 from migspec.planfile.sql import cols, q

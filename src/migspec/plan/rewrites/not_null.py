@@ -5,39 +5,20 @@ the lint rule setting-not-null-on-existing-column suggests these same statements
 from __future__ import annotations
 
 from migspec.analysis import Analyzed
-from migspec.names import QualifiedName, identifier
+from migspec.names import QualifiedName
 from migspec.ops import table
 from migspec.plan.context import PlanContext
-from migspec.plan.steps import M, Steps, StepSpec, built, ddl
-from migspec.plan.rewrites.base import handles, not_valid_then_validate, table_of
+from migspec.plan.steps import M, Steps, built, ddl
+from migspec.plan.recipes import not_null_recipe
+from migspec.plan.rewrites.base import handles, table_of
 from migspec.planfile.model import Step
 from migspec.planfile.sql import q
-from migspec.versions import supports
 
 
 def set_not_null_online(ctx: PlanContext, t: QualifiedName, column: str, rows: int) -> list[Step]:
     """The DOWN of a DROP NOT NULL: the same online sequence an UP SET NOT NULL gets, not a
     scanning SET NOT NULL under ACCESS EXCLUSIVE."""
     return [s for _, s in not_null_steps(ctx, t, column, rows)]
-
-
-def not_null_recipe(t: QualifiedName, column: str, version: int) -> list[StepSpec]:
-    """NOT NULL without a long ACCESS EXCLUSIVE scan: CHECK NOT VALID -> VALIDATE (SHARE UPDATE
-    EXCLUSIVE) -> SET NOT NULL (PG12+ uses the CHECK, no scan) -> drop the CHECK. PG18: NOT NULL
-    NOT VALID -> VALIDATE. The planner builds these steps; the lint rule prints their UP."""
-    name = identifier(f"{t.name}_{column}_not_null")
-    con, col = q(name), q(column)
-    no_nulls = f"SELECT NOT EXISTS (SELECT 1 FROM {t.sql} WHERE {col} IS NULL) AS ok"
-    if supports("not_null_not_valid", version):
-        return not_valid_then_validate(t, name, f"NOT NULL {col}", add_phase=M, post_check=no_nulls)
-    check = f"CHECK ({col} IS NOT NULL)"
-    return not_valid_then_validate(t, name, check, add_phase=M, post_check=no_nulls) + [
-        StepSpec(M, f"SET NOT NULL on {t}.{column} (uses the validated CHECK: no scan)",
-                 (f"ALTER TABLE {t.sql} ALTER COLUMN {col} SET NOT NULL",),
-                 (f"ALTER TABLE {t.sql} ALTER COLUMN {col} DROP NOT NULL",), t),
-        StepSpec(M, f"drop the helper CHECK on {t}", (f"ALTER TABLE {t.sql} DROP CONSTRAINT {con}",),
-                 (f"ALTER TABLE {t.sql} ADD CONSTRAINT {con} {check} NOT VALID",), t),
-    ]
 
 
 def not_null_steps(ctx: PlanContext, t: QualifiedName, column: str, rows: int) -> Steps:

@@ -13,7 +13,8 @@ from migspec.names import QualifiedName, default_index_name, identifier
 from migspec.ops import misc
 from migspec.plan.context import PlanContext
 from migspec.plan.steps import C, Steps, built, ddl, with_down
-from migspec.plan.rewrites.base import handles, not_valid_then_validate, parse_one, table_of
+from migspec.plan.recipes import not_valid_then_validate
+from migspec.plan.rewrites.base import handles, parse_one, table_of
 from migspec.planfile.sql import q
 from migspec.schema import sql_of
 from migspec.schema.model import EXCLUDE, FOREIGN, PRIMARY, UNIQUE

@@ -16,8 +16,9 @@ from migspec.schema import Column, sql_of
 from migspec.schema.model import CHECK
 from migspec.plan.sql import BACKUP_SCHEMA, sync_trigger
 from migspec.plan.steps import C, E, M, Steps, backfill_step, built, ddl, with_down
-from migspec.plan.rewrites.base import (column_fact, confirmation, handles, not_valid_then_validate, parse_one,
-                                        primary_key, refuse_if_views_read, table_of)
+from migspec.plan.recipes import not_valid_then_validate
+from migspec.plan.rewrites.base import (column_fact, confirmation, handles, parse_one, primary_key,
+                                        refuse_if_views_read, table_of)
 from migspec.plan.rewrites.index import copy_indexes, drop_dependent_indexes
 from migspec.plan.rewrites.not_null import not_null_steps, set_not_null_online
 from migspec.planfile.model import Backfill, Step
