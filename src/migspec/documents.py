@@ -12,11 +12,10 @@ string, and PyYAML is ~200x slower).
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from migspec.errors import InputError
 from migspec.limits import MAX_DOCUMENT_DEPTH, MAX_JSON_BYTES, MAX_NUMBER_DIGITS, MAX_YAML_BYTES, size
@@ -70,18 +69,23 @@ def _json_constant(name: str) -> float:
     raise _DocumentError(f"{name} is not a number JSON allows")
 
 
-class _Scalars(yaml.SafeLoader):
-    """PyYAML's safe resolver and constructors, for scalars only; digits bounded."""
+@functools.cache
+def _scalars_loader() -> Any:
+    """PyYAML's safe resolver and constructors, for scalars only; digits bounded. PyYAML is imported
+    here, for the first YAML document: JSON documents, and runs without any, never load it (its
+    pure-Python reader, scanner and resolver: ~12 ms at every start, issue 16)."""
+    import yaml
 
-    def construct_yaml_int(self, node: Any) -> int:
-        try:
-            _number_text(str(node.value))
-        except _DocumentError as exc:
-            raise yaml.constructor.ConstructorError(None, None, str(exc), node.start_mark) from None
-        return super().construct_yaml_int(node)
+    class _Scalars(yaml.SafeLoader):
+        def construct_yaml_int(self, node: Any) -> int:
+            try:
+                _number_text(str(node.value))
+            except _DocumentError as exc:
+                raise yaml.constructor.ConstructorError(None, None, str(exc), node.start_mark) from None
+            return super().construct_yaml_int(node)
 
-
-_Scalars.add_constructor("tag:yaml.org,2002:int", _Scalars.construct_yaml_int)
+    _Scalars.add_constructor("tag:yaml.org,2002:int", _Scalars.construct_yaml_int)
+    return _Scalars
 
 _SEQ, _MAP = "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
 _NO_KEY = object()
@@ -92,12 +96,15 @@ def _yaml(text: str) -> Any:
     document cannot overflow a stack) with PyYAML's safe scalar rules. Refused: a key given twice,
     anchors and aliases, merge keys, tags other than the standard ones, nesting deeper than
     MAX_DOCUMENT_DEPTH, more than one document."""
+    import yaml
+
     error = yaml.constructor.ConstructorError
-    scalars = _Scalars("")
+    scalars = _scalars_loader()("")
     loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     stack: list[list[Any]] = []  # [container, pending key]
     root: Any = None
     documents = 0
+    seen: dict[tuple[str | None, str, tuple[bool, bool]], Any] = {}  # scalar -> its value
 
     def add(value: Any, mark: Any, hashable: bool) -> None:
         nonlocal root
@@ -125,13 +132,20 @@ def _yaml(text: str) -> Any:
         elif isinstance(event, yaml.AliasEvent):
             raise error(None, None, "anchors and aliases are not supported", event.start_mark)
         elif isinstance(event, yaml.ScalarEvent):
-            tag = event.tag
-            if tag is None or tag == "!":
-                tag = scalars.resolve(yaml.ScalarNode, event.value, event.implicit)
-            if tag == "tag:yaml.org,2002:merge":
-                raise error(None, None, "merge keys (<<) are not supported", event.start_mark)
-            node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
-            value = scalars.construct_object(node, deep=True)
+            # A scalar's value depends on its tag, text and implicitness only: a stats file repeats
+            # the same keys and values for every table, each resolved and constructed once here.
+            key = (event.tag, event.value, event.implicit)
+            value = seen.get(key, _NO_KEY)
+            if value is _NO_KEY:
+                tag = event.tag
+                if tag is None or tag == "!":
+                    tag = scalars.resolve(yaml.ScalarNode, event.value, event.implicit)
+                if tag == "tag:yaml.org,2002:merge":
+                    raise error(None, None, "merge keys (<<) are not supported", event.start_mark)
+                node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+                value = scalars.construct_object(node, deep=True)
+                if not isinstance(value, (list, dict)):  # immutable: str, int, float, bool, None, dates
+                    seen[key] = value
             add(value, event.start_mark, not isinstance(value, (list, dict)))
         elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             mapping = isinstance(event, yaml.MappingStartEvent)
@@ -189,6 +203,8 @@ def decode_document(data: bytes, p: Path, *, what: str, json_only: bool = False)
                     raise InputError(f"{p}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None
                 looks_json = False  # YAML that starts like a flow collection
         if not looks_json:
+            import yaml
+
             if len(data) > MAX_YAML_BYTES:
                 raise InputError(f"{p}: {what} is larger than {size(MAX_YAML_BYTES)}, the limit for YAML "
                                  "(migspec.limits); write it as JSON (a .json file) instead")
