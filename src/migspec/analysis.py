@@ -28,6 +28,8 @@ from migspec.stats import Stats
 
 @dataclass(frozen=True)
 class HeldLock:
+    """A lock a transaction holds until it ends, and the statement that took it."""
+
     relation: QualifiedName
     mode: LockMode
     location: Location
@@ -36,6 +38,8 @@ class HeldLock:
 
 @dataclass(frozen=True)
 class TxContext:
+    """The transaction a statement runs in: its timeouts, and the locks earlier statements hold."""
+
     tx_id: int | None  # None: autocommit, the statement is its own transaction
     explicit: bool  # BEGIN written in the migration
     wrapped: bool  # the runner wraps each file in a transaction
@@ -50,6 +54,8 @@ class TxContext:
 
 @dataclass(frozen=True)
 class Analyzed:
+    """One operation with its effect, its transaction context and its statement."""
+
     index: int
     op: Operation
     effect: Effect
@@ -77,6 +83,8 @@ def parse_duration_setting(value: str | None) -> float | None:
 
 @dataclass
 class _Session:
+    """The running state of the session while the migration is walked."""
+
     wrapped: bool
     tx_id: int | None = None
     explicit: bool = False

@@ -30,6 +30,8 @@ _KEYS = {"project", "kind", "stats", "fail-on", "django-settings", "alembic-conf
 
 @dataclass(frozen=True)
 class Config:
+    """The [tool.migspec] table of the project's pyproject.toml."""
+
     origin: str = ""  # the pyproject.toml read, or "" when none
     project: str | None = None
     kind: str | None = None

@@ -30,6 +30,8 @@ from migspec.versions import DEFAULT_VERSION
 
 @dataclass(frozen=True)
 class Finding:
+    """One rule's verdict on one operation, with its risk, lock and estimate (the JSON report's finding)."""
+
     rule: str
     location: Location
     statement: str
@@ -53,6 +55,8 @@ class Finding:
 
 @dataclass(frozen=True)
 class OpResult:
+    """An operation, its assessment and the findings on it."""
+
     item: Analyzed
     assessment: Assessment
     findings: tuple[Finding, ...]
@@ -64,6 +68,8 @@ class OpResult:
 
 @dataclass(frozen=True)
 class Report:
+    """The lint of a migration: every operation's result, the tables touched, notes."""
+
     migration: Migration
     version: int
     stats: Stats

@@ -44,6 +44,8 @@ class Risk(enum.IntEnum):
 
 @dataclass(frozen=True)
 class Thresholds:
+    """Where GREEN ends and RED begins (policy defaults, overridden by the stats file's thresholds)."""
+
     #: A stall up to this long is GREEN: writers see a blip, no queue builds up.
     green_stall_seconds: float = policy.LOCK_TIMEOUT_S
     #: A stall longer than this is RED: it needs a maintenance window or a different approach.
@@ -88,6 +90,8 @@ class TableLoad:
 
 @dataclass(frozen=True)
 class Assessment:
+    """The risk of one operation at its table's size and traffic, and why."""
+
     risk: Risk
     lock: LockMode | None
     hold: Estimate

@@ -39,6 +39,8 @@ def is_bookkeeping(name: QualifiedName) -> bool:
 
 @dataclass(frozen=True)
 class LockContention:
+    """How contended a table's locks are: the longest transaction seen, lock waits per minute."""
+
     longest_transaction_seconds: float
     lock_waits_per_minute: float
 
@@ -100,6 +102,8 @@ class ServerProbe:
 
 @dataclass(frozen=True)
 class TableStats:
+    """One table's measurements: size, traffic, lock contention, columns, schema facts."""
+
     name: QualifiedName
     rows: int | None = None
     write_qps: float | None = None
@@ -115,6 +119,8 @@ class TableStats:
 
 @dataclass(frozen=True)
 class Stats:
+    """A stats file: the server, its tables' measurements, the thresholds, where it came from."""
+
     pg_version: int | None = None
     pg_version_full: str | None = None  # e.g. "14.2": minor releases matter for some bugs
     source: str | None = None

@@ -38,6 +38,8 @@ class Rate:
 
 @dataclass(frozen=True)
 class Estimate:
+    """How long a piece of work takes (``low`` and ``high`` ends), and what the figures rest on."""
+
     work_s: float  # warm cache, idle server
     basis: str  # which throughput, measured where and when, and whether a default was used
     read_s: float = 0.0  # reading the table from disk, not from cache: overlaps the work (see at())

@@ -42,6 +42,8 @@ class Work(enum.Enum):
 
 @dataclass(frozen=True)
 class RelationLock:
+    """One lock an operation takes: its mode on one relation, and that relation's role."""
+
     relation: QualifiedName
     mode: LockMode
     role: str = "table"  # table | referenced table | partition | parent | index
@@ -49,6 +51,8 @@ class RelationLock:
 
 @dataclass(frozen=True)
 class Effect:
+    """What an operation does at one version: the locks it takes and the work done under them."""
+
     locks: tuple[RelationLock, ...]
     work: Work = Work.NONE
     notes: tuple[str, ...] = ()  # the facts behind the claim, quoted from data (gates, catalogs)

@@ -74,6 +74,8 @@ def rows_bound(where: Any, names: set[str], keys: set[frozenset[str]]) -> int | 
 
 @dataclass(frozen=True, kw_only=True)
 class DataChange(Operation):
+    """A statement that writes rows of an existing table."""
+
     has_where: bool = False
     columns: tuple[str, ...] = ()  # UPDATE: the columns set
     where: Expression | None = field(default=None, compare=False, repr=False)  # the WHERE clause
@@ -101,18 +103,24 @@ class DataChange(Operation):
 
 @dataclass(frozen=True, kw_only=True)
 class Update(DataChange):
+    """UPDATE."""
+
     kind: ClassVar[str] = "update"
     verb: ClassVar[str] = "UPDATE"
 
 
 @dataclass(frozen=True, kw_only=True)
 class Delete(DataChange):
+    """DELETE."""
+
     kind: ClassVar[str] = "delete"
     verb: ClassVar[str] = "DELETE"
 
 
 @dataclass(frozen=True, kw_only=True)
 class Insert(DataChange):
+    """INSERT (VALUES or SELECT)."""
+
     from_select: bool = False
     kind: ClassVar[str] = "insert"
     verb: ClassVar[str] = "INSERT"

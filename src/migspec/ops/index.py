@@ -22,6 +22,8 @@ from migspec.versions import GATES, supports
 
 @dataclass(frozen=True, kw_only=True)
 class CreateIndex(Operation):
+    """CREATE [UNIQUE] INDEX [CONCURRENTLY] [IF NOT EXISTS]."""
+
     name: str | None = None
     concurrent: bool = False
     unique: bool = False
@@ -55,6 +57,8 @@ class CreateIndex(Operation):
 
 @dataclass(frozen=True, kw_only=True)
 class DropIndex(Operation):
+    """DROP INDEX [CONCURRENTLY], one per index."""
+
     index: QualifiedName = QualifiedName("public", "")
     concurrent: bool = False
     kind: ClassVar[str] = "drop_index"
@@ -114,6 +118,8 @@ class RenameIndex(Operation):
 
 @dataclass(frozen=True, kw_only=True)
 class Reindex(Operation):
+    """REINDEX [CONCURRENTLY] of an index or a table."""
+
     target: str = "index"  # index | table
     relation: QualifiedName = QualifiedName("public", "")
     concurrent: bool = False

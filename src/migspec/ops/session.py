@@ -10,6 +10,8 @@ from migspec.ops.base import Operation
 
 @dataclass(frozen=True, kw_only=True)
 class TransactionControl(Operation):
+    """BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE, ROLLBACK TO (PREPARE TRANSACTION ends it too)."""
+
     action: str = "begin"  # begin | commit | rollback | savepoint | release | rollback_to
     kind: ClassVar[str] = "transaction"
 
@@ -19,6 +21,8 @@ class TransactionControl(Operation):
 
 @dataclass(frozen=True, kw_only=True)
 class SetSetting(Operation):
+    """SET [LOCAL] name = value, RESET name, RESET ALL (one per setting)."""
+
     name: str = ""
     value: str | None = None  # None: RESET / SET ... TO DEFAULT
     local: bool = False

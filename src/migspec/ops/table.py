@@ -23,6 +23,8 @@ AEL = LockMode.ACCESS_EXCLUSIVE
 
 @dataclass(frozen=True, kw_only=True)
 class CreateTable(Operation):
+    """CREATE TABLE (and CREATE TABLE AS): a table the migration creates."""
+
     columns: tuple[tuple[str, ColumnType, bool], ...] = ()  # (name, type, not null)
     references: tuple[QualifiedName, ...] = ()
     if_not_exists: bool = False
@@ -65,6 +67,8 @@ class CreateTable(Operation):
 
 @dataclass(frozen=True, kw_only=True)
 class DropTable(Operation):
+    """DROP TABLE (and DROP MATERIALIZED VIEW)."""
+
     cascade: bool = False
     kind: ClassVar[str] = "drop_table"
     lock = AEL
@@ -79,6 +83,8 @@ class DropTable(Operation):
 
 @dataclass(frozen=True, kw_only=True)
 class RenameTable(Operation):
+    """ALTER TABLE ... RENAME TO."""
+
     new_name: str = ""
     kind: ClassVar[str] = "rename_table"
     lock = AEL
@@ -94,6 +100,8 @@ class RenameTable(Operation):
 
 @dataclass(frozen=True, kw_only=True)
 class Truncate(Operation):
+    """TRUNCATE, one per table."""
+
     cascade: bool = False
     kind: ClassVar[str] = "truncate"
     lock = AEL
@@ -103,6 +111,8 @@ class Truncate(Operation):
 
 @dataclass(frozen=True, kw_only=True)
 class AddColumn(Operation):
+    """ALTER TABLE ... ADD COLUMN."""
+
     column: str = ""
     type: ColumnType | None = None
     default: Expression | None = None
@@ -179,6 +189,8 @@ class AddColumn(Operation):
 
 @dataclass(frozen=True, kw_only=True)
 class DropColumn(Operation):
+    """ALTER TABLE ... DROP COLUMN."""
+
     column: str = ""
     kind: ClassVar[str] = "drop_column"
     lock = AEL
@@ -192,6 +204,8 @@ class DropColumn(Operation):
 
 @dataclass(frozen=True, kw_only=True)
 class RenameColumn(Operation):
+    """ALTER TABLE ... RENAME COLUMN."""
+
     column: str = ""
     new_name: str = ""
     kind: ClassVar[str] = "rename_column"
@@ -229,6 +243,8 @@ def _effective_using(using: Expression | None, column: str, new: ColumnType) -> 
 
 @dataclass(frozen=True, kw_only=True)
 class AlterColumnType(Operation):
+    """ALTER TABLE ... ALTER COLUMN ... TYPE [USING]."""
+
     column: str = ""
     type: ColumnType | None = None
     using: Expression | None = None
@@ -285,6 +301,8 @@ class AlterColumnType(Operation):
 
 @dataclass(frozen=True, kw_only=True)
 class SetNotNull(Operation):
+    """ALTER TABLE ... ALTER COLUMN ... SET NOT NULL."""
+
     column: str = ""
     kind: ClassVar[str] = "set_not_null"
     lock = AEL
@@ -306,6 +324,8 @@ class SetNotNull(Operation):
 
 @dataclass(frozen=True, kw_only=True)
 class DropNotNull(Operation):
+    """ALTER TABLE ... ALTER COLUMN ... DROP NOT NULL."""
+
     column: str = ""
     kind: ClassVar[str] = "drop_not_null"
     lock = AEL
@@ -324,6 +344,8 @@ class DropNotNull(Operation):
 
 @dataclass(frozen=True, kw_only=True)
 class SetDefault(Operation):
+    """ALTER TABLE ... ALTER COLUMN ... SET DEFAULT / DROP DEFAULT."""
+
     column: str = ""
     default: Expression | None = None  # None: DROP DEFAULT
     kind: ClassVar[str] = "set_default"

@@ -28,6 +28,8 @@ _PRECISION_DEFAULT = {"timestamp": 6, "timestamptz": 6, "time": 6, "timetz": 6, 
 
 @dataclass(frozen=True)
 class ColumnType:
+    """A column's type as parsed: name, modifiers, array or not."""
+
     name: str  # canonical pg_type.typname for built-ins, else the name as written
     mods: tuple[int, ...] = ()
     array: bool = False

@@ -21,6 +21,8 @@ from migspec.limits import MAX_SQL_BYTES, MAX_SQL_NESTING, MAX_STATEMENTS, size
 
 @dataclass(frozen=True, order=True)
 class Location:
+    """Where a statement starts: file, line and column (from 1); ordered by file, then position."""
+
     file: str
     line: int
     col: int
@@ -42,6 +44,8 @@ class Directive:
 
 @dataclass(frozen=True, eq=False)
 class Statement:
+    """One statement of a migration: its SQL, where it is, its parse tree, its directives."""
+
     sql: str
     location: Location
     tree: Any  # the statement's parse tree (libpg_query JSON: {"Kind": {...}}), or a Placeholder
@@ -84,6 +88,8 @@ PLACEHOLDERS = {
 
 @dataclass(frozen=True)
 class Migration:
+    """The statements of a migration's files, in the order they run."""
+
     name: str
     files: tuple[str, ...]
     statements: tuple[Statement, ...] = field(default=())

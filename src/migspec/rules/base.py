@@ -36,6 +36,8 @@ class Hit:
 
 @dataclass
 class RuleContext:
+    """What a rule may read besides the operation: the version, the schema so far, the history."""
+
     version: int
     version_full: str | None
     schema: Schema

@@ -21,6 +21,8 @@ _TYPE_MAX = {"int2": 2**15 - 1, "int4": 2**31 - 1, "int8": 2**63 - 1}
 
 @dataclass
 class Column:
+    """A table's column."""
+
     name: str
     type: str | None = None  # SQL text (format_type or as written); None: not known
     not_null: bool = False
@@ -48,6 +50,8 @@ class Column:
 
 @dataclass
 class Constraint:
+    """A table's constraint."""
+
     name: str
     kind: str  # PRIMARY, UNIQUE, CHECK, FOREIGN, EXCLUDE, NOT_NULL
     definition: str = ""  # as pg_get_constraintdef writes it: "CHECK ((qty > 0))", "FOREIGN KEY ..."
@@ -61,6 +65,8 @@ class Constraint:
 
 @dataclass
 class Index:
+    """An index of a table."""
+
     name: str
     definition: str  # CREATE [UNIQUE] INDEX ... statement (pg_get_indexdef or as written)
     unique: bool = False
@@ -85,12 +91,16 @@ class Index:
 
 @dataclass
 class Trigger:
+    """A trigger on a table."""
+
     name: str
     definition: str  # CREATE TRIGGER statement
 
 
 @dataclass
 class Sequence:
+    """A sequence, and the column that owns it."""
+
     name: QualifiedName
     type: str = "bigint"
     owned_by: tuple[QualifiedName, str] | None = None  # (table, column)
@@ -120,12 +130,16 @@ class Sequence:
 
 @dataclass
 class EnumType:
+    """An enum type and its labels."""
+
     name: QualifiedName
     labels: tuple[str, ...] = ()  # in sort order
 
 
 @dataclass
 class View:
+    """A view (or materialized view) and what it reads."""
+
     name: QualifiedName
     definition: str | None = None
     tables: frozenset[QualifiedName] = frozenset()  # relations it reads
@@ -140,6 +154,8 @@ class View:
 
 @dataclass
 class Table:
+    """A table: columns, constraints, indexes, triggers."""
+
     name: QualifiedName
     columns: dict[str, Column] = field(default_factory=dict)  # in attnum order
     constraints: dict[str, Constraint] = field(default_factory=dict)
@@ -182,6 +198,8 @@ class Table:
 
 @dataclass
 class Schema:
+    """The schema as the migration knows it so far: tables, sequences, enums, views."""
+
     tables: dict[QualifiedName, Table] = field(default_factory=dict)
     sequences: dict[QualifiedName, Sequence] = field(default_factory=dict)
     enums: dict[QualifiedName, EnumType] = field(default_factory=dict)
