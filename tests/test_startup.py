@@ -77,3 +77,29 @@ def test_small_lint_imports_only_what_it_uses(tmp_path: Path) -> None:
     assert "migspec.lint" in modules and "migspec.plan.recipes" in modules  # the NOT NULL fix was built
     loaded = sorted(m for m in modules if any(m == p or m.startswith(p + ".") for p in NOT_AT_START))
     assert loaded == []
+
+
+def test_lint_runs_without_the_cycle_collector_from_its_first_import(tmp_path: Path) -> None:
+    """The collector walked every object pglast's and migspec's modules create as they were
+    imported (a tenth of a small file's start-up): ``import migspec.cli`` loads no parser (pglast
+    comes with the command), and ``lint`` runs paused from its first import to its output - no
+    collection at all - then leaves the collector as it found it (in-process callers)."""
+    sql = tmp_path / "0001_small.sql"
+    sql.write_text(SMALL)
+    stats = tmp_path / "stats.yaml"
+    stats.write_text(STATS)
+    code = ("import contextlib, gc, io, json, sys\n"
+            "import migspec.cli\n"
+            "parser_at_import = 'pglast' in sys.modules\n"
+            "runs, command, out = [], migspec.cli.COMMANDS['lint'], io.StringIO()\n"
+            "def traced(args):  # collections from the command's start until its output is written\n"
+            "    gc.callbacks.append(lambda phase, info: runs.append(info['generation'])\n"
+            "                        if phase == 'start' and not out.getvalue() else None)\n"
+            "    return command(args)\n"
+            "migspec.cli.COMMANDS['lint'] = traced\n"
+            "with contextlib.redirect_stdout(out):\n"
+            f"    rc = migspec.cli.main(['lint', {str(sql)!r}, '--stats', {str(stats)!r}])\n"
+            "print(json.dumps([rc, parser_at_import, runs, gc.isenabled(), 'pglast' in sys.modules,\n"
+            "                  '[setting-not-null-on-existing-column]' in out.getvalue()]))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert json.loads(done.stdout) == [1, False, [], True, True, True]

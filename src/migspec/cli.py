@@ -16,14 +16,17 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from migspec import __version__, policy
+from migspec.collector import collector_paused
 from migspec.dsn import dsn_argument, forget, remember, scrub
 from migspec.errors import (EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, InputError, MigspecError,
                             RefusedError)
-from migspec.names import QualifiedName
 from migspec.versions import MAX_VERSION, MIN_VERSION
+
+if TYPE_CHECKING:
+    from migspec.names import QualifiedName
 
 # The interpreter's last garbage collections at exit walk every object still alive (pglast's trees,
 # the schema models) only to free memory the process gives back anyway: 0.1-0.2 s of `plan
@@ -53,6 +56,8 @@ def _pg_version(text: str) -> int:
 
 
 def _table_value(text: str) -> tuple[QualifiedName, float]:
+    from migspec.names import QualifiedName  # pglast's keywords: imported by the command, not at start
+
     name, eq, value = text.rpartition("=")
     try:
         number = float(value)
@@ -443,10 +448,9 @@ def lint_report(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    from migspec.lint import collector_paused
-    from migspec.render.lint import RENDERERS
+    with collector_paused():  # from the first import on: most of a small file's objects are its modules'
+        from migspec.render.lint import RENDERERS
 
-    with collector_paused():
         report, failing = lint_report(args)
         if args.format == "text":
             from migspec.render.lint import text_blocks

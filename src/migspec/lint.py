@@ -8,13 +8,11 @@ size and traffic (migspec.risk).
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from migspec.analysis import Analyzed, analyze
+from migspec.collector import collector_paused  # noqa: F401 - its home before cmd_lint paused from the start
 from migspec.errors import InputError
 from migspec.estimate.throughput import Calibration
 from migspec.locks import LockMode
@@ -84,21 +82,6 @@ class Report:
     @property
     def risk(self) -> Risk:
         return max((r.risk for r in self.results), default=Risk.GREEN)
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cycle collector off while a command reads, lints and renders: parse trees,
-    operations and findings are acyclic (reference counting frees them), yet the collector walked
-    all of them again and again as they were built - a third of lint's time on 10,000 statements
-    (issue 16, BENCHMARKS.md section 1). Restored afterwards, for in-process callers."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def target_version(stats: Stats, override: int | None) -> int:
