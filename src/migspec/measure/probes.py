@@ -37,9 +37,9 @@ from migspec.stats import ServerProbe, TableProbe
 
 #: Pages per probe scan: 16 MB at the default 8 kB block, a few tens of ms from cache.
 DEFAULT_PROBE_PAGES = 2048
-#: The warm pass repeats until it has run this long (at most WARM_PASSES_MAX times): one pass of a
-#: few tens of ms gets a busy CPU at once (the scheduler favours a process that slept), so it says
-#: little about the sustained speed a long migration step gets. Measured here with the machine at a
+#: The warm pass repeats until it has run this long (at most WARM_PASSES_MAX times), and the median
+#: pass counts: one pass of a few tens of ms gets a busy CPU at once (the scheduler favours a
+#: process that slept), so it says little about the sustained speed a long migration step gets. Measured here with the machine at a
 #: load average of 10 on 2 cores: single passes 0.95x the reference, steps 3-5x slower.
 WARM_MIN_SECONDS = 0.5
 WARM_PASSES_MAX = 20
@@ -133,13 +133,20 @@ def probe_table(conn: psycopg.Connection, relation: Relation, *, pages: int, maj
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(f"EXPLAIN {sql}")  # plan it once untimed: catalog reads are not the table's reads
     first_s, _rows, _hit, first_read, node = timed_scan(conn, sql)
-    passes, total, started = 0, 0.0, time.monotonic()
+    passes: list[float] = []
+    started = time.monotonic()
     while True:
         took, rows, warm_hit, warm_read, _ = timed_scan(conn, sql)
-        passes, total = passes + 1, total + took
-        if time.monotonic() - started >= WARM_MIN_SECONDS or passes >= WARM_PASSES_MAX:
+        passes.append(took)
+        if time.monotonic() - started >= WARM_MIN_SECONDS or len(passes) >= WARM_PASSES_MAX:
             break
-    warm_s = total / passes  # the executor's wall time: waiting for a CPU inside the scan counts
+    # The median pass: the executor's wall time, so waiting for a CPU inside the scan counts when
+    # every pass waits (a busy server), but not one pass's stall. Measured on the benchmark machine
+    # (load ~2, 2026-12-01): the passes of one probe ranged 62-267 ns/row, and one slow pass moved
+    # the mean by up to 35% while the median stayed put; the estimator divides two probes (this
+    # server's and the calibration copy's), so such noise went straight into the estimates.
+    passes.sort()
+    warm_s = passes[len(passes) // 2]
     if major >= 14 and node != "Tid Range Scan":
         return f"probe of {relation.name} skipped: the planner chose a {node}, not a TID range scan"
     covered = warm_hit + warm_read
