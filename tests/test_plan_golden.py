@@ -166,6 +166,34 @@ def test_lint_index_fix_is_the_statement_plan_runs(sql: str, tmp_path: Path) -> 
     assert _tree(fixes[0].removesuffix("; outside any transaction")) == _tree(planned[0])
 
 
+@pytest.mark.parametrize("sql, rule", [
+    ("ALTER TABLE orders ADD CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id) REFERENCES customers (id) "
+     "ON DELETE CASCADE;", "adding-foreign-key-without-not-valid"),
+    # No name written: the fix uses the name the plan gives it (it must name it to VALIDATE it).
+    ("ALTER TABLE orders ADD FOREIGN KEY (customer_id)\n    REFERENCES customers (id);",
+     "adding-foreign-key-without-not-valid"),
+    ("ALTER TABLE ONLY orders ADD CONSTRAINT \"Amount ok\" CHECK (amount >= 0 AND note <> 'a;b') NO INHERIT;",
+     "adding-check-constraint-without-not-valid"),
+    ("alter table orders add check (amount > -1);", "adding-check-constraint-without-not-valid"),
+])
+def test_lint_constraint_fix_is_the_recipe_plan_runs(sql: str, rule: str, tmp_path: Path) -> None:
+    """The FOREIGN KEY and CHECK rules suggest the plan's own statements (ADD ... NOT VALID under the
+    plan's name, then VALIDATE): the same parse trees, the definition as written (its ON DELETE,
+    NO INHERIT, quoted name and string kept). They printed a generic "ADD CONSTRAINT ... NOT VALID"."""
+    schema = tmp_path / "schema.sql"
+    schema.write_text(SETUP, encoding="utf-8")
+    migration = Migration("m", ("m.sql",), tuple(parse_text(sql, "m.sql")))
+    plan, report = plan_migration(migration, parse_stats(STATS, "stats.yaml"), schema_path=schema,
+                                  options=PlanOptions(CONFIRM))
+    fixes = [f.alternative for f in report.findings if f.rule == rule]
+    assert len(fixes) == 1 and "..." not in fixes[0], fixes
+    suggested = [s for s in fixes[0].split("; ") if s.startswith("ALTER TABLE")]
+    planned = [sql for phase in plan.phases for step in phase.steps for sql in step.up
+               if "NOT VALID" in sql or "VALIDATE CONSTRAINT" in sql]
+    assert len(suggested) == len(planned) == 2
+    assert [_tree(s) for s in suggested] == [_tree(s) for s in planned]
+
+
 @pytest.mark.parametrize("version, sql, locks", [
     (11, "REINDEX INDEX orders_note_idx;", ["SHARE"]),  # the index's table, from the schema facts
     (15, "REINDEX INDEX orders_note_idx;", ["SHARE_UPDATE_EXCLUSIVE"]),

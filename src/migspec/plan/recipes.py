@@ -68,6 +68,12 @@ def not_valid_then_validate(t: QualifiedName, name: str, definition: str, *, add
     ]
 
 
+def constraint_name(table: QualifiedName, columns: tuple[str, ...], kind: str) -> str:
+    """The name the plan gives a CHECK or FOREIGN KEY written without one (it needs one to VALIDATE
+    it later): PostgreSQL's own pattern, ``<table>_<columns>_fkey`` / ``_check``."""
+    return identifier(f"{table.name}_{'_'.join(columns) or kind}_{'fkey' if kind == 'foreign_key' else 'check'}")
+
+
 def not_null_recipe(t: QualifiedName, column: str, version: int) -> list[StepSpec]:
     """NOT NULL without a long ACCESS EXCLUSIVE scan: CHECK NOT VALID -> VALIDATE (SHARE UPDATE
     EXCLUSIVE) -> SET NOT NULL (PG12+ uses the CHECK, no scan) -> drop the CHECK. PG18: NOT NULL

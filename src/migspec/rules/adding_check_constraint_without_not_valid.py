@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from migspec.ops.base import Work
-from migspec.rules.base import Hit, Rule, RuleContext
+from migspec.rules.base import Hit, Rule, RuleContext, not_valid_fix
 
 
 class AddingCheckConstraintWithoutNotValid(Rule):
@@ -45,7 +45,9 @@ class AddingCheckConstraintWithoutNotValid(Rule):
                           "VALIDATE CONSTRAINT in its own transaction")
             return
         if op.constraint in ("check", "not_null") and not op.not_valid:
+            fix = not_valid_fix(item) if op.constraint == "check" else None
             yield Hit(f"adding {op.constraint.replace('_', ' ').upper()} constraint {op.name or ''} checks every row of "
                       f"{op.table} under ACCESS EXCLUSIVE".replace("  ", " "),
+                      f"{fix}; the VALIDATE in its own transaction" if fix else
                       f"ALTER TABLE {op.table.sql} ADD CONSTRAINT ... NOT VALID; then, in its own transaction, "
                       f"ALTER TABLE {op.table.sql} VALIDATE CONSTRAINT ...")

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from migspec.ops.base import Work
-from migspec.rules.base import Hit, Rule, RuleContext
+from migspec.rules.base import Hit, Rule, RuleContext, not_valid_fix
 
 
 class AddingForeignKeyWithoutNotValid(Rule):
@@ -49,8 +49,11 @@ class AddingForeignKeyWithoutNotValid(Rule):
                           "VALIDATE CONSTRAINT in its own transaction")
             return
         if op.constraint == "foreign_key" and not op.not_valid:
+            fix = not_valid_fix(item)
             yield Hit(f"adding FOREIGN KEY {op.name or ''} takes SHARE ROW EXCLUSIVE on {op.table} and "
                       f"{op.references} and validates every row".replace("  ", " "),
+                      f"{fix}; the VALIDATE in its own transaction; index the referencing column CONCURRENTLY "
+                      "first when no index covers it" if fix else
                       f"ALTER TABLE {op.table.sql} ADD CONSTRAINT ... FOREIGN KEY (...) REFERENCES "
                       f"{op.references.sql if op.references else '...'} (...) NOT VALID; then VALIDATE CONSTRAINT "
                       "in its own transaction; index the referencing column CONCURRENTLY first")

@@ -15,7 +15,7 @@ from migspec.plan.context import PlanContext
 from migspec.schema import sql_of
 from migspec.names import default_index_name
 from migspec.plan.steps import E, M, Steps, built, ddl
-from migspec.plan.recipes import not_valid_then_validate
+from migspec.plan.recipes import constraint_name, not_valid_then_validate
 from migspec.plan.rewrites.base import handles, table_of
 from migspec.plan.rewrites.index import leading_columns
 from migspec.plan.rewrites.not_null import not_null_steps
@@ -30,7 +30,7 @@ def add_constraint(item: Analyzed, ctx: PlanContext) -> Steps:
                                               isinstance(c.def_, ast.Constraint) for c in item.stmt.node.cmds].index(True)].def_)
     if len([c for c in item.stmt.node.cmds if isinstance(getattr(c, "def_", None), ast.Constraint)]) > 1:
         node = _constraint_node(item)
-    name = op.name or identifier(f"{t.name}_{'_'.join(op.columns) or op.constraint}_{'fkey' if op.constraint == 'foreign_key' else 'check'}")
+    name = op.name or constraint_name(t, op.columns, op.constraint)
     node.conname = name
     cname = q(name)
     drop = [f"ALTER TABLE {t.sql} DROP CONSTRAINT IF EXISTS {cname}"]
