@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from migspec.lint import Report, lint
-from migspec.parse.source import Migration, parse_text
-from migspec.render.lint import FORMATS, RENDERERS, render_github, render_json, render_sarif, render_text
+from migspec.parse.source import Location, Migration, load_migration, parse_text
+from migspec.render.lint import FORMATS, RENDERERS, render_github, render_json, render_sarif, render_text, report_dict
 from migspec.rules import rule_names
-from migspec.stats import parse_stats
+from migspec.stats import load_stats, parse_stats
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TABLE = {"rows": 20_000_000, "size_bytes": 3_200_000_000, "write_qps": 400,
          "lock_contention": {"longest_transaction_seconds": 4, "lock_waits_per_minute": 0.5}}
@@ -60,6 +65,26 @@ def test_json_shape() -> None:
     allowed = [f for f in doc["findings"] if f["suppressed"]]
     assert {f["rule"] for f in allowed} == {"renaming-column", "lock-wait-without-timeout"}
     assert all(f["suppressed"] == "the app reads both names since v41" for f in allowed)
+
+
+def test_json_text_is_report_dict_dumped(tmp_path: Path) -> None:
+    """render_json writes its text directly, for speed (issue 16); its bytes are exactly
+    json.dumps(report_dict(...)) - on the benchmark corpus, on non-ASCII names and text, unknown
+    (infinite) estimates, allowed findings, a finding's origin and a location of its own."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import corpus  # bench/corpus.py: the generated benchmark corpus
+
+    stats = load_stats(str(corpus.write_stats(tmp_path / "stats.yaml")))
+    reports = [report(), lint(load_migration(corpus.write_corpus(tmp_path / "corpus", 1_500)), stats),
+               report(sql='ALTER TABLE orders ADD COLUMN "näme ☃" text DEFAULT \'é"\\\n\t\';\n'
+                          "DO $$ BEGIN PERFORM 1; END $$;\n", file="db/0002 ü\\\"x.sql")]
+    r = reports[0]
+    first = r.results[0]
+    moved = replace(first.findings[0], origin="Django: AddField(näme)", location=Location("other.sql", 9, 1))
+    reports.append(replace(r, results=(replace(first, findings=(moved, *first.findings[1:])), *r.results[1:])))
+    for rep in reports:
+        assert render_json(rep) == json.dumps(report_dict(rep), check_circular=False) + "\n"
+    assert any(f.origin for f in reports[-1].findings) and any(f.suppressed for f in reports[0].findings)
 
 
 def test_json_has_no_infinity_for_unknown_durations() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
+from json.encoder import encode_basestring_ascii as _escape  # json.dumps's own string escaper (C)
 from typing import Any
 from urllib.parse import quote
 
@@ -164,6 +166,11 @@ def report_dict(report: Report) -> dict[str, Any]:
             "stall_seconds": _seconds(a.stall_seconds), "rules": rules,
             "message": "; ".join(messages) or "; ".join(a.reasons),
         })
+    return {**_report_head(report, worst), "operations": ops, "findings": findings, "notes": list(report.notes)}
+
+
+def _report_head(report: Report, worst: Risk) -> dict[str, Any]:
+    """The report's fields before its operations (``worst``: the risk of the worst operation)."""
     s = report.stats
     return {
         "migration": report.migration.name, "risk": worst._name_, "pg_version": report.version,
@@ -171,13 +178,113 @@ def report_dict(report: Report) -> dict[str, Any]:
                   "production": s.from_production, "maintenance_window": s.maintenance_window},
         "tables": [{"name": str(n), "rows": s.table(n).rows, "write_qps": s.table(n).write_qps,
                     "size_bytes": s.table(n).size_bytes, "source": s.source} for n in report.tables],
-        "operations": ops, "findings": findings, "notes": list(report.notes),
     }
 
 
+_BOOL = {True: "true", False: "false"}
+
+
+class _Escaped(dict):  # type: ignore[type-arg]
+    """Strings (and None) as JSON, each distinct text escaped once, on first lookup: a plain
+    subscript, no call per value (130,000 lookups on 10,000 statements)."""
+
+    def __missing__(self, value: str) -> str:
+        out = self[value] = _escape(value)
+        return out
+
+
+def _seconds_json(value: float) -> str:
+    """``_seconds(value)`` as json.dumps writes it: a finite number is its repr."""
+    return repr(round(value, 3)) if math.isfinite(value) else "null"
+
+
+def _seconds_memo() -> Callable[[float], str]:
+    """``_seconds_json`` remembered per value (round() and repr() were 20 ms of the 10,000-statement
+    report): only for positive floats - equal values then have equal reprs, where 0.0 and -0.0, or
+    1 and 1.0, would be mixed up."""
+    memo: dict[float, str] = {}
+
+    def seconds(value: float) -> str:
+        if type(value) is float and value > 0:
+            out = memo.get(value)
+            if out is None:
+                out = memo[value] = _seconds_json(value)
+            return out
+        return _seconds_json(value)
+
+    return seconds
+
+
 def render_json(report: Report) -> str:
-    # compact: indent falls back to the slow pure-Python encoder; the dicts are fresh trees (no cycle to check)
-    return json.dumps(report_dict(report), check_circular=False) + "\n"
+    """``json.dumps(report_dict(report))`` and a newline, byte for byte (tests/test_render.py
+    compares them), written as text directly: building the dicts and json's encoding of every key
+    and value took ~0.25 s of ``lint --format json`` on 10,000 statements (6,300 findings, 15 MB of
+    JSON), this ~0.06 s (issue 16). Each distinct text is escaped once (a statement's SQL and each
+    finding's message are written two or more times), by json's own C escaper, and numbers are
+    written by the repr json.dumps uses, so the bytes cannot drift apart."""
+    text = _Escaped({None: "null"})
+    seconds = _seconds_memo()
+    ops: list[str] = []
+    findings: list[str] = []
+    estimates: dict[int, tuple[str, str]] = {}  # id(Estimate) -> (high, low) as JSON
+    names: dict[int, str] = {}  # id(QualifiedName) -> its JSON (the report keeps them alive)
+    worst = Risk.GREEN
+    for r in report.results:
+        item, a = r.item, r.assessment
+        op = item.op
+        stmt, effect = op.stmt, item.effect
+        location = _escape(str(stmt.location))
+        sql = text[stmt.sql]
+        strongest = effect.strongest
+        hold = a.hold
+        rounded = estimates.get(id(hold))
+        if rounded is None:
+            rounded = estimates[id(hold)] = (seconds(hold.seconds), seconds(hold.low))
+        locks = []
+        for lk in effect.locks:
+            relation = names.get(id(lk.relation))
+            if relation is None:
+                relation = names[id(lk.relation)] = _escape(str(lk.relation))
+            locks.append(f'{{"relation": {relation}, "mode": {text[lk.mode.sql_name]}, "role": {text[lk.role]}}}')
+        table = "null"
+        if op.table is not None:
+            table = names.get(id(op.table))
+            if table is None:
+                table = names[id(op.table)] = _escape(str(op.table))
+        risk = Risk.GREEN
+        messages = []
+        rules = []
+        for f in r.findings:
+            low = f.estimate_low_seconds
+            findings.append(
+                f'{{"rule": {text[f.rule]}, '
+                f'"location": {location if f.location is stmt.location else _escape(str(f.location))}, '
+                f'"statement": {text[f.statement]}, "kind": {text[f.operation]}, "table": {text[f.table]}, '
+                f'"risk": "{f.risk._name_}", "lock": {text[f.lock.sql_name] if f.lock else "null"}, '
+                f'"rewrites_table": {_BOOL[f.rewrites_table]}, "scans_table": {_BOOL[f.scans_table]}, '
+                f'"message": {text[f.message]}, "alternative": {text[f.alternative]}, '
+                f'"estimate_seconds": {seconds(f.estimate_seconds)}, '
+                f'"estimate_low_seconds": {"null" if low is None else seconds(low)}, '
+                f'"suppressed": {text[f.suppressed]}' + (f', "origin": {text[f.origin]}}}' if f.origin else "}"))
+            if not f.suppressed and f.risk > risk:
+                risk = f.risk
+            messages.append(text[f.message][1:-1])  # escaping is per character: join the escaped texts
+            rules.append(text[f.rule])
+        if risk > worst:
+            worst = risk
+        joined = "; ".join(messages)
+        message = f'"{joined}"' if joined else _escape("; ".join(a.reasons))
+        ops.append(
+            f'{{"statement": {sql}, "location": {location}, "kind": {text[op.kind]}, "table": {table}, '
+            f'"risk": "{risk._name_}", "lock": {text[strongest.sql_name] if strongest else "null"}, '
+            f'"locks": [{", ".join(locks)}], '
+            f'"rewrites_table": {_BOOL[effect.rewrites_table]}, "scans_table": {_BOOL[effect.scans_table]}, '
+            f'"estimate_seconds": {rounded[0]}, "estimate_low_seconds": {rounded[1]}, '
+            f'"stall_seconds": {seconds(a.stall_seconds)}, "rules": [{", ".join(rules)}], "message": {message}}}')
+    head = json.dumps(_report_head(report, worst), check_circular=False)
+    # One join: the document is built once (15 MB on 10,000 statements), not copied piece by piece.
+    return "".join((head[:-1], ', "operations": [', ", ".join(ops), '], "findings": [', ", ".join(findings),
+                    f'], "notes": {json.dumps(list(report.notes))}}}\n'))
 
 
 _GH_LEVEL = {Risk.RED: "error", Risk.YELLOW: "warning", Risk.GREEN: "notice"}
