@@ -164,12 +164,14 @@ def analyze(migration: Migration, *, version: int, stats: Stats, transaction_per
             yield Analyzed(index, op, effect, ctx, schema.is_new(op.table)), schema
             op.apply(schema)
             index += 1
-        # Locks taken by this statement stay held for the rest of the transaction.
-        for effect in effects if session.tx_id is not None else ():
+        # Locks taken by this statement stay held for the rest of the transaction - none to record
+        # when the statement is its own transaction, which ends just below.
+        ends = autocommit and session.tx_id is not None and not isinstance(ops[0], TransactionControl)
+        for effect in effects if session.tx_id is not None and not ends else ():
             for lk in effect.locks:
                 if lk.mode.blocks_writes:
                     session.held.append(HeldLock(lk.relation, lk.mode, stmt.location, index - 1))
-        if autocommit and session.tx_id is not None and not isinstance(ops[0], TransactionControl):
+        if ends:
             session.end()
 
 

@@ -60,6 +60,16 @@ class QualifiedName:
     schema: str
     name: str
 
+    def __eq__(self, other: object) -> bool:
+        # The dataclass's own __eq__ builds two tuples per call; names are compared in every dict
+        # lookup by table (schema, stats, held locks): ~60,000 calls on 10,000 statements (issue 16).
+        if other.__class__ is self.__class__:
+            return self.name == other.name and self.schema == other.schema  # type: ignore[attr-defined]
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.schema, self.name))  # the dataclass's own: equal names, equal hashes, same order
+
     @classmethod
     def parse(cls, text: str) -> QualifiedName:
         """Parse the user's spelling ``schema.table`` or ``table`` (as in a stats file); quoted parts
