@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-
+from migspec.frozen import frozen
 from migspec.locks import LockMode
 from migspec.names import QualifiedName
 from migspec.ops.base import Effect, Operation
@@ -26,7 +26,7 @@ from migspec.schema import Schema, from_stats
 from migspec.stats import Stats
 
 
-@dataclass(frozen=True)
+@frozen
 class HeldLock:
     """A lock a transaction holds until it ends, and the statement that took it."""
 
@@ -36,7 +36,7 @@ class HeldLock:
     op_index: int
 
 
-@dataclass(frozen=True)
+@frozen
 class TxContext:
     """The transaction a statement runs in: its timeouts, and the locks earlier statements hold."""
 
@@ -52,7 +52,7 @@ class TxContext:
         return self.tx_id is not None
 
 
-@dataclass(frozen=True)
+@frozen
 class Analyzed:
     """One operation with its effect, its transaction context and its statement."""
 

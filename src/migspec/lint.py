@@ -9,12 +9,13 @@ size and traffic (migspec.risk).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 
 from migspec.analysis import Analyzed, analyze
 from migspec.collector import collector_paused  # noqa: F401 - its home before cmd_lint paused from the start
 from migspec.errors import InputError
 from migspec.estimate.throughput import Calibration
+from migspec.frozen import frozen
 from migspec.locks import LockMode
 from migspec.names import QualifiedName
 from migspec.ops.base import Work
@@ -26,7 +27,7 @@ from migspec.stats import Stats, require_measurements
 from migspec.versions import DEFAULT_VERSION
 
 
-@dataclass(frozen=True)
+@frozen
 class Finding:
     """One rule's verdict on one operation, with its risk, lock and estimate (the JSON report's finding)."""
 
@@ -51,7 +52,7 @@ class Finding:
     cost: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class OpResult:
     """An operation, its assessment and the findings on it."""
 
@@ -64,7 +65,7 @@ class OpResult:
         return max((f.risk for f in self.findings if not f.suppressed), default=Risk.GREEN)
 
 
-@dataclass(frozen=True)
+@frozen
 class Report:
     """The lint of a migration: every operation's result, the tables touched, notes."""
 

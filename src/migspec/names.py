@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import cache
 
 from pglast.keywords import UNRESERVED_KEYWORDS
 
 from pglast import keywords as _kw
+
+from migspec.frozen import frozen
 
 # PostgreSQL's quote_ident() leaves an identifier bare only when it starts with a-z or _, holds
 # only a-z, 0-9 and _ (not $, not upper case, not non-ASCII), and is not a keyword other than an
@@ -53,7 +54,7 @@ def quote_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-@dataclass(frozen=True, order=True)
+@frozen(order=True)
 class QualifiedName:
     """``schema.name`` of a table, index, type or sequence; a bare name means ``public``."""
 

@@ -23,11 +23,12 @@ from __future__ import annotations
 import enum
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 
 from migspec import policy
 from migspec.errors import InputError
 from migspec.estimate.throughput import Calibration, Estimate, format_duration
+from migspec.frozen import frozen
 from migspec.locks import LockMode
 from migspec.names import QualifiedName
 from migspec.ops.base import Effect, Work
@@ -42,7 +43,7 @@ class Risk(enum.IntEnum):
         return self._name_  # the member's own attribute, not enum's name descriptor (issue 16)
 
 
-@dataclass(frozen=True)
+@frozen
 class Thresholds:
     """Where GREEN ends and RED begins (policy defaults, overridden by the stats file's thresholds)."""
 
@@ -76,7 +77,7 @@ class Thresholds:
         return replace(cls(), **{k: float(v) for k, v in values.items()})
 
 
-@dataclass(frozen=True)
+@frozen
 class TableLoad:
     """The measurements risk needs about one table (zeros for a table created in the migration)."""
 
@@ -88,7 +89,7 @@ class TableLoad:
     new: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class Assessment:
     """The risk of one operation at its table's size and traffic, and why."""
 

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from migspec.frozen import frozen
 
 # Catalog-only DDL still takes a few milliseconds (commit, invalidation); never claim zero.
 CATALOG_ONLY_SECONDS = 0.01
 
 
-@dataclass(frozen=True)
+@frozen
 class Rate:
     """How fast one kind of work goes with the table in cache on an idle server."""
 
@@ -36,7 +38,7 @@ class Rate:
         return self.source.startswith("default")
 
 
-@dataclass(frozen=True)
+@frozen
 class Estimate:
     """How long a piece of work takes (``low`` and ``high`` ends), and what the figures rest on."""
 

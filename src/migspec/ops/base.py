@@ -9,10 +9,11 @@ rewritten or scanned. Rules read effects; they never re-derive locks from SQL te
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
+from migspec.frozen import frozen
 from migspec.locks import LockMode
 from migspec.names import QualifiedName
 
@@ -40,7 +41,7 @@ class Work(enum.Enum):
         return self in (Work.SCAN, Work.REWRITE, Work.INDEX_BUILD, Work.ROWS)
 
 
-@dataclass(frozen=True)
+@frozen
 class RelationLock:
     """One lock an operation takes: its mode on one relation, and that relation's role."""
 
@@ -49,7 +50,7 @@ class RelationLock:
     role: str = "table"  # table | referenced table | partition | parent | index
 
 
-@dataclass(frozen=True)
+@frozen
 class Effect:
     """What an operation does at one version: the locks it takes and the work done under them."""
 
@@ -92,7 +93,7 @@ class Effect:
         return max((lk.mode for lk in self.locks if lk.relation == relation), default=None)
 
 
-@dataclass(frozen=True)
+@frozen
 class Reverse:
     """How to undo an operation that runs as written: the DOWN statements, or a note saying why
     there are none (``reversible`` False: nothing can undo it)."""
@@ -142,7 +143,7 @@ class Source(Protocol):
     def node(self) -> object: ...  # pglast's node, built on first use (the planner re-prints from it)
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class Operation:
     """Base of all operations. ``kind`` is the stable name used in JSON and rule case files."""
 

@@ -9,9 +9,9 @@ tests/rules/lock-wait-without-timeout.yml trace).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
+from migspec.frozen import frozen
 from migspec.locks import LockMode
 from migspec.names import QualifiedName, quote_ident
 from migspec.ops.base import Effect, Known, Operation, RelationLock, Reverse, Work
@@ -23,7 +23,7 @@ AEL = LockMode.ACCESS_EXCLUSIVE
 CONSTRAINT_KINDS = ("check", "foreign_key", "unique", "primary_key", "exclude", "not_null")
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class AddConstraint(Operation):
     name: str | None = None
     constraint: str = "check"  # one of CONSTRAINT_KINDS
@@ -91,7 +91,7 @@ class AddConstraint(Operation):
         return f"add {label} constraint {self.name or ''} on {self.table}".replace("  ", " ")
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class ValidateConstraint(Operation):
     name: str = ""
     kind: ClassVar[str] = "validate_constraint"
@@ -112,7 +112,7 @@ class ValidateConstraint(Operation):
             state.constraints[self.name].validated = True
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class DropConstraint(Operation):
     name: str = ""
     kind: ClassVar[str] = "drop_constraint"
@@ -129,7 +129,7 @@ class DropConstraint(Operation):
         schema.table(self.table).constraints.pop(self.name, None)
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class RenameConstraint(Operation):
     """ALTER TABLE t RENAME CONSTRAINT name TO new_name. A key's index is renamed with it
     (RenameConstraintById renames the index of a PRIMARY KEY, UNIQUE or EXCLUDE constraint)."""

@@ -7,9 +7,10 @@ every row they touch until commit, write WAL for every row and leave dead tuples
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, ClassVar
 
+from migspec.frozen import frozen
 from migspec.locks import LockMode
 from migspec.ops.base import Effect, Operation, RelationLock, Work
 from migspec.ops.expressions import Expression, svals, tree_of, unwrap, walk
@@ -72,7 +73,7 @@ def rows_bound(where: Any, names: set[str], keys: set[frozenset[str]]) -> int | 
     return min(bounds, default=None)
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class DataChange(Operation):
     """A statement that writes rows of an existing table."""
 
@@ -101,7 +102,7 @@ class DataChange(Operation):
         return f"{self.verb} {'some' if self.has_where else 'all'} rows of {self.table}"
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class Update(DataChange):
     """UPDATE."""
 
@@ -109,7 +110,7 @@ class Update(DataChange):
     verb: ClassVar[str] = "UPDATE"
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class Delete(DataChange):
     """DELETE."""
 
@@ -117,7 +118,7 @@ class Delete(DataChange):
     verb: ClassVar[str] = "DELETE"
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class Insert(DataChange):
     """INSERT (VALUES or SELECT)."""
 

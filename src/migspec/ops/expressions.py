@@ -14,8 +14,10 @@ must be evaluated per row. migspec.catalog.volatility is generated from a real s
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from migspec.frozen import frozen
 
 _RANK = {"i": 0, "s": 1, "v": 2}
 
@@ -23,7 +25,7 @@ _RANK = {"i": 0, "s": 1, "v": 2}
 Tree = dict[str, Any]
 
 
-@dataclass(frozen=True)
+@frozen
 class Expression:
     """One expression of a statement: its tree, and where it sits in the statement's tree (the
     keys and list positions from the statement node down) so the planner can re-print it."""

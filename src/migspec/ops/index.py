@@ -9,9 +9,9 @@ on the index; CONCURRENTLY (PG12+) SHARE UPDATE EXCLUSIVE.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
+from migspec.frozen import frozen
 from migspec.locks import LockMode
 from migspec.names import default_index_name, QualifiedName, quote_ident
 from migspec.ops.base import Effect, Known, Operation, RelationLock, Reverse, Work
@@ -20,7 +20,7 @@ from migspec.schema.model import Index
 from migspec.versions import GATES, supports
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class CreateIndex(Operation):
     """CREATE [UNIQUE] INDEX [CONCURRENTLY] [IF NOT EXISTS]."""
 
@@ -55,7 +55,7 @@ class CreateIndex(Operation):
         return Reverse((f"DROP INDEX IF EXISTS {self.table.sibling(name).sql}",))
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class DropIndex(Operation):
     """DROP INDEX [CONCURRENTLY], one per index."""
 
@@ -78,7 +78,7 @@ class DropIndex(Operation):
         return f"drop index {self.index}" + (f" on {self.table}" if self.table else "")
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class RenameIndex(Operation):
     """ALTER INDEX [IF EXISTS] index RENAME TO new_name. ``table`` is None: the statement names only
     the index (its table is in the catalog), and its table is not locked at all. Renaming the index
@@ -116,7 +116,7 @@ class RenameIndex(Operation):
         return f"rename index {self.index} to {quote_ident(self.new_name)}"
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class Reindex(Operation):
     """REINDEX [CONCURRENTLY] of an index or a table."""
 

@@ -3,9 +3,9 @@ triggers, explicit LOCK TABLE, DO blocks and statements migspec cannot analyse."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
+from migspec.frozen import frozen
 from migspec.locks import LockMode
 from migspec.names import QualifiedName, quote_ident
 from migspec.ops.base import NOTHING_TO_UNDO, Effect, Known, Operation, RelationLock, Reverse, Work
@@ -15,7 +15,7 @@ from migspec.versions import GATES, supports
 AEL = LockMode.ACCESS_EXCLUSIVE
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class AddEnumValue(Operation):
     type_name: QualifiedName = QualifiedName("public", "")
     value: str = ""
@@ -34,7 +34,7 @@ class AddEnumValue(Operation):
         return Reverse((), "not reversible: PostgreSQL cannot remove a value from an enum (harmless to keep)", False)
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class AddDomainConstraint(Operation):
     domain: QualifiedName = QualifiedName("public", "")
     not_valid: bool = False
@@ -50,7 +50,7 @@ class AddDomainConstraint(Operation):
         return f"add constraint to domain {self.domain}"
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class RewriteTable(Operation):
     """VACUUM FULL or CLUSTER: a full rewrite under ACCESS EXCLUSIVE."""
 
@@ -72,7 +72,7 @@ class RewriteTable(Operation):
         return f"{self.command} {self.table}"
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class Maintenance(Operation):
     """Plain VACUUM / ANALYZE: SHARE UPDATE EXCLUSIVE, never blocks reads or writes."""
 
@@ -92,7 +92,7 @@ class Maintenance(Operation):
         return f"{self.command} {self.table}"
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class AttachPartition(Operation):
     partition: QualifiedName = QualifiedName("public", "")
     kind: ClassVar[str] = "attach_partition"
@@ -109,7 +109,7 @@ class AttachPartition(Operation):
         return tuple(t for t in (self.table, self.partition) if t)
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class DetachPartition(Operation):
     partition: QualifiedName = QualifiedName("public", "")
     concurrent: bool = False
@@ -131,7 +131,7 @@ class DetachPartition(Operation):
         return tuple(t for t in (self.table, self.partition) if t)
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class CreateTrigger(Operation):
     name: str = ""
     kind: ClassVar[str] = "create_trigger"
@@ -142,14 +142,14 @@ class CreateTrigger(Operation):
         return Reverse((f"DROP TRIGGER IF EXISTS {quote_ident(self.name)} ON {self.table.sql}",))
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class DropTrigger(Operation):
     name: str = ""
     kind: ClassVar[str] = "drop_trigger"
     lock = AEL
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class DropView(Operation):
     """DROP VIEW: ACCESS EXCLUSIVE on the view (queries reading it wait), no table data touched."""
 
@@ -169,7 +169,7 @@ class DropView(Operation):
         return ()
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class LockTable(Operation):
     mode: LockMode = AEL
     kind: ClassVar[str] = "lock_table"
@@ -182,7 +182,7 @@ class LockTable(Operation):
         return Effect((RelationLock(self.table, self.mode),))
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class DropSchema(Operation):
     schema_name: str = ""
     cascade: bool = False
@@ -201,7 +201,7 @@ class DropSchema(Operation):
         return f"drop schema {self.schema_name}"
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class UnknownWork(Operation):
     """A DO block or a statement whose effect migspec cannot see: assumed to do anything."""
 
@@ -220,7 +220,7 @@ class UnknownWork(Operation):
         return Reverse((f"DROP {self.creates[0]} IF EXISTS {self.creates[1]}",))
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class Harmless(Operation):
     """A statement that creates new objects or reads only (CREATE FUNCTION/VIEW/SEQUENCE/TYPE,
     COMMENT, GRANT, SELECT ...): no lock that blocks the application's reads or writes."""

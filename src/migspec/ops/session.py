@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
+from migspec.frozen import frozen
 from migspec.ops.base import Operation
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class TransactionControl(Operation):
     """BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE, ROLLBACK TO (PREPARE TRANSACTION ends it too)."""
 
@@ -19,7 +19,7 @@ class TransactionControl(Operation):
         return self.action.replace("_", " ").upper()
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class SetSetting(Operation):
     """SET [LOCAL] name = value, RESET name, RESET ALL (one per setting)."""
 

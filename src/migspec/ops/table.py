@@ -6,9 +6,9 @@ every claim here is checked by tests/test_trace.py on a real server.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
+from migspec.frozen import frozen
 from migspec.locks import LockMode
 from migspec.names import QualifiedName, quote_ident
 from migspec.ops.base import Effect, Known, Operation, RelationLock, Reverse, Work
@@ -21,7 +21,7 @@ from migspec.versions import GATES, supports
 AEL = LockMode.ACCESS_EXCLUSIVE
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class CreateTable(Operation):
     """CREATE TABLE (and CREATE TABLE AS): a table the migration creates."""
 
@@ -65,7 +65,7 @@ class CreateTable(Operation):
         return self.references
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class DropTable(Operation):
     """DROP TABLE (and DROP MATERIALIZED VIEW)."""
 
@@ -81,7 +81,7 @@ class DropTable(Operation):
         schema.dropped.add(self.table)
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class RenameTable(Operation):
     """ALTER TABLE ... RENAME TO."""
 
@@ -98,7 +98,7 @@ class RenameTable(Operation):
             schema.tables[state.name] = state
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class Truncate(Operation):
     """TRUNCATE, one per table."""
 
@@ -109,7 +109,7 @@ class Truncate(Operation):
     breaking = True
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class AddColumn(Operation):
     """ALTER TABLE ... ADD COLUMN."""
 
@@ -187,7 +187,7 @@ class AddColumn(Operation):
             column.not_null = True
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class DropColumn(Operation):
     """ALTER TABLE ... DROP COLUMN."""
 
@@ -202,7 +202,7 @@ class DropColumn(Operation):
         schema.table(self.table).columns.pop(self.column, None)
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class RenameColumn(Operation):
     """ALTER TABLE ... RENAME COLUMN."""
 
@@ -241,7 +241,7 @@ def _effective_using(using: Expression | None, column: str, new: ColumnType) -> 
     return using
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class AlterColumnType(Operation):
     """ALTER TABLE ... ALTER COLUMN ... TYPE [USING]."""
 
@@ -299,7 +299,7 @@ class AlterColumnType(Operation):
         column.type, column.parsed = str(self.type), self.type
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class SetNotNull(Operation):
     """ALTER TABLE ... ALTER COLUMN ... SET NOT NULL."""
 
@@ -322,7 +322,7 @@ class SetNotNull(Operation):
         schema.table(self.table).column(self.column).not_null = True
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class DropNotNull(Operation):
     """ALTER TABLE ... ALTER COLUMN ... DROP NOT NULL."""
 
@@ -342,7 +342,7 @@ class DropNotNull(Operation):
                        "the DOWN scans the table (and fails if NULLs arrived meanwhile)")
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class SetDefault(Operation):
     """ALTER TABLE ... ALTER COLUMN ... SET DEFAULT / DROP DEFAULT."""
 
@@ -358,7 +358,7 @@ class SetDefault(Operation):
         return Reverse((f"ALTER TABLE {self.table.sql} ALTER COLUMN {quote_ident(self.column)} {back}",))
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class AlterTableOther(Operation):
     """An ALTER TABLE form migspec does not model in detail: assumed ACCESS EXCLUSIVE (the
     strongest any form takes), catalog only - except the forms that copy the table."""

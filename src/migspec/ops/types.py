@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import functools
 
-from dataclasses import dataclass
 from typing import Any
 
 from migspec.catalog.casts import BINARY_COERCIBLE, TYPE_ALIASES
+from migspec.frozen import frozen
 from migspec.ops.expressions import svals, unwrap
 from migspec.versions import GATES, supports
 
@@ -26,7 +26,7 @@ _WIDENING_NO_REWRITE = {"varchar", "numeric", "varbit", "timestamp", "timestampt
 _PRECISION_DEFAULT = {"timestamp": 6, "timestamptz": 6, "time": 6, "timetz": 6, "interval": 6}
 
 
-@dataclass(frozen=True)
+@frozen
 class ColumnType:
     """A column's type as parsed: name, modifiers, array or not."""
 

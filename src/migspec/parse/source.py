@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from migspec.documents import read_capped
 from migspec.errors import InputError
+from migspec.frozen import frozen
 from migspec.limits import MAX_SQL_BYTES, MAX_SQL_NESTING, MAX_STATEMENTS, size
 
 
-@dataclass(frozen=True, order=True)
+@frozen(order=True)
 class Location:
     """Where a statement starts: file, line and column (from 1); ordered by file, then position."""
 
@@ -31,7 +32,7 @@ class Location:
         return f"{self.file}:{self.line}:{self.col}"
 
 
-@dataclass(frozen=True)
+@frozen
 class Directive:
     """An inline instruction: ``-- migspec: allow <rule>[,<rule>] reason: <why>`` or
     ``-- migspec: confirm <target> reason: <why>``; it applies to the statement that follows."""
@@ -42,7 +43,7 @@ class Directive:
     location: Location
 
 
-@dataclass(frozen=True, eq=False)
+@frozen(eq=False)
 class Statement:
     """One statement of a migration: its SQL, where it is, its parse tree, its directives."""
 
@@ -70,7 +71,7 @@ class Statement:
         return statement_node(self.sql)
 
 
-@dataclass(frozen=True)
+@frozen
 class Placeholder:
     """The node of a "statement" a framework wrote as a comment because it has no SQL (Django's
     RunPython in ``sqlmigrate`` output): work migspec cannot see, which must not vanish silently."""
@@ -86,7 +87,7 @@ PLACEHOLDERS = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class Migration:
     """The statements of a migration's files, in the order they run."""
 

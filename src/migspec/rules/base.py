@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+from migspec.frozen import frozen
 from migspec.risk import Risk, Thresholds
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 DOC_SECTIONS = ("What it flags", "Why", "Example", "Use instead", "Version notes", "References")
 
 
-@dataclass(frozen=True)
+@frozen
 class Hit:
     """A rule's verdict on one operation. Risk comes from the measurements (migspec.risk) unless
     the rule knows better: ``floor`` raises it (a rename breaks running code even on an empty

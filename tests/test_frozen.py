@@ -1,0 +1,112 @@
+"""migspec.frozen: ``@frozen`` behaves as ``@dataclass(frozen=True)`` - same signature, defaults,
+default factories, equality, hash, order, repr, replace(), pickling, refusal of assignment - with
+a cheaper __init__ (issue 16). Each case is declared twice, once per decorator, and compared."""
+
+from __future__ import annotations
+
+import dataclasses
+import copy
+import inspect
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Any, ClassVar
+
+import pytest
+
+from migspec.frozen import frozen
+
+
+def _pair(options: dict[str, Any], body: dict[str, Any], base: tuple[type, type] | None = None) -> tuple[type, type]:
+    """The same class body decorated by dataclass(frozen=True) and by frozen (optionally on bases)."""
+    made = []
+    for i, decorate in enumerate((lambda c: dataclass(frozen=True, **options)(c), lambda c: frozen(**options)(c))):
+        bases = (base[i],) if base else ()
+        made.append(decorate(type("C", bases, dict(body))))
+    return made[0], made[1]
+
+
+def _hash(value: object) -> object:
+    """The hash, or the exception class hashing raised (a list field: unhashable either way)."""
+    try:
+        return hash(value)
+    except TypeError:
+        return TypeError
+
+
+CASES: list[tuple[dict[str, Any], dict[str, Any], list[tuple[tuple[Any, ...], dict[str, Any]]]]] = [
+    ({}, {"__annotations__": {"a": "int", "b": "str"}, "b": "x"}, [((1,), {}), ((1, "y"), {}), ((), {"a": 2, "b": "z"})]),
+    ({"order": True}, {"__annotations__": {"schema": "str", "name": "str"}}, [(("s", "n"), {})]),
+    ({"kw_only": True}, {"__annotations__": {"a": "int", "items": "list", "k": "ClassVar[int]"},
+                         "items": field(default_factory=list), "k": 3}, [((), {"a": 1}), ((), {"a": 1, "items": [2]})]),
+    ({}, {"__annotations__": {"a": "int", "_": "KW_ONLY", "b": "int", "c": "int"}, "_": None, "b": 5,
+          "c": field(default=6, compare=False, repr=False)}, [((1,), {}), ((1,), {"b": 2, "c": 3})]),
+    ({}, {"__annotations__": {"a": "int", "hidden": "int", "made": "list"},
+          "hidden": field(default=7, init=False), "made": field(default_factory=list, init=False)}, [((1,), {})]),
+]
+
+
+@pytest.mark.parametrize("options, body, calls", CASES)
+def test_frozen_is_the_frozen_dataclass(options: dict[str, Any], body: dict[str, Any],
+                                        calls: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> None:
+    body = {**body, "__annotations__": {k: {"KW_ONLY": KW_ONLY, "ClassVar[int]": ClassVar[int]}.get(v, v)
+                                        for k, v in body["__annotations__"].items()}}
+    if "_" in body:
+        body.pop("_")
+    plain, fast = _pair(options, body)
+    assert str(inspect.signature(plain.__init__)) == str(inspect.signature(fast.__init__))
+    assert [f.name for f in dataclasses.fields(plain)] == [f.name for f in dataclasses.fields(fast)]
+    for args, kwargs in calls:
+        p, f = plain(*args, **kwargs), fast(*args, **kwargs)
+        assert repr(p) == repr(f) and vars(p) == vars(f)
+        assert f == fast(*args, **kwargs) and _hash(p) == _hash(f)
+        assert copy.deepcopy(f) == f and dataclasses.replace(f) == f
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            f.a = 9  # type: ignore[attr-defined]
+    for bad_args, bad_kwargs in (((), {}), ((1, 2, 3, 4), {}), ((1,), {"nope": 1})):
+        errors = []
+        for cls in (plain, fast):
+            try:
+                cls(*bad_args, **bad_kwargs)
+                errors.append(None)
+            except TypeError:
+                errors.append(TypeError)
+        assert errors[0] == errors[1], (bad_args, bad_kwargs)
+
+
+def test_factories_give_each_instance_its_own_value() -> None:
+    @frozen
+    class C:
+        items: list[int] = field(default_factory=list)
+
+    assert C().items == [] and C().items is not C().items and C([1]).items == [1]
+
+
+def test_subclass_fields_follow_the_bases_like_dataclass() -> None:
+    @frozen(kw_only=True)
+    class Base:
+        stmt: str = field(compare=False, repr=False)
+        table: str | None = None
+
+    @frozen(kw_only=True)
+    class Child(Base):
+        column: str = ""
+
+    @dataclass(frozen=True, kw_only=True)
+    class PlainBase:
+        stmt: str = field(compare=False, repr=False)
+        table: str | None = None
+
+    @dataclass(frozen=True, kw_only=True)
+    class PlainChild(PlainBase):
+        column: str = ""
+
+    assert str(inspect.signature(Child.__init__)) == str(inspect.signature(PlainChild.__init__))
+    assert Child(stmt="a", column="c") == Child(stmt="b", column="c")  # stmt is not compared
+    assert Child.__doc__ == PlainChild.__doc__.replace("PlainChild", "Child")
+
+
+def test_a_default_before_a_required_field_is_refused_like_dataclass() -> None:
+    with pytest.raises(TypeError, match="non-default argument"):
+        @frozen
+        class Bad:
+            a: int = 1
+            b: int  # type: ignore[misc]
