@@ -72,14 +72,25 @@ class QualifiedName:
         return hash((self.schema, self.name))  # the dataclass's own: equal names, equal hashes, same order
 
     @classmethod
+    def of(cls, schema: str, name: str) -> QualifiedName:
+        """The one shared instance of ``schema.name`` (the parser's and the stats file's names): a
+        dict keyed by names then finds its key by identity, without calling __eq__ - a name is
+        looked up some 60,000 times on 10,000 statements (issue 16). Equal to any other instance."""
+        key = (schema, name)
+        found = _SHARED.get(key)
+        if found is None:
+            found = _SHARED[key] = cls(schema, name)
+        return found
+
+    @classmethod
     def parse(cls, text: str) -> QualifiedName:
         """Parse the user's spelling ``schema.table`` or ``table`` (as in a stats file); quoted parts
         keep their case and may hold dots or spaces, unquoted parts fold to lower case."""
         parts = split_name(text)
         if len(parts) == 1:
-            return cls("public", parts[0])
+            return cls.of("public", parts[0])
         if len(parts) == 2:
-            return cls(parts[0], parts[1])
+            return cls.of(parts[0], parts[1])
         raise ValueError(f"not a table name: {text!r}")
 
     @property
@@ -94,6 +105,11 @@ class QualifiedName:
     def sibling(self, name: str) -> QualifiedName:
         """Another object in the same schema (an index, a view, a helper column's trigger)."""
         return QualifiedName(self.schema, name)
+
+
+#: QualifiedName.of's instances, one per (schema, name) met in this process: immutable values, as
+#: many as the distinct names of the inputs read.
+_SHARED: dict[tuple[str, str], QualifiedName] = {}
 
 
 def split_name(text: str) -> list[str]:

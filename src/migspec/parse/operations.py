@@ -42,12 +42,12 @@ def relation_name(rv: Any) -> QualifiedName:
     """The name of a RangeVar: a JSON one, or a pglast node (the planner re-reads statements)."""
     if not isinstance(rv, dict):
         return QualifiedName(rv.schemaname or "public", rv.relname)
-    return QualifiedName(rv.get("schemaname") or "public", rv.get("relname", ""))
+    return QualifiedName.of(rv.get("schemaname") or "public", rv.get("relname", ""))
 
 
 def object_name(parts: Any) -> QualifiedName:
     names = svals(parts)
-    return QualifiedName(names[-2] if len(names) > 1 else "public", names[-1])
+    return QualifiedName.of(names[-2] if len(names) > 1 else "public", names[-1])
 
 
 def _expr(stmt: Statement, tree: Any, *path: str | int) -> Expression | None:
