@@ -244,12 +244,13 @@ def _finding(item: Analyzed, rule: str, hit: Hit, risk: Risk, a: Assessment, loa
             measured = texts[(id(load), None)] = f"{size}, {load.write_qps:g} writes/s"
         work: tuple[str, ...] = ()
         if item.effect.work is not Work.NONE:
-            text = texts.get((id(a.hold), item.effect.work))
+            kind = item.effect.work._value_  # a str hashes in C, an Enum member in Python
+            text = texts.get((id(a.hold), kind))
             if text is None:
-                text = texts[(id(a.hold), item.effect.work)] = f"{item.effect.work.value} est. {a.hold}"
+                text = texts[(id(a.hold), kind)] = f"{kind} est. {a.hold}"
             work = (text,)
         cost = (*work, *a.reasons)
-        message += f" [{measured}{''.join(f'; {w}' for w in work)}; {'; '.join(a.reasons)}]"
+        message += f" [{measured}{f'; {work[0]}' if work else ''}; {'; '.join(a.reasons)}]"
     elif load is not None and load.new:
         others = [r for r in a.reasons if " on " in r and " writes/s): " in r]
         cost = ("table created earlier in this migration: empty" if item.op.kind != "create_table"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, cached_property
 
 from pglast.keywords import UNRESERVED_KEYWORDS
 
@@ -93,7 +93,7 @@ class QualifiedName:
             return cls.of(parts[0], parts[1])
         raise ValueError(f"not a table name: {text!r}")
 
-    @property
+    @cached_property  # once per name: printed in most findings and messages (issue 16)
     def sql(self) -> str:
         """The name as it must appear in SQL: each part through quote_ident."""
         return f"{quote_ident(self.schema)}.{quote_ident(self.name)}"

@@ -7,6 +7,7 @@ every row they touch until commit, write WAL for every row and leave dead tuples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import field
 from typing import Any, ClassVar
 
@@ -41,10 +42,11 @@ def _column(expr: Any, names: set[str]) -> str | None:
     return None
 
 
-def rows_bound(where: Any, names: set[str], keys: set[frozenset[str]]) -> int | None:
+def rows_bound(where: Any, names: set[str], keys: Callable[[], set[frozenset[str]]]) -> int | None:
     """At most how many rows ``where`` matches, from equalities (``col = value``, ``col IN (v, ...)``)
-    ANDed at the top level that cover a unique key; None when nothing bounds it."""
-    if where is None or not keys:
+    ANDed at the top level that cover a unique key; None when nothing bounds it. ``keys`` gives
+    the table's unique keys, asked only when there are equalities (it reads every index)."""
+    if where is None:
         return None
     eq: dict[str, int] = {}
     for conjunct in _conjuncts(tree_of(where)):
@@ -63,8 +65,10 @@ def rows_bound(where: Any, names: set[str], keys: set[frozenset[str]]) -> int | 
             col = _column(lexpr, names)
             if col and all(_is_value(v) for v in values):
                 eq[col] = min(eq.get(col, len(values)), len(values))
+    if not eq:
+        return None
     bounds = []
-    for key in keys:
+    for key in keys():
         if key and key <= eq.keys():
             product = 1
             for col in key:
@@ -88,7 +92,7 @@ class DataChange(Operation):
         assert self.table
         state = schema.tables.get(self.table)
         names = {self.table.name} | ({self.alias} if self.alias else set())
-        bound = rows_bound(self.where, names, state.unique_keys) if state else None
+        bound = rows_bound(self.where, names, lambda: state.unique_keys) if state else None
         if bound is not None:
             note = f"the WHERE is an equality on a unique key: at most {bound:,} row{'s' if bound != 1 else ''}"
         elif self.has_where:

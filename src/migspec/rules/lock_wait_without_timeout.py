@@ -49,21 +49,26 @@ class LockWaitWithoutTimeout(Rule):
         current = item.tx.lock_timeout_s
         if current is not None and current <= limit:
             return
-        if not any(lk.mode.blocks_writes for lk in item.effect.locks):
-            return  # the strongest of a subset of these blocks no writes either (half the statements)
         # Only a lock on a relation others can already use can queue them: the strongest such lock
         # is not always on op.table (ATTACH PARTITION: SHARE UPDATE EXCLUSIVE on the parent, ACCESS
         # EXCLUSIVE on the partition - pg_locks on PG15, tests/rules/attaching-partition-with-scan.yml).
         # A known table is no index (tables and indexes share pg_class's namespace): no search of
         # every table's indexes for it (index_table on every statement was 13 % of lint, issue 16).
-        locks = [lk for lk in item.effect.locks if not ctx.schema.is_new(lk.relation)
-                 and (lk.relation in ctx.schema.tables or not ctx.schema.is_new(ctx.schema.index_table(lk.relation)))]
-        lock = max((lk.mode for lk in locks), default=None)
-        if lock is None or not lock.blocks_writes:
-            return
+        # One loop, no generator (issue 16): the first of the strongest such locks that block
+        # writes (every mode stronger than one that blocks writes does too: locks.py); a lock no
+        # stronger than the one found needs no look at its relation.
+        schema = ctx.schema
+        strongest = None
+        for lk in item.effect.locks:
+            if lk.mode.blocks_writes and (strongest is None or lk.mode > strongest.mode) \
+                    and not schema.is_new(lk.relation) and (lk.relation in schema.tables
+                                                            or not schema.is_new(schema.index_table(lk.relation))):
+                strongest = lk
+        if strongest is None:
+            return  # no lock on a relation in use blocks writes (half the statements)
         if item.op.table is None and getattr(item.op, "concurrent", False):
             return  # DROP INDEX CONCURRENTLY: its table gets only SHARE UPDATE EXCLUSIVE
-        relation = next(lk.relation for lk in locks if lk.mode == lock)
+        lock, relation = strongest.mode, strongest.relation
         # DROP INDEX / REINDEX INDEX name only the index, yet queue for ACCESS EXCLUSIVE / SHARE on
         # its table (pg_locks on PG15: tests/rules/dropping-index-non-concurrently.yml trace).
         where = relation if item.op.table else f"index {relation} (its table is locked too)"
