@@ -8,6 +8,7 @@ line/column arithmetic needs; pglast's Python nodes are built only when asked fo
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import field
 from functools import cached_property
@@ -184,10 +185,8 @@ class LineIndex:
         self.length = len(text)
 
     def __call__(self, offset: int) -> tuple[int, int]:
-        import bisect
-
         offset = max(0, min(offset, self.length))
-        line = bisect.bisect_right(self.starts, offset)
+        line = bisect_right(self.starts, offset)
         return line, offset - self.starts[line - 1] + 1
 
 
@@ -337,14 +336,14 @@ def parse_text(text: str, file: str, *, file_index: int = 0, first_index: int = 
         end = loc + rs["stmt_len"] if rs.get("stmt_len") else len(text)
         start = _skip_space_and_comments(text, loc, end)
         directives = parse_directives(text[prev_end:start], file, prev_end, text, locate) \
-            if "migspec" in text[prev_end:start] else []
+            if text.find("migspec", prev_end, start) != -1 else []  # (no copy of the text between)
         while placeholders and placeholders[0][0] < start:
             offset, comment, label = placeholders.pop(0)
             statements.append(Statement(comment, Location(file, *locate(offset)), Placeholder(label),
                                         first_index + i, file_index))
             i += 1
         line, col = locate(start)
-        if "migspec" in text[start:end]:
+        if text.find("migspec", start, end) != -1:
             _refuse_inner_directive(text, start, end, file, locate)
         sql = text[start:end].strip().rstrip(";").rstrip()
         statements.append(
