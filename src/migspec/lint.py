@@ -138,7 +138,8 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
         load = loads.get((item.op.table, new), _NO_LOAD)
         if load is _NO_LOAD:
             load = loads[(item.op.table, new)] = _load(item, stats)
-        held = {h.relation for h in item.tx.held} if item.tx.tx_id is not None else set()
+        # (an autocommit statement holds nothing: the shared empty frozenset, no set built per statement)
+        held = {h.relation for h in item.tx.held} if item.tx.tx_id is not None else _NONE_FRESH
         own = item.op.table
         extra = tx_hold[(item.tx.tx_id, own)] if own in held and item.tx.tx_id is not None else 0.0
         concurrent = bool(getattr(item.op, "concurrent", False))
@@ -181,13 +182,18 @@ def _judge_other_locks(item: Analyzed, a: Assessment, fresh: frozenset[Qualified
     from a new (empty) table takes SHARE ROW EXCLUSIVE on the busy referenced table, which queues
     behind that table's longest transaction and stalls that table's writers for the statement's
     hold (issue 12, class 6)."""
-    worst, reasons = a.risk, list(a.reasons)
+    worst, reasons = a.risk, None
     stall, queued = a.stall_seconds, a.queued_writes
+    own = item.op.table
     for lk in item.effect.locks:
-        ts = stats.tables.get(lk.relation)
-        if lk.relation == item.op.table or lk.relation in fresh or not lk.mode.blocks_writes or ts is None \
-                or ts.rows is None:
+        # The cheap tests first: most statements lock only their own table (issue 16).
+        if lk.relation is own or lk.relation == own or not lk.mode.blocks_writes or lk.relation in fresh:
             continue
+        ts = stats.tables.get(lk.relation)
+        if ts is None or ts.rows is None:
+            continue
+        if reasons is None:
+            reasons = list(a.reasons)
         lc = ts.lock_contention
         queue = lc.longest_transaction_seconds if lc else 0.0
         rel_stall = stall_seconds(queue, a.hold.seconds, item.tx.lock_timeout_s)
@@ -197,7 +203,7 @@ def _judge_other_locks(item: Analyzed, a: Assessment, fresh: frozenset[Qualified
             risk, why = Risk.YELLOW, f"{why}; the table is contended ({lc.lock_waits_per_minute:g} lock waits/min)"
         reasons.append(f"{lk.mode.sql_name} on {lk.relation} ({ts.rows:,} rows, {qps:g} writes/s): {why}")
         worst, stall, queued = max(worst, risk), max(stall, rel_stall), max(queued, qps * rel_stall)
-    if len(reasons) == len(a.reasons):
+    if reasons is None:
         return a  # no other lock judged: nothing changed (replace() on every statement was 5 % of lint)
     return replace(a, risk=worst, reasons=tuple(reasons), stall_seconds=stall, queued_writes=queued)
 
