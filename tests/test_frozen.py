@@ -110,3 +110,14 @@ def test_a_default_before_a_required_field_is_refused_like_dataclass() -> None:
         class Bad:
             a: int = 1
             b: int  # type: ignore[misc]
+
+
+def test_a_class_with_its_own_init_is_refused() -> None:
+    """@frozen writes __init__: a class's own would be silently replaced."""
+    with pytest.raises(TypeError, match="own __init__"):
+        @frozen
+        class Own:
+            a: int
+
+            def __init__(self) -> None:
+                object.__setattr__(self, "a", 1)

@@ -41,8 +41,8 @@ def frozen(cls: type[T] | None = None, /, **options: Any) -> Any:
 def _init(cls: type) -> Callable[..., None]:
     """The ``__init__`` dataclass() would write - the same parameters in the same order (positional
     fields, then keyword-only ones), defaults and default factories - storing into ``__dict__``."""
-    if hasattr(cls, "__post_init__") or "__slots__" in cls.__dict__:
-        raise TypeError(f"@frozen does not handle {cls.__name__}'s __post_init__ or __slots__")
+    if hasattr(cls, "__post_init__") or "__slots__" in cls.__dict__ or "__init__" in cls.__dict__:
+        raise TypeError(f"@frozen does not handle {cls.__name__}'s own __init__, __post_init__ or __slots__")
     env: dict[str, Any] = {"_FACTORY": _FACTORY}
     positional: list[str] = []
     keyword: list[str] = []
