@@ -10,6 +10,7 @@ prints instead of executing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -47,11 +48,35 @@ def _advisory_key(plan: LoadedPlan) -> int:
     return int.from_bytes(hashlib.sha256(plan.migration.encode()).digest()[:8], "big", signed=True)
 
 
+def plan_lock(conn: psycopg.Connection, plan: LoadedPlan, wait_s: float = policy.PLAN_LOCK_WAIT_S) -> bool:
+    """Take the migration's session advisory lock, waiting up to ``wait_s``; False when another
+    session still holds it then. Not a bare pg_try_advisory_lock: a session releases the lock when
+    its backend exits, which the server does a moment after the client closed or died, so the very
+    next apply could find the lock of the one that just finished (policy.PLAN_LOCK_WAIT_S).
+    lock_timeout bounds the wait of pg_advisory_lock like any heavyweight lock's (SQLSTATE 55P03)."""
+    conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(wait_s * 1000)}ms",))
+    try:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_advisory_key(plan),))
+        return True
+    except psycopg.errors.LockNotAvailable:
+        return False
+    finally:
+        conn.execute("RESET lock_timeout")
+
+
+def release_plan_lock(conn: psycopg.Connection, plan: LoadedPlan) -> None:
+    """Release the lock before closing: the next apply/rollback then never meets it (closing alone
+    releases it only when the server ends the backend). A broken connection's lock goes with it."""
+    if not conn.closed and not conn.broken:
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_advisory_key(plan),))
+
+
 def _take_plan_lock(conn: psycopg.Connection, plan: LoadedPlan) -> None:
     """The state table exists and no other apply/rollback of this migration runs (session advisory
-    lock, released when the connection closes - also when the process is killed)."""
+    lock, released by release_plan_lock, or when the connection ends - also when the process is killed)."""
     state.ensure(conn)
-    if not conn.execute("SELECT pg_try_advisory_lock(%s)", (_advisory_key(plan),)).fetchone()[0]:
+    if not plan_lock(conn, plan):
         raise RefusedError(f"another 'migspec apply' or 'rollback' of migration '{plan.migration}' is running "
                            "(advisory lock held)")
 
@@ -110,11 +135,13 @@ def apply_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: Log)
         return 0
     assert dsn is not None
     conn = _connect(dsn)
+    locked = False
     what = f"apply --phase {opts.phase}"
     mig, ids = plan.migration, plan.step_ids(opts.phase)
     try:
         rollout.check_drift(conn, plan, opts.phase, opts.allow_drift)  # before anything is written
         _take_plan_lock(conn, plan)
+        locked = True
         rollout.check_apply(conn, plan, opts.phase, opts.skip_wait)
         # Pre-checks guard the steps about to run; a phase already done runs none (and its checks
         # may name tables that a later phase renamed or dropped).
@@ -143,6 +170,8 @@ def apply_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: Log)
     except psycopg.Error as exc:
         raise _db_failure(exc, conn, what, f"migspec apply --phase {opts.phase}") from None
     finally:
+        if locked:
+            release_plan_lock(conn, plan)
         conn.close()
 
 
@@ -234,10 +263,12 @@ def rollback_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: L
         return 0
     assert dsn is not None
     conn = _connect(dsn)
+    locked = False
     what = f"rollback --phase {opts.phase}"
     mig, ids = plan.migration, plan.step_ids(opts.phase)
     try:
         _take_plan_lock(conn, plan)
+        locked = True
         rollout.check_rollback(conn, plan, opts.phase)
         ran = 0
         for i in range(len(steps), 0, -1):
@@ -253,6 +284,8 @@ def rollback_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: L
     except psycopg.Error as exc:
         raise _db_failure(exc, conn, what, f"migspec rollback --phase {opts.phase}") from None
     finally:
+        if locked:
+            release_plan_lock(conn, plan)
         conn.close()
 
 

@@ -37,7 +37,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from migspec.dsn import connect
 from migspec.errors import InputError, RefusedError
-from migspec.execute.apply import _advisory_key
+from migspec.execute.apply import plan_lock, release_plan_lock
 from migspec.execute.guard import Log, StepFailed
 from migspec.execute.approval import check_approval
 from migspec.planfile import PHASES, LoadedPlan
@@ -607,9 +607,11 @@ def run_phase(plan: LoadedPlan, *, source_dsn: str | None, target_dsn: str | Non
     except BaseException:
         ctx.src.close()
         raise
+    locked = False
     try:
-        if not _one(ctx.src, "SELECT pg_try_advisory_lock(%s)", (_advisory_key(plan),)):
+        if not plan_lock(ctx.src, plan):
             raise RefusedError("another 'migspec apply' of this plan is running (advisory lock held)")
+        locked = True
         def run_one(i: int, step: dict[str, Any], direction: str) -> None:
             action = step.get("action", "manual")
             fn = _ACTIONS.get(action)
@@ -627,5 +629,7 @@ def run_phase(plan: LoadedPlan, *, source_dsn: str | None, target_dsn: str | Non
         _save(ctx)
         return dict(ctx.timings)
     finally:
+        if locked:
+            release_plan_lock(ctx.src, plan)
         ctx.src.close()
         ctx.tgt.close()
