@@ -439,9 +439,12 @@ def lint_report(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     merge_args(args, config)
     stats, calibration = load_inputs(args)
     migration, _ = _read_migration(args, stats)
-    from migspec.schema import load
+    schema = None  # without --schema, lint() builds the stats file's model itself (no copy of one made here)
+    if args.schema:
+        from migspec.schema import load
 
-    report = apply_ignores(lint(migration, stats, pg_version=args.pg_version, schema=load(stats, args.schema),
+        schema = load(stats, args.schema)
+    report = apply_ignores(lint(migration, stats, pg_version=args.pg_version, schema=schema,
                                 transaction_per_file=args.transaction_per_file, calibration=calibration), config)
     threshold = Risk[args.fail_on.upper()]
     return report, [f for f in report.findings if not f.suppressed and f.risk >= threshold]

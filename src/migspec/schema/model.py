@@ -4,7 +4,6 @@ and read it."""
 from __future__ import annotations
 
 import copy
-import pickle
 import json
 import re
 from dataclasses import dataclass, field
@@ -249,6 +248,8 @@ class Schema:
     def copy(self) -> Schema:
         # A pickle round trip is the same deep copy (the model is plain dataclasses, tuples and
         # dicts) at about a third of copy.deepcopy's time; lint copies the schema per operation.
+        import pickle  # here: a lint without --schema copies none (~3 ms of imports at start-up)
+
         return pickle.loads(pickle.dumps(self, pickle.HIGHEST_PROTOCOL))  # noqa: S301 - our own bytes
 
     def canonical(self, tables: set[QualifiedName] | None = None) -> dict[str, Any]:
