@@ -151,7 +151,7 @@ def run(work: Path, *, statements: int, runs: int) -> dict:
     return {"cases": results, "phases": phases, "startup_s": median(startup), "runs": runs,
             "before_commit": BEFORE_COMMIT if before_env else None,
             "stats_bytes": stats.stat().st_size, "startup_parts": _startup_parts(small, stats, max(3, runs)),
-            "statements": statements, "small_nopyc_s": median(nopyc), "imports": _importtime()}
+            "statements": statements, "small_nopyc_s": median(nopyc), "imports": _importtime(small, stats)}
 
 
 def _startup_parts(small: Path, stats: Path, runs: int) -> dict:
@@ -174,10 +174,20 @@ def _startup_parts(small: Path, stats: Path, runs: int) -> dict:
     return out
 
 
-def _importtime() -> list[dict]:
-    """Self import time per module (python -X importtime), the largest first."""
-    argv = [PYTHON, "-X", "importtime", "-c", "import migspec.cli, migspec.lint, migspec.parse.source, "
-            "migspec.render.lint, migspec.rules, yaml; migspec.rules.all_rules()"]
+def _importtime(small: Path, stats: Path) -> list[dict]:
+    """Self import time per module (python -X importtime) of the modules a lint of the small file
+    loads, the largest first. Those it loads through importlib.import_module (the rule modules, the
+    operation modules its statements need) are invisible to -X importtime: a first run lists every
+    module the lint loads, the timed run imports them by name (collector paused, as the command
+    runs) before the lint itself."""
+    lint = f"from migspec.cli import main; main(['lint', {str(small)!r}, '--stats', {str(stats)!r}])"
+    listed = subprocess.run([PYTHON, "-c", "import contextlib, io, sys\nwith contextlib.redirect_stdout(io.StringIO()):\n"
+                             f"    {lint}\nprint(' '.join(sorted(sys.modules)))"],
+                            capture_output=True, text=True, check=False, env=run_env())
+    ours = [m for m in listed.stdout.split() if m == "migspec" or m.startswith("migspec.")]
+    code = ("import contextlib, gc, io\ngc.disable()\n" + "".join(f"import {m}\n" for m in ours)
+            + f"with contextlib.redirect_stdout(io.StringIO()):\n    {lint}\n")
+    argv = [PYTHON, "-X", "importtime", "-c", code]
     for _ in range(2):  # the first run may write .pyc files; keep the second
         p = subprocess.run(argv, capture_output=True, text=True, check=False, env=run_env())
     rows = []
