@@ -54,6 +54,17 @@ def test_an_estimate_is_a_range_from_warm_idle_to_cold_loaded() -> None:
     assert format_range(0.0104, 0.0096) == "10 ms"  # one figure when both ends print the same
 
 
+def test_a_cold_read_through_an_index_adds_to_the_work() -> None:
+    """No readahead for an index's pages: a FOREIGN KEY validation (an index-only scan) pays the read
+    on top of the work, a CHECK's sequential scan overlaps it - and each basis says which."""
+    cal = Calibration()
+    fk, check = cal.duration("validate_fk", 10_000_000, 930 * MB), cal.duration("scan", 10_000_000, 930 * MB)
+    assert not fk.read_overlaps and check.read_overlaps
+    assert fk.at(cold=True, loaded=False) == pytest.approx(fk.work_s + fk.read_s)
+    assert check.at(cold=True, loaded=False) == pytest.approx(max(check.work_s, check.read_s))
+    assert "adds to the work" in fk.basis and "overlaps the work" in check.basis
+
+
 def test_defaults_say_so_and_scale_with_size() -> None:
     cal = Calibration()
     e = cal.duration("scan", 1_000_000, 1_100 * MB)

@@ -1,8 +1,8 @@
 """An estimate is a range, with the figures it came from.
 
 The low end is the work with the table in cache on an idle server; the high end reads the table
-from disk (cold cache: the longer of the work and the read, which overlap) under the slowdown of
-the measured write load. A backfill's ends are
+from disk (cold cache: the longer of the work and a sequential read, which overlap; their sum for
+work that reads through an index) under the slowdown of the measured write load. A backfill's ends are
 the runner replayed under each condition (its batches and pauses: migspec.estimate.runner).
 Risk, timeouts and the maintenance window use the high end: a plan that promises the low end and
 takes the high end gets the DBA paged (issue 17).
@@ -45,6 +45,7 @@ class Estimate:
     work_s: float  # warm cache, idle server
     basis: str  # which throughput, measured where and when, and whether a default was used
     read_s: float = 0.0  # reading the table from disk, not from cache: overlaps the work (see at())
+    read_overlaps: bool = True  # False: the work reads through an index, the read adds to it (see at())
     load: float = 1.0  # factor under the measured write load (1: idle or unmeasured)
     pause_s: float = 0.0  # the runner's planned pauses between batches
     defaulted: bool = False  # a default throughput was used: no measurement of this server
@@ -62,10 +63,21 @@ class Estimate:
         benchmark machine on 2026-12-01 (1M rows / 93 MB, PostgreSQL restarted and drop_caches, 3
         runs as bench/probe_reference.py does them, load 2.4-2.8): the cold full scan took 4-40 ms
         longer than the warm one, where adding the read at the probe's rate would have added
-        49-188 ms; BENCHMARKS.md section 4's cold VALIDATEs were up to 3.5x pessimistic added."""
+        49-188 ms; BENCHMARKS.md section 4's cold VALIDATEs were up to 3.5x pessimistic added.
+        Work that reads through an index (``read_overlaps`` False) gets no readahead - PostgreSQL
+        does not prefetch a btree's pages - so there the read adds to the work: the 10M-row
+        FOREIGN KEY VALIDATE, an index-only scan, took 1.07 s warm and 1.84 s cold on the quiet
+        machine of 2026-12-01 (BENCHMARKS.md section 4), 0.77 s more, where the probe's read of
+        the table came to 0.80 s; the same table's cold CHECK, a sequential scan, took no longer
+        than warm."""
         if self.corners is not None:
             return self.corners[2 * cold + loaded]
-        work = max(self.work_s, self.read_s) if cold else self.work_s
+        if not cold:
+            work = self.work_s
+        elif self.read_overlaps:
+            work = max(self.work_s, self.read_s)
+        else:
+            work = self.work_s + self.read_s
         return work * (self.load if loaded else 1.0) + self.pause_s
 
     # Computed once per estimate (cached in the instance, as the fields are frozen): lint asks an

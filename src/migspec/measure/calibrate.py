@@ -128,41 +128,61 @@ def batch_costs(big: tuple[int, int, float], small: tuple[int, int, float]) -> t
 
 class Writers:
     """Single-row UPDATEs of random rows of the sample at ``qps`` in total, from WRITER_THREADS
-    connections, while a kind of work is timed: the load's effect on it, measured (issue 17)."""
+    connections, while a kind of work is timed: the load's effect on it, measured (issue 17). The
+    timing starts once every writer has connected: a short pass timed while they were still
+    connecting measured an idle server and recorded no write load (a flaky test showed it)."""
 
     def __init__(self, dsn: str, target: str, rows: int, qps: float) -> None:
         self.dsn, self.target, self.rows, self.qps = dsn, target, rows, qps
         self.stopping = threading.Event()
+        self.ready = threading.Semaphore(0)  # released once per writer: connected, or failed to
+        self.go = threading.Event()  # set when the timing starts
+        self.count = threading.Lock()
         self.threads = [threading.Thread(target=self._write, args=(i,), daemon=True) for i in range(WRITER_THREADS)]
         self.done, self.started, self.qps_done = 0, 0.0, 0.0
 
     def _write(self, seed: int) -> None:
         rnd = random.Random(seed)
         every = WRITER_THREADS / self.qps
-        with connect(self.dsn, application_name="migspec calibrate writer") as conn:
+        try:
+            conn = connect(self.dsn, application_name="migspec calibrate writer")
             conn.execute("SET lock_timeout = '30s'")
-            due = time.monotonic()
+        except BaseException:
+            self.ready.release()
+            raise
+        with conn:
+            self.ready.release()
+            self.go.wait(60)
+            # Spread over the interval, not all at once: a burst of WRITER_THREADS writes at the start
+            # of a short pass made the rate reached up to 1.7x the one asked for.
+            due = time.monotonic() + every * (seed + 1) / WRITER_THREADS
+            self.stopping.wait(max(0.0, due - time.monotonic()))  # wait, not sleep: __exit__ stops it at once
             while not self.stopping.is_set():
                 key = rnd.randint(1, max(self.rows, 1))
                 try:
                     conn.execute(f"UPDATE {self.target} SET {KEY} = {KEY} WHERE {KEY} = %s", (key,))  # type: ignore[arg-type]
-                    self.done += 1
+                    with self.count:
+                        self.done += 1
                 except psycopg.errors.LockNotAvailable:
                     pass
                 due += every
-                time.sleep(max(0.0, due - time.monotonic()))
+                self.stopping.wait(max(0.0, due - time.monotonic()))
 
     def __enter__(self) -> Writers:
-        self.started = time.perf_counter()
         for t in self.threads:
             t.start()
+        for _ in self.threads:
+            self.ready.acquire(timeout=60)
+        self.started = time.perf_counter()
+        self.go.set()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        elapsed = time.perf_counter() - self.started
         self.stopping.set()
         for t in self.threads:
             t.join(60)
-        self.qps_done = self.done / max(time.perf_counter() - self.started, 1e-6)
+        self.qps_done = self.done / max(elapsed, 1e-6)
 
 
 def indexed_foreign_key(conn: psycopg.Connection, target: str, ref: str) -> str:
