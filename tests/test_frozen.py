@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from migspec.frozen import frozen
+from migspec.frozen import frozen, record
 
 
 def _pair(options: dict[str, Any], body: dict[str, Any], base: tuple[type, type] | None = None) -> tuple[type, type]:
@@ -121,3 +121,66 @@ def test_a_class_with_its_own_init_is_refused() -> None:
 
             def __init__(self) -> None:
                 object.__setattr__(self, "a", 1)
+
+
+RECORD_CASES = [
+    ({}, {"__annotations__": {"a": "int", "b": "list"}, "b": field(default_factory=list)}, [((1,), {}), ((1, [2]), {})]),
+    ({"kw_only": True}, {"__annotations__": {"a": "int", "c": "int"}, "c": field(default=6, compare=False, repr=False)},
+     [((), {"a": 1}), ((), {"a": 1, "c": 3})]),
+]
+
+
+@pytest.mark.parametrize("options, body, calls", RECORD_CASES)
+def test_record_is_the_dataclass(options: dict[str, Any], body: dict[str, Any],
+                                 calls: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> None:
+    """``@record``: the mutable dataclass - assignable, compared by its fields, unhashable."""
+    plain, fast = dataclass(**options)(type("C", (), dict(body))), record(**options)(type("C", (), dict(body)))
+    assert str(inspect.signature(plain.__init__)) == str(inspect.signature(fast.__init__))
+    for args, kwargs in calls:
+        p, f = plain(*args, **kwargs), fast(*args, **kwargs)
+        assert repr(p) == repr(f) and vars(p) == vars(f) and f == fast(*args, **kwargs)
+        assert _hash(p) == _hash(f) == TypeError  # eq without frozen: unhashable, as dataclass makes it
+        f.a = 9
+        assert f.a == 9 and f != fast(*args, **kwargs) and dataclasses.replace(f, a=1) == fast(*args, **kwargs)
+        assert copy.deepcopy(f) == f
+
+
+def test_own_methods_win_and_the_hash_follows_dataclass_rule() -> None:
+    for decorate in (dataclass(frozen=True), frozen):
+        @decorate
+        class Own:
+            a: int
+
+            def __repr__(self) -> str:
+                return "mine"
+
+            def __eq__(self, other: object) -> bool:
+                return True
+
+        assert repr(Own(1)) == "mine" and Own(1) == Own(2)
+        # Defining __eq__ made Python set __hash__ = None; dataclass() does not count that as the
+        # class's own hash and hashes the fields (frozen, compared).
+        assert _hash(Own(1)) == hash((1,))
+
+        @decorate
+        class Hashed:
+            a: int
+
+            def __hash__(self) -> int:
+                return 42
+
+        assert hash(Hashed(1)) == 42
+
+
+def test_order_compares_fields_in_order_and_refuses_other_classes() -> None:
+    @frozen(order=True)
+    class Name:
+        schema: str
+        name: str
+
+    names = [Name("b", "a"), Name("a", "z"), Name("a", "b")]
+    assert sorted(names) == [Name("a", "b"), Name("a", "z"), Name("b", "a")]
+    assert Name("a", "b") <= Name("a", "b") and Name("b", "a") > Name("a", "z") >= Name("a", "z")
+    with pytest.raises(TypeError):
+        Name("a", "b") < ("a", "b")  # type: ignore[operator]  # noqa: B015
+    assert Name("a", "b") != ("a", "b")

@@ -68,13 +68,16 @@ def test_small_lint_imports_only_what_it_uses(tmp_path: Path) -> None:
     stats = tmp_path / "stats.yaml"
     stats.write_text(STATS)
     code = ("import runpy, sys, json, atexit\n"
+            "from migspec.deferred import DEFERRED, is_deferred\n"
             "atexit.register(lambda: sys.stderr.write('MODULES ' + json.dumps(sorted(sys.modules)) + '\\n'))\n"
+            "atexit.register(lambda: sys.stderr.write('RAN ' + json.dumps([m for m in DEFERRED if not is_deferred(m)]) + '\\n'))\n"
             f"sys.argv = ['migspec', 'lint', {str(sql)!r}, '--stats', {str(stats)!r}]\n"
             "runpy.run_module('migspec', run_name='__main__')\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=False)
     assert done.returncode == 1, done.stderr  # YELLOW findings, the default --fail-on
     assert "[adding-volatile-default]" in done.stdout and "[setting-not-null-on-existing-column]" in done.stdout
     modules = set(json.loads(done.stderr.rsplit("MODULES ", 1)[1]))
+    assert json.loads(done.stderr.split("RAN ", 1)[1].split("\n", 1)[0]) == []  # pglast's classes never built
     assert "migspec.lint" in modules and "migspec.plan.recipes" in modules  # the NOT NULL fix was built
     loaded = sorted(m for m in modules if any(m == p or m.startswith(p + ".") for p in NOT_AT_START))
     assert loaded == []
@@ -104,3 +107,32 @@ def test_lint_runs_without_the_cycle_collector_from_its_first_import(tmp_path: P
             "                  '[setting-not-null-on-existing-column]' in out.getvalue()]))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
     assert json.loads(done.stdout) == [1, False, [], True, True, True]
+
+
+def test_pglast_classes_deferred_until_used_work_as_pglast_s_own() -> None:
+    """migspec.deferred leaves pglast's node and enum modules unrun until a name is read from them;
+    then they are pglast's modules: classes, enums, submodules, parsing to nodes and printing."""
+    code = (
+        "import sys, migspec\n"
+        "from migspec.deferred import is_deferred\n"
+        "import pglast, pglast.parser\n"
+        "assert is_deferred('pglast.ast') and is_deferred('pglast.enums')\n"
+        "assert pglast.parser.parse_sql_json('SELECT 1').startswith('{')\n"
+        "assert is_deferred('pglast.ast') and is_deferred('pglast.enums')\n"
+        "from pglast import ast, enums, parse_sql\n"
+        "from pglast.enums.parsenodes import AlterTableType\n"
+        "from pglast.stream import RawStream\n"
+        "assert not is_deferred('pglast.ast') and not is_deferred('pglast.enums')\n"
+        "stmt = parse_sql('ALTER TABLE t ADD COLUMN a int')[0].stmt\n"
+        "assert isinstance(stmt, ast.AlterTableStmt) and stmt.cmds[0].subtype is AlterTableType.AT_AddColumn\n"
+        "assert enums.AlterTableType is AlterTableType and enums.ObjectType.OBJECT_TABLE == stmt.objtype\n"
+        "assert RawStream()(stmt) == 'ALTER TABLE t ADD COLUMN a integer'\n"
+        "try:\n"
+        "    ast.NoSuchNode\n"
+        "except AttributeError as e:\n"
+        "    assert 'NoSuchNode' in str(e)\n"
+        "else:\n"
+        "    raise AssertionError('a missing name must raise AttributeError')\n"
+        "print('ok')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr

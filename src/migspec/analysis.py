@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 
-from migspec.frozen import frozen
+from migspec.frozen import frozen, record
 from migspec.locks import LockMode
 from migspec.names import QualifiedName
 from migspec.ops.base import Effect, Operation
@@ -81,7 +81,7 @@ def parse_duration_setting(value: str | None) -> float | None:
     return seconds or None
 
 
-@dataclass
+@record
 class _Session:
     """The running state of the session while the migration is walked."""
 

@@ -48,6 +48,13 @@ class _Parser(argparse.ArgumentParser):
                 f"argument {what}: invalid choice: '{word}'{hint} (choose from {choices})"
         raise InputError(f"{command + ': ' if command else ''}{message} (see '{self.prog} --help')")
 
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse's formatter asks shutil for the terminal's width when given none, and argparse
+        # makes one per add_argument: the same width, without importing shutil (issue 16).
+        from migspec.render.terminal import terminal_columns
+
+        return self.formatter_class(prog=self.prog, width=terminal_columns() - 2)  # type: ignore[call-arg]
+
 
 def _pg_version(text: str) -> int:
     if not text.isdigit() or not MIN_VERSION <= int(text) <= MAX_VERSION:

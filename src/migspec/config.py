@@ -17,18 +17,19 @@ its findings stay in the output marked allowed, with that reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from migspec.errors import InputError
+from migspec.frozen import frozen
 
 KINDS = ("django", "alembic", "sql")
 FAIL_ON = ("green", "yellow", "red")
 _KEYS = {"project", "kind", "stats", "fail-on", "django-settings", "alembic-config", "python", "pg-version", "ignore"}
 
 
-@dataclass(frozen=True)
+@frozen
 class Config:
     """The [tool.migspec] table of the project's pyproject.toml."""
 

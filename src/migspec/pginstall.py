@@ -58,8 +58,10 @@ import sys
 import tarfile
 import tempfile
 import zipfile
-from dataclasses import dataclass
+
 from pathlib import Path
+
+from migspec.frozen import frozen
 
 __all__ = [
     "SUPPORTED_MAJORS", "InstallError", "Toolchain", "cache_root", "client_bindir", "install",
@@ -86,7 +88,7 @@ class InstallError(RuntimeError):
     """Programs of a major could not be found or installed; the message says what to run."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Toolchain:
     """One directory of PostgreSQL programs of one major, and where it came from."""
 

@@ -34,9 +34,11 @@ import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from types import TracebackType
+
+from migspec.frozen import record
 
 __all__ = ["Server", "ServerError", "find_bindir", "scratch_parent", "start_server", "server_version_num",
            "tool_path"]
@@ -66,7 +68,7 @@ class ServerError(RuntimeError):
     """The server could not be found, started or stopped; the message says why and what to do."""
 
 
-@dataclass
+@record
 class Server:
     """A running throwaway server.  Use as a context manager, or call :meth:`stop`.
 

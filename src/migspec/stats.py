@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
 from migspec.errors import InputError, RefusedError
+from migspec.frozen import frozen
 from migspec.names import QualifiedName, quote_literal
 from migspec.versions import MAX_VERSION, MIN_VERSION
 
@@ -37,7 +38,7 @@ def is_bookkeeping(name: QualifiedName) -> bool:
     return name.name in BOOKKEEPING_TABLES
 
 
-@dataclass(frozen=True)
+@frozen
 class LockContention:
     """How contended a table's locks are: the longest transaction seen, lock waits per minute."""
 
@@ -45,7 +46,7 @@ class LockContention:
     lock_waits_per_minute: float
 
 
-@dataclass(frozen=True)
+@frozen
 class SchemaColumn:
     """One column as the catalog describes it: ``format_type`` and ``pg_get_expr`` spellings."""
 
@@ -60,7 +61,7 @@ class SchemaColumn:
 IDENTITY_KINDS = ("always", "by default")
 
 
-@dataclass(frozen=True)
+@frozen
 class TableSchema:
     """The per-table ``schema`` section: what a DOWN needs to put a table back as it was.
 
@@ -76,7 +77,7 @@ class TableSchema:
     triggers: Mapping[str, str] = field(default_factory=dict)  # name -> CREATE TRIGGER statement
 
 
-@dataclass(frozen=True)
+@frozen
 class TableProbe:
     """A bounded, read-only sample scan of the table (``migspec measure --probe``), run twice: the
     first pass reads what is not in shared_buffers, the second finds every page there."""
@@ -90,7 +91,7 @@ class TableProbe:
     method: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class ServerProbe:
     """Server-wide facts the probe records next to the per-table scans."""
 
@@ -100,7 +101,7 @@ class ServerProbe:
     write_qps: float | None = None  # the writes/s measure sampled in the same run: the load the probe ran under
 
 
-@dataclass(frozen=True)
+@frozen
 class TableStats:
     """One table's measurements: size, traffic, lock contention, columns, schema facts."""
 
@@ -117,7 +118,7 @@ class TableStats:
         return [key for key in REQUIRED if getattr(self, key) is None]
 
 
-@dataclass(frozen=True)
+@frozen
 class Stats:
     """A stats file: the server, its tables' measurements, the thresholds, where it came from."""
 

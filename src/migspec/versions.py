@@ -13,14 +13,15 @@ major are in docs/versions.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from migspec.frozen import frozen
+
 
 MIN_VERSION = 11
 MAX_VERSION = 18
 DEFAULT_VERSION = 16
 
 
-@dataclass(frozen=True)
+@frozen
 class Gate:
     """A behaviour that exists from ``since`` (a major version) on."""
 
@@ -80,7 +81,7 @@ def supports(key: str, version: int) -> bool:
     return GATES[key].holds(version)
 
 
-@dataclass(frozen=True)
+@frozen
 class MinorBug:
     """A defect confined to a range of minor releases of one major version."""
 

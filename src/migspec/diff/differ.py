@@ -35,13 +35,14 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterable, Sequence as Seq
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 
+from migspec.frozen import frozen, record
 from migspec.names import QualifiedName, quote_ident as q, quote_literal
 from migspec.schema.model import EXCLUDE, NOT_NULL, PRIMARY, UNIQUE, Column, Constraint, Index, Schema, Sequence, Table
 
 
-@dataclass(frozen=True)
+@frozen
 class Rename:
     """``table`` renamed to ``new`` (``column`` None), or its ``column`` renamed to ``new``."""
 
@@ -55,7 +56,7 @@ class Rename:
         return f"{self.table}.{q(self.column)}={self.table}.{q(self.new)}"
 
 
-@dataclass
+@record
 class Diff:
     statements: list[str] = field(default_factory=list)
     #: Tables and columns dropped because nothing said they were renamed: ``schema.table[.column]``.

@@ -16,11 +16,12 @@ import re
 import secrets
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+
 from pathlib import Path
 
 from migspec.diff.differ import Diff, Rename, diff, schema_ddl
 from migspec.errors import InputError, RefusedError
+from migspec.frozen import record
 from migspec.names import QualifiedName, quote_ident, split_name
 from migspec.parse.source import Statement
 from migspec.schema.ddl import ddl_statements
@@ -30,7 +31,7 @@ from migspec.schema.model import Schema
 _RENAME_COMMENT = re.compile(r"^\s*--\s*migspec:\s*rename\s+(\S+)\s*$", re.MULTILINE)
 
 
-@dataclass
+@record
 class TargetDiff:
     diff: Diff
     current: Schema
@@ -256,7 +257,6 @@ def target_migration(td: TargetDiff, target: str):  # type: ignore[no-untyped-de
     text = statements_text(td.diff.statements)
     name = f"{target} (diff)"
     return Migration(name, (name,), tuple(parse_text(text, name)), tuple(td.diff.notes))
-
 
 
 def _diff_of(args, note, meanwhile: Callable[[], object] = lambda: None) -> TargetDiff:  # type: ignore[no-untyped-def]

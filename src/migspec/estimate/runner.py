@@ -14,7 +14,8 @@ promised 4.4-5.4 s - its batches had shrunk to a quarter and the per-batch cost 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from migspec.frozen import frozen
+
 
 #: The runner never moves a batch below planned / SHRINK_LIMIT nor above planned * GROW_LIMIT rows.
 SHRINK_LIMIT = 4
@@ -36,7 +37,7 @@ def next_batch_size(size: int, planned: int, target_s: float, elapsed_s: float) 
     return max(planned // SHRINK_LIMIT, min(planned * GROW_LIMIT, smoothed)) or 1
 
 
-@dataclass(frozen=True)
+@frozen
 class RunnerPlan:
     """What the plan gives the runner: planned batch rows, the batch time it aims at, the pause."""
 

@@ -37,11 +37,12 @@ pass reads what is not in shared_buffers, the second finds every page there. Fro
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from migspec.estimate.model import CATALOG_ONLY_SECONDS, Estimate, Rate, format_duration
 from migspec.estimate.runner import RunnerPlan, runner_seconds
+from migspec.frozen import frozen
 
 if TYPE_CHECKING:
     from migspec.locks import LockMode
@@ -97,7 +98,7 @@ MIN_PROBE_PAGES = 256
 MIN_READ_SHARE = 0.25
 
 
-@dataclass(frozen=True)
+@frozen
 class ServerSpeed:
     """What the probe measured on the server (see the module docstring)."""
 

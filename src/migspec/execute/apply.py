@@ -15,7 +15,7 @@ import hashlib
 import os
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+
 
 import psycopg
 
@@ -26,12 +26,13 @@ from migspec.execute import rollout, state
 from migspec.execute.backfill import Progress, Throttle, run_backfill
 from migspec.execute.guard import Log, RetryPolicy, StepFailed, run_statements
 from migspec.execute.approval import check_approval
+from migspec.frozen import frozen, record
 from migspec.planfile import PHASES, LoadedPlan
 from migspec.planfile import normalize_target
 from migspec.planfile.model import Step
 
 
-@dataclass
+@record
 class ApplyOptions:
     phase: str
     dry_run: bool = False
@@ -175,7 +176,7 @@ def apply_phase(plan: LoadedPlan, dsn: str | None, opts: ApplyOptions, log: Log)
         conn.close()
 
 
-@dataclass(frozen=True)
+@frozen
 class StepKey:
     """Where a unit of work is recorded in the state table."""
 

@@ -23,7 +23,7 @@ import json
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import psycopg
@@ -33,11 +33,12 @@ from migspec.estimate.runner import next_batch_size
 from migspec.estimate.speed import eta
 from migspec.execute import state
 from migspec.execute.guard import Log, set_local_timeouts
+from migspec.frozen import record
 from migspec.planfile.model import Backfill
 from migspec.planfile.sql import batch_statements, escape_percent, key_condition, cols, q, walk_table
 
 
-@dataclass
+@record
 class Throttle:
     max_replication_lag_s: float = policy.MAX_REPLICATION_LAG_S
     max_lock_waits: int = 0  # sessions waiting for locks on the table; 0 disables
@@ -45,7 +46,7 @@ class Throttle:
     poll_s: float = 1.0
 
 
-@dataclass
+@record
 class Progress:
     rows_done: int = 0
     batches: int = 0

@@ -12,13 +12,14 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+
 
 import psycopg
 from psycopg import sql as psql
 
 from migspec import policy
 from migspec.errors import MigspecError
+from migspec.frozen import frozen
 from migspec.planfile.model import Step
 
 Log = Callable[[str], None]
@@ -30,7 +31,7 @@ class StepFailed(MigspecError):
     exit_code = 4
 
 
-@dataclass(frozen=True)
+@frozen
 class RetryPolicy:
     attempts: int = policy.RETRY_ATTEMPTS
     base_s: float = policy.RETRY_BASE_S

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import psycopg
@@ -21,10 +21,11 @@ import psycopg
 from migspec import policy
 from migspec.errors import InputError, RefusedError
 from migspec.execute import state
+from migspec.frozen import record
 from migspec.planfile import PHASES, LoadedPlan
 
 
-@dataclass
+@record
 class PhaseProgress:
     name: str
     steps: int  # in the plan

@@ -16,11 +16,12 @@ from here): linting .sql files never loads it (issue 16: lint imports only what 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migspec.errors import EXIT_OK, InputError, MigspecError
+from migspec.frozen import frozen
 
 if TYPE_CHECKING:
     from migspec.frameworks.project import Project
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from migspec.stats import Stats  # noqa: F401
 
 
-@dataclass(frozen=True)
+@frozen
 class ProjectOptions:
     """What the command line (or ``[tool.migspec]``) says about a project."""
 

@@ -13,16 +13,17 @@ from __future__ import annotations
 import hashlib
 import json
 import pprint
-from dataclasses import dataclass
+
 from pathlib import Path
 
 from migspec.errors import InputError
 from migspec.frameworks import FrameworkMigration, Project
+from migspec.frozen import frozen
 from migspec.planfile.model import Plan, Step
 from migspec.planfile import step_dict
 
 
-@dataclass(frozen=True)
+@frozen
 class Group:
     phase: str
     steps: tuple[tuple[int, Step], ...]  # (index in the phase, from 1; the step)
@@ -30,7 +31,7 @@ class Group:
     manual_after: tuple[str, ...] = ()  # manual steps that follow this group (deploys)
 
 
-@dataclass(frozen=True)
+@frozen
 class Emitted:
     files: tuple[Path, ...]
     removed: tuple[Path, ...]

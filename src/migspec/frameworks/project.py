@@ -8,12 +8,13 @@ import contextlib
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import field
 from collections.abc import Iterator
 from pathlib import Path
 
 from migspec.errors import InputError
 from migspec.frameworks import ProjectOptions, detect
+from migspec.frozen import frozen
 from migspec.names import quote_ident
 from migspec.parse.source import Location, Migration, Placeholder, Statement, parse_text
 from migspec.stats import BOOKKEEPING_TABLES
@@ -22,7 +23,7 @@ from migspec.stats import BOOKKEEPING_TABLES
 ORIGIN_CHARS = 120
 
 
-@dataclass(frozen=True)
+@frozen
 class FrameworkOperation:
     """One operation of a migration (a Django operation, an Alembic ``op.*`` call, a data change)."""
 
@@ -34,7 +35,7 @@ class FrameworkOperation:
     opaque: str = ""  # non-empty: work migspec cannot see, and why
 
 
-@dataclass(frozen=True)
+@frozen
 class FrameworkMigration:
     key: str  # "shop.0002_order_status" (Django) or a revision id (Alembic)
     file: str
@@ -47,7 +48,7 @@ class FrameworkMigration:
     path: str = ""  # the file, absolute
 
 
-@dataclass(frozen=True)
+@frozen
 class Project:
     kind: str  # "django" | "alembic"
     root: Path

@@ -24,9 +24,10 @@ from __future__ import annotations
 import ast
 import builtins
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
+from migspec.frozen import frozen, record
 from migspec.names import quote_ident, quote_literal
 
 #: Calls whose receiver runs SQL text given as the first argument.
@@ -38,7 +39,7 @@ PASS_THROUGH = frozenset({"all", "only", "defer", "order_by", "select_related", 
                           "iterator", "annotate", "values", "values_list", "distinct", "reverse", "alias"})
 
 
-@dataclass(frozen=True)
+@frozen
 class DataAction:
     """One data change found in Python code: SQL to judge, or ``opaque`` work migspec cannot see."""
 
@@ -51,7 +52,7 @@ class DataAction:
     via: str = "sql"  # "orm" (a queryset write), "sql" (SQL text run), "call" (code handed the migration's state)
 
 
-@dataclass
+@record
 class _Scope:
     models: dict[str, str] = field(default_factory=dict)  # variable -> model label "app.model"
     querysets: dict[str, tuple[str, tuple]] = field(default_factory=dict)  # variable -> (label, filter calls)

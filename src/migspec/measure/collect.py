@@ -11,10 +11,11 @@ exception: ``count(*)`` needs SELECT on the table.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
 
 import psycopg
 
+from migspec.frozen import frozen
 from migspec.names import QualifiedName
 from migspec.stats import SchemaColumn, TableSchema
 
@@ -26,7 +27,7 @@ _OTHER_KINDS = {"v": "a view", "f": "a foreign table", "i": "an index", "I": "a 
 _IDENTITY = {"a": "always", "d": "by default"}
 
 
-@dataclass(frozen=True)
+@frozen
 class ServerFacts:
     version_num: int  # server_version_num, e.g. 150018
     version: str  # "15.18"
@@ -44,7 +45,7 @@ class ServerFacts:
         return self.version_num // 10000
 
 
-@dataclass(frozen=True)
+@frozen
 class Relation:
     """A table the user asked about, resolved to its OID; ``members`` are the relations that carry
     its rows and counters (itself, or the leaf partitions of a partitioned table)."""
@@ -60,7 +61,7 @@ class Relation:
         return frozenset((self.oid, *self.members))
 
 
-@dataclass(frozen=True)
+@frozen
 class Size:
     rows: int
     rows_source: str

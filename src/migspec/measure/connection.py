@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -23,6 +23,7 @@ from psycopg import errors as pgerrors
 from migspec.dsn import connect as open_connection
 from migspec.dsn import first_line, redact, secrets_in
 from migspec.errors import InputError
+from migspec.frozen import frozen
 
 __all__ = ["MeasureError", "Target", "connect", "redact", "secrets_in", "target_of", "translated"]
 
@@ -37,7 +38,7 @@ class MeasureError(InputError):
     """A problem reaching or reading the server: one line for the user, exit 2."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Target:
     """Where the measurements come from, as the stats file records it: never user or password."""
 

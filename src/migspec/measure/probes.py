@@ -26,11 +26,12 @@ import datetime as dt
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import psycopg
 
+from migspec.frozen import frozen
 from migspec.measure.collect import Relation
 from migspec.names import QualifiedName
 from migspec.stats import ServerProbe, TableProbe
@@ -54,7 +55,7 @@ FROM pg_statio_all_tables WHERE relid = ANY(%s)
 """
 
 
-@dataclass(frozen=True)
+@frozen
 class ProbeResult:
     server: ServerProbe
     tables: dict[QualifiedName, TableProbe]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from psycopg.errors import LockNotAvailable
 
+from migspec.frozen import frozen
 from migspec.measure import collect
 from migspec.measure.collect import Relation, ServerFacts, Size
 from migspec.measure.connection import (DEFAULT_STATEMENT_TIMEOUT, MeasureError, Target, connect, secrets_in,
@@ -45,7 +46,7 @@ class MeasureOptions:
             raise MeasureError(f"--statement-timeout must be more than 0 and at most {MAX_SAMPLE_SECONDS:g}")
 
 
-@dataclass(frozen=True)
+@frozen
 class TableMeasurement:
     relation: Relation
     size: Size
@@ -58,7 +59,7 @@ class TableMeasurement:
         return self.relation.name
 
 
-@dataclass(frozen=True)
+@frozen
 class Measurement:
     server: ServerFacts
     target: Target

@@ -33,10 +33,11 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import psycopg
 
+from migspec.frozen import frozen, record
 from migspec.measure.collect import Relation
 
 #: Default window and poll interval (seconds).
@@ -68,7 +69,7 @@ _BLOCKERS_SQL = "SELECT pid, pg_blocking_pids(pid) FROM unnest(%s::int[]) AS pid
 _NOW_SQL = "SELECT pg_stat_clear_snapshot(), extract(epoch FROM clock_timestamp())::float8"
 
 
-@dataclass(frozen=True)
+@frozen
 class Observation:
     """What one poll saw: per table, the pids waiting on it and the pids blocking them."""
 
@@ -79,7 +80,7 @@ class Observation:
     longest_transaction: float  # client sessions and prepared transactions only
 
 
-@dataclass
+@record
 class ContentionTracker:
     """Folds polls into per-table contention figures (pure; fed by :func:`sample`)."""
 
@@ -105,7 +106,7 @@ class ContentionTracker:
         self.longest_transaction = max(self.longest_transaction, obs.longest_transaction)
 
 
-@dataclass(frozen=True)
+@frozen
 class TableWindow:
     writes: int | None  # rows inserted + updated + deleted during the window (None: counters reset)
     write_qps: float | None
@@ -115,7 +116,7 @@ class TableWindow:
     longest_blocker_seconds: float  # oldest transaction seen blocking a wait on this table
 
 
-@dataclass(frozen=True)
+@frozen
 class Window:
     started_at: float  # server clock, epoch seconds, when the first counters were read
     ended_at: float

@@ -4,7 +4,7 @@ rollout's risk, the confirmations, and the runbook."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from pglast.enums import ObjectType
 from migspec import policy
 from migspec.errors import RefusedError
 from migspec.estimate.throughput import Calibration, format_duration
+from migspec.frozen import frozen
 from migspec.lint import Report
 from migspec.parse.source import Migration
 from migspec.stats import Stats
@@ -31,7 +32,7 @@ from migspec.schema import Schema, drift, from_stats, learn, load
 ORDER = (PhaseName.EXPAND, PhaseName.MIGRATE, PhaseName.CONTRACT)
 
 
-@dataclass(frozen=True)
+@frozen
 class PlanOptions:
     confirm: tuple[str, ...] = ()
     contract_after_days: int = policy.CONTRACT_AFTER_DAYS

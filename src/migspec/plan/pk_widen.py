@@ -36,12 +36,13 @@ and VALIDATEs them.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+
 from typing import Any
 
 from pglast import ast, enums
 
 from migspec.analysis import Analyzed
+from migspec.frozen import frozen
 from migspec.names import QualifiedName, identifier, quote_literal
 from migspec.ops import constraint, table
 from migspec.ops.types import ColumnType
@@ -68,7 +69,7 @@ def old_name(column: str) -> str:
     return identifier(f"{column}__migspec_old")
 
 
-@dataclass(frozen=True)
+@frozen
 class Reference:
     """A single-column foreign key pointing at the widened key."""
 
@@ -85,7 +86,7 @@ class Reference:
         return identifier(f"{self.table.name}_{self.column}__migspec_fk")
 
 
-@dataclass(frozen=True)
+@frozen
 class Widening:
     table: QualifiedName
     column: str

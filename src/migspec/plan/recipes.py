@@ -7,9 +7,10 @@ planner, the plan file's classes and every operation module they import (issue 1
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+
 from typing import TYPE_CHECKING
 
+from migspec.frozen import frozen
 from migspec.names import QualifiedName, identifier, quote_ident
 from migspec.phases import PhaseName
 from migspec.versions import supports
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 E, M = PhaseName.EXPAND, PhaseName.MIGRATE
 
 
-@dataclass(frozen=True)
+@frozen
 class StepSpec:
     """A step as a recipe states it before any measurement: its phase, its SQL both ways, the table
     whose traffic it affects and the kind of work it does there (a calibration kind such as

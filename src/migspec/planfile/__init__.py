@@ -10,12 +10,13 @@ refuses a newer one (a plan without it was written before the field existed: ver
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migspec import policy
 from migspec.errors import InputError
+from migspec.frozen import frozen
 from migspec.names import QualifiedName
 from migspec.planfile.model import Backfill, Plan, Step
 
@@ -28,7 +29,7 @@ FORMAT = 1
 PHASES = ("expand", "migrate", "contract")
 
 
-@dataclass(frozen=True)
+@frozen
 class LoadedPlan:
     path: Path
     sha256: str

@@ -5,18 +5,19 @@ Renderers and the executor read these objects; nothing here knows how it is prin
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from migspec import policy
 from migspec.estimate.model import format_range
+from migspec.frozen import frozen
 from migspec.locks import LockMode
 from migspec.names import QualifiedName
 from migspec.phases import PhaseName  # noqa: F401 - re-exported: the plan's vocabulary
 from migspec.risk import Risk
 
 
-@dataclass(frozen=True)
+@frozen
 class Backfill:
     """A keyset-batched UPDATE: the executor runs it batch by batch; ``sql`` renders it for psql."""
 
@@ -40,7 +41,7 @@ class Backfill:
     keep_written: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class Step:
     description: str
     up: tuple[str, ...]  # SQL statements, in order
@@ -77,7 +78,7 @@ class Step:
                 f"{policy.RETRY_BASE_S:g} s capped at {policy.RETRY_CAP_S:g} s, full jitter")
 
 
-@dataclass(frozen=True)
+@frozen
 class Phase:
     name: PhaseName
     steps: tuple[Step, ...]
@@ -101,7 +102,7 @@ class Phase:
         return all(s.reversible for s in self.steps)
 
 
-@dataclass(frozen=True)
+@frozen
 class Confirmation:
     target: str
     operation: str
@@ -109,7 +110,7 @@ class Confirmation:
     reason: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Runbook:
     pre_check: tuple[str, ...]
     cutover: tuple[str, ...]
@@ -117,7 +118,7 @@ class Runbook:
     post_verify: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class Plan:
     migration: str
     risk: Risk

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
+from migspec.frozen import frozen
+
 
 Segment = tuple[str, str]  # (text, style name; "" is unstyled)
 Line = list[Segment]
@@ -21,7 +23,7 @@ UNBROKEN = frozenset({"lock", "estimate"})
 PLAIN_WIDTH = 100
 
 
-@dataclass(frozen=True)
+@frozen
 class Para:
     """Prose: words wrap at spaces (runs of spaces kept inside a line); continuation lines start at
     ``hang``. A word longer than a whole line is cut, since prose has no meaning to keep in one piece."""
@@ -30,7 +32,7 @@ class Para:
     hang: int | None = None  # default: indent + 4
 
 
-@dataclass(frozen=True)
+@frozen
 class Sql:
     """One SQL statement (or a ``--`` comment) after a label: its own line breaks kept, a line too long
     broken only at whitespace outside string literals, quoted names, comments and dollar-quoted

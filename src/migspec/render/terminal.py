@@ -5,7 +5,6 @@ imported only when colour is wanted, so piped and JSON output never pay for it."
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Sequence
 from typing import IO, Any
 
@@ -35,8 +34,27 @@ def terminal_width(stream: IO[str]) -> int:
     """The terminal's columns (COLUMNS wins, as everywhere), else the plain width."""
     isatty = getattr(stream, "isatty", None)
     if os.environ.get("COLUMNS", "").isdigit() or (isatty and isatty()):
-        return max(40, shutil.get_terminal_size((PLAIN_WIDTH, 24)).columns)
+        return max(40, terminal_columns(PLAIN_WIDTH))
     return PLAIN_WIDTH
+
+
+def terminal_columns(fallback: int = 80) -> int:
+    """``shutil.get_terminal_size(...).columns``: COLUMNS when set to a positive number, else the
+    width of the terminal standard output is on, else ``fallback``. Written out because importing
+    shutil (bz2, lzma, fnmatch) cost ~2 ms at every start and argparse asks for the width at each
+    ``add_argument`` (migspec.cli's parser passes this; issue 16)."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        import sys
+
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else fallback
 
 
 def write(blocks: Sequence[Block], stream: IO[str], color: str = "auto") -> None:

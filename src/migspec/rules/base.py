@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, ClassVar
 
-from migspec.frozen import frozen
+from migspec.frozen import frozen, record
 from migspec.risk import Risk, Thresholds
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ class Hit:
     fallback: bool = False
 
 
-@dataclass
+@record
 class RuleContext:
     """What a rule may read besides the operation: the version, the schema so far, the history."""
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import copy
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from migspec.frozen import record
 from migspec.names import QualifiedName
 from migspec.ops.types import ColumnType
 
@@ -18,7 +19,7 @@ PRIMARY, UNIQUE, CHECK, FOREIGN, EXCLUDE, NOT_NULL = "p", "u", "c", "f", "x", "n
 _TYPE_MAX = {"int2": 2**15 - 1, "int4": 2**31 - 1, "int8": 2**63 - 1}
 
 
-@dataclass
+@record
 class Column:
     """A table's column."""
 
@@ -47,7 +48,7 @@ class Column:
         return self.parsed
 
 
-@dataclass
+@record
 class Constraint:
     """A table's constraint."""
 
@@ -62,7 +63,7 @@ class Constraint:
     inherited: bool = False  # a partition's copy of its parent's constraint (conislocal false)
 
 
-@dataclass
+@record
 class Index:
     """An index of a table."""
 
@@ -88,7 +89,7 @@ class Index:
         return re.sub(r"^CREATE (UNIQUE )?INDEX \S+ ON (ONLY )?\S+ ", r"\1", self.definition)
 
 
-@dataclass
+@record
 class Trigger:
     """A trigger on a table."""
 
@@ -96,7 +97,7 @@ class Trigger:
     definition: str  # CREATE TRIGGER statement
 
 
-@dataclass
+@record
 class Sequence:
     """A sequence, and the column that owns it."""
 
@@ -127,7 +128,7 @@ class Sequence:
                 "cache": self.cache if self.cache is not None else 1, "cycle": self.cycle}
 
 
-@dataclass
+@record
 class EnumType:
     """An enum type and its labels."""
 
@@ -135,7 +136,7 @@ class EnumType:
     labels: tuple[str, ...] = ()  # in sort order
 
 
-@dataclass
+@record
 class View:
     """A view (or materialized view) and what it reads."""
 
@@ -151,7 +152,7 @@ class View:
     reads: frozenset[tuple[QualifiedName, str | None]] = frozenset()
 
 
-@dataclass
+@record
 class Table:
     """A table: columns, constraints, indexes, triggers."""
 
@@ -195,7 +196,7 @@ class Table:
         return any(c.not_null_column == column and c.validated for c in self.constraints.values())
 
 
-@dataclass
+@record
 class Schema:
     """The schema as the migration knows it so far: tables, sequences, enums, views."""
 

@@ -16,11 +16,12 @@ import json
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from migspec import policy
 from migspec.errors import InputError, RefusedError
+from migspec.frozen import frozen
 from migspec.stats import Stats
 from migspec.planfile.model import Plan, Runbook
 from migspec.risk import Risk
@@ -44,7 +45,7 @@ CHECK_STEPS = {
 _CLASSIFIER = re.compile(r"^Framework :: Django :: (\d+\.\d+)$")
 
 
-@dataclass(frozen=True)
+@frozen
 class DjangoOptions:
     target: str
     python: str | None = None  # the project's interpreter (current Django); default: this one

@@ -11,16 +11,17 @@ which a rollback takes two steps.  Missing required measurements refuse (exit 3)
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from migspec.errors import InputError, RefusedError
+from migspec.frozen import frozen
 from migspec.planfile.model import Phase, PhaseName, Plan, Step
 from migspec.risk import Risk
 from migspec.upgrade.probe import Environment, TestRun
 from migspec.upgrade.scanner import Match
 
 
-@dataclass(frozen=True)
+@frozen
 class RiskRule:
     key: str
     risk: Risk
@@ -56,7 +57,7 @@ RULES: dict[str, RiskRule] = {r.key: r for r in (
 )}
 
 
-@dataclass(frozen=True)
+@frozen
 class Reason:
     rule: str
     detail: str
@@ -69,7 +70,7 @@ class Reason:
         return f"{self.risk}: {self.detail} ({RULES[self.rule].fact})"
 
 
-@dataclass(frozen=True)
+@frozen
 class Dependency:
     name: str
     version: str
@@ -78,7 +79,7 @@ class Dependency:
     supports_target: bool
 
 
-@dataclass(frozen=True)
+@frozen
 class UpgradeReport:
     """Every measurement behind an upgrade plan; the renderers print it beside the plan."""
 

@@ -13,10 +13,11 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
+
 from pathlib import Path
 
 from migspec.errors import InputError
+from migspec.frozen import frozen
 
 #: How long one probe may run; a test suite gets ``TEST_TIMEOUT_S``.
 PROBE_TIMEOUT_S = 60.0
@@ -43,7 +44,7 @@ print(json.dumps(out))
 """
 
 
-@dataclass(frozen=True)
+@frozen
 class Environment:
     """One interpreter the project runs under (its current or its target framework version)."""
 
@@ -53,7 +54,7 @@ class Environment:
     classifiers: dict[str, tuple[str, tuple[str, ...]]]  # dist -> (version, Framework :: classifiers)
 
 
-@dataclass(frozen=True)
+@frozen
 class TestRun:
     ok: bool
     exit_code: int

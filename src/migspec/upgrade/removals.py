@@ -7,13 +7,15 @@ gives them a type and answers "which rows does an upgrade from A to B cross".
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
 from functools import cache
+
+from migspec.frozen import frozen
 
 FRAMEWORKS = ("django", "sqlalchemy")
 
 
-@dataclass(frozen=True)
+@frozen
 class Removal:
     framework: str
     symbol: str  # dotted import path, Class.method, keyword name, setting, Meta option, filter, code pattern

@@ -29,10 +29,11 @@ import ast
 import enum
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+
 from functools import cache
 from pathlib import Path
 
+from migspec.frozen import frozen
 from migspec.upgrade.removals import Removal
 
 
@@ -44,7 +45,7 @@ class Confidence(enum.IntEnum):
         return self.name
 
 
-@dataclass(frozen=True)
+@frozen
 class Match:
     row: Removal
     path: str  # relative to the project

@@ -11,11 +11,12 @@ scanner findings - library-level autocommit is the silent one: ``conn.execute(in
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+
 from pathlib import Path
 
 from migspec import policy
 from migspec.errors import InputError
+from migspec.frozen import frozen
 from migspec.planfile.model import Plan, Runbook
 from migspec.upgrade import removals
 from migspec.upgrade.plan import (Reason, UpgradeReport, common_reasons, fix_steps, installed_version, manual,
@@ -30,7 +31,7 @@ ALEMBIC_DROPS_14 = (1, 20)
 _FUTURE_CALLS = ("create_engine", "Session", "sessionmaker")
 
 
-@dataclass(frozen=True)
+@frozen
 class SQLAlchemyOptions:
     target: str = "2.0"
     python: str | None = None

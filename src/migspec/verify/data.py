@@ -13,18 +13,19 @@ demands (other CHECKs, exotic types without a default) is a clear error naming t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import psycopg
 
 from migspec.errors import InputError
+from migspec.frozen import record
 from migspec.names import quote_ident, quote_literal
 from migspec.verify.trace import SYSTEM_SCHEMA_FILTER
 
 Template = Callable[[str], str]  # SQL for the row number -> SQL for the column's value
 
 
-@dataclass
+@record
 class Column:
     name: str
     sql_type: str  # format_type(), the cast target
@@ -41,7 +42,7 @@ class Column:
     choices: tuple[str, ...] = ()  # literals a CHECK allows
 
 
-@dataclass
+@record
 class TableModel:
     oid: int
     name: str  # schema-qualified, quoted

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from migspec.estimate.model import format_duration, format_range
 from migspec.estimate.throughput import calibration_text
+from migspec.frozen import record
 from migspec.render.layout import PLAIN_WIDTH, Block, Para, layout, para, plain
 from migspec.verify.trace import CatalogDifference
 from migspec.verify.writers import LatencyStats
@@ -17,7 +18,7 @@ from migspec.verify.writers import LatencyStats
 FORMATS = ("text", "json")
 
 
-@dataclass
+@record
 class StepResult:
     phase: str
     index: int
@@ -60,7 +61,7 @@ class StepResult:
         return f"{self.number or self.index} {self.phase}"
 
 
-@dataclass
+@record
 class PhaseResult:
     name: str
     steps: list[StepResult] = field(default_factory=list)
@@ -88,7 +89,7 @@ class PhaseResult:
         return out
 
 
-@dataclass
+@record
 class VerifyResult:
     plan: str
     source: str

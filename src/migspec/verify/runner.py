@@ -20,7 +20,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from migspec.estimate.throughput import DEFAULT_RATES
 from migspec.execute import state
 from migspec.execute.backfill import Throttle, run_backfill
 from migspec.execute.guard import RetryPolicy, StepFailed, run_statements
+from migspec.frozen import frozen, record
 from migspec.planfile import step_from_dict
 from migspec.locks import LockMode
 from migspec.names import QualifiedName, quote_ident
@@ -50,7 +51,7 @@ Log = Callable[[str], None]
 STALL_GRACE_S = 0.25
 
 
-@dataclass(frozen=True)
+@frozen
 class VerifyOptions:
     rows: int = 20_000
     writers: int = 4
@@ -66,7 +67,7 @@ class VerifyOptions:
     estimate_mismatch: str = "warn"
 
 
-@dataclass
+@record
 class VerifyInput:
     """The plan (its JSON document: the contract apply reads too) and the facts verify needs."""
 

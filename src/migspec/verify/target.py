@@ -12,16 +12,17 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+
 
 import psycopg
 
 from migspec.dsn import connect
 from migspec.errors import RefusedError
+from migspec.frozen import frozen
 from migspec.names import quote_ident
 
 
-@dataclass(frozen=True)
+@frozen
 class Target:
     dsn: str
     description: str  # "embedded PostgreSQL 15.18 (fsync off)" / "scratch database at ..."

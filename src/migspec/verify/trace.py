@@ -13,11 +13,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import psycopg
 
+from migspec.frozen import frozen, record
 from migspec.locks import LockMode
 
 #: Schemas whose objects are never the migration's: PostgreSQL's own, and migspec's state table.
@@ -77,7 +78,7 @@ def read_own_locks(conn: psycopg.Connection) -> list[tuple[int, str, bool]]:
     return out
 
 
-@dataclass
+@record
 class LockObservation:
     """The strongest lock mode seen per relation oid: held (granted) and waited for."""
 
@@ -285,7 +286,7 @@ def catalog_snapshot(conn: psycopg.Connection) -> Snapshot:
     return out
 
 
-@dataclass(frozen=True)
+@frozen
 class CatalogDifference:
     category: str
     key: str

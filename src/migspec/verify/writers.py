@@ -14,15 +14,16 @@ import itertools
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import psycopg
 
+from migspec.frozen import frozen, record
 from migspec.names import quote_ident
 from migspec.verify.data import TableModel, insert_sql
 
 
-@dataclass(frozen=True)
+@frozen
 class Op:
     started: float  # time.monotonic()
     latency: float  # seconds
@@ -31,7 +32,7 @@ class Op:
     error: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class WriterWork:
     """The statements one table gets; ``{g}`` is replaced by a row number."""
 
@@ -54,7 +55,7 @@ def writer_work(model: TableModel, columns: list[str]) -> WriterWork:
     return WriterWork(model.name, insert, update)
 
 
-@dataclass(frozen=True)
+@frozen
 class LatencyStats:
     ops: int
     errors: int
@@ -81,7 +82,7 @@ def latency_stats(ops: list[Op]) -> LatencyStats:
     return LatencyStats(len(ops), len(errors), pct(0.50), pct(0.99), round(lat[-1] * 1000, 1), samples)
 
 
-@dataclass
+@record
 class WriterPool:
     """Start with :meth:`start`, stop with :meth:`stop`; :meth:`during` gives the latencies of the
     operations that overlapped a time window."""

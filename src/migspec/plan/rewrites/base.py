@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +12,7 @@ from pglast import ast
 
 from migspec.analysis import Analyzed
 from migspec.errors import RefusedError
+from migspec.frozen import frozen
 from migspec.names import QualifiedName, quote_literal
 from migspec.ops.base import Operation
 from migspec.plan.context import PlanContext
@@ -36,7 +37,7 @@ def handles(*operations: type[Operation]) -> Callable[[Rewrite], Rewrite]:
     return register
 
 
-@dataclass(frozen=True)
+@frozen
 class Known:
     """ops.base.Known over the planner's schema model: what an operation's reverse() may ask, a
     fact nobody gave refused (exit 3) with the way to give it."""

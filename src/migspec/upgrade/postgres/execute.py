@@ -27,7 +27,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from migspec.errors import InputError, RefusedError
 from migspec.execute.apply import plan_lock, release_plan_lock
 from migspec.execute.guard import Log, StepFailed
 from migspec.execute.approval import check_approval
+from migspec.frozen import record
 from migspec.planfile import PHASES, LoadedPlan
 from migspec.measure.connection import redact, secrets_in
 from migspec.names import quote_literal
@@ -55,7 +56,7 @@ _POLL = 0.05
 Hook = Callable[[str, str], None]  # (action, "up" | "down") after it ran: the rehearsal repoints writers here
 
 
-@dataclass
+@record
 class Context:
     plan: LoadedPlan
     source_dsn: str = field(repr=False)

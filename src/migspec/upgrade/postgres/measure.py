@@ -24,11 +24,12 @@ Free disk is not readable over SQL without superuser file functions; the operato
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+
 from typing import Any
 
 import psycopg
 
+from migspec.frozen import frozen
 from migspec.measure.connection import connect, secrets_in, translated
 
 #: How many of the largest tables the section lists.
@@ -110,7 +111,7 @@ _COLLATION_15_SQL = "SELECT datlocprovider::text, datcollversion, " \
 _PROVIDERS = {"c": "libc", "i": "icu", "b": "builtin"}
 
 
-@dataclass(frozen=True)
+@frozen
 class Snapshot:
     at: float  # server clock, epoch seconds
     wal_lsn: int | None  # bytes since 0/0; None on a standby

@@ -13,11 +13,12 @@ blue/green when nothing blocks that; else RED, naming the blockers of both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from migspec.errors import InputError, RefusedError
 from migspec.estimate.throughput import format_duration
+from migspec.frozen import frozen
 from migspec.names import quote_ident
 from migspec.planfile.model import Phase, PhaseName, Plan, Runbook, Step
 from migspec.risk import Risk
@@ -42,7 +43,7 @@ REQUIRED: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class Finding:
     risk: Risk
     method: str  # "logical", "pg_upgrade" or "both"
@@ -53,7 +54,7 @@ class Finding:
         return self.method in ("both", method)
 
 
-@dataclass(frozen=True)
+@frozen
 class Estimates:
     copy_seconds: float
     catch_up_seconds: float
@@ -74,7 +75,7 @@ class Estimates:
                 "pg_upgrade_seconds": round(self.pg_upgrade_seconds, 3), "basis": dict(self.basis)}
 
 
-@dataclass(frozen=True)
+@frozen
 class UpgradePlan:
     plan: Plan
     method: str

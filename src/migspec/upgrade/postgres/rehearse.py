@@ -33,13 +33,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from migspec.execute.approval import approve
+from migspec.frozen import record
 from migspec.planfile import load as load_plan
 from migspec.pgserver import Server
 from migspec.upgrade.postgres import execute
@@ -74,7 +75,7 @@ class Pooler:
             self._dsn = dsn
 
 
-@dataclass
+@record
 class WriterLog:
     writer: int
     acked: list[int] = field(default_factory=list)  # n of every committed transaction
@@ -180,7 +181,7 @@ def _wait_equal(src: str, tgt: str, timeout: float = 60.0) -> tuple[bool, dict[s
         time.sleep(0.2)
 
 
-@dataclass
+@record
 class Rehearsal:
     source: Server
     target: Server

@@ -12,11 +12,12 @@ replaces them with the figures of the real hardware. BENCHMARKS.md compares them
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from migspec.errors import InputError
+from migspec.frozen import frozen
 
 #: pg_upgrade is chosen when the budget is at least this multiple of its estimated time.
 PG_UPGRADE_BUDGET_FACTOR = 1.5
@@ -35,7 +36,7 @@ FORWARD_NAME = "migspec_upgrade"
 REVERSE_NAME = "migspec_upgrade_reverse"
 
 
-@dataclass(frozen=True)
+@frozen
 class Rates:
     """Throughputs the estimates divide by; ``source`` says where they came from."""
 

@@ -1,0 +1,71 @@
+"""pglast's node and enum classes, created when first used instead of when pglast is imported.
+
+Importing pglast runs ``pglast.enums`` and ``pglast.ast``: about 80 enum classes and 270 node
+classes, built at every start - ``import pglast.parser`` took 43-71 ms of which these were all but
+13-15 ms (measured on the benchmark machine, 2026-12-01, fresh interpreters). ``migspec lint``
+never uses them: it parses with libpg_query's JSON tree (``pglast.parser.parse_sql_json``, issue
+16) and reads keywords from ``pglast.keywords``. The plan and the schema model use them, through
+ordinary ``from pglast import ast`` imports, which still work: each of the two modules is put in
+``sys.modules`` as an empty module that runs its own code the first time one of its attributes is
+asked for, before pglast's package ``__init__`` imports them.
+
+``importlib.util.LazyLoader`` cannot do this: the import system itself reads the module's
+``__spec__`` when pglast's package imports it, and any attribute read makes a LazyLoader module
+load. Here the module's spec and file are ordinary attributes, set at once; only a missing
+attribute (a class or enum name) runs the module.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery  # not importlib.util: it imports more (~1.5 ms at every start)
+import sys
+import _thread  # not threading: ~1 ms more at every start, for one lock
+import types
+from typing import Any
+
+#: The submodules of pglast deferred; each is imported by pglast's package and parser at import.
+DEFERRED = ("pglast.ast", "pglast.enums")
+
+_loading = _thread.RLock()
+
+
+class _DeferredModule(types.ModuleType):
+    """A module whose code runs at the first read of an attribute it does not have yet."""
+
+    _migspec_ran = False
+
+    def __getattr__(self, name: str) -> Any:  # only called for names not (yet) in the module
+        with _loading:  # another thread asking meanwhile waits for the code to have run
+            if not self.__dict__.get("_migspec_ran"):  # set first: a read from its own code must not rerun it
+                self.__dict__["_migspec_ran"] = True
+                self.__spec__.loader.exec_module(self)  # type: ignore[union-attr]
+        try:
+            return self.__dict__[name]
+        except KeyError:
+            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}") from None
+
+
+def defer_pglast_classes() -> None:
+    """Put pglast's ``ast`` and ``enums`` in ``sys.modules`` as deferred modules - unless pglast
+    was imported already (by whoever imported migspec), or cannot be found (its import will say so)."""
+    if "pglast" in sys.modules:
+        return
+    package = importlib.machinery.PathFinder.find_spec("pglast")  # finds it without running it
+    if package is None or package.submodule_search_locations is None:
+        return
+    for name in DEFERRED:
+        spec = importlib.machinery.PathFinder.find_spec(name, list(package.submodule_search_locations))
+        if spec is None or spec.loader is None:
+            continue
+        module = _DeferredModule(name)
+        module.__spec__, module.__loader__, module.__file__ = spec, spec.loader, spec.origin
+        module.__package__ = spec.parent
+        if spec.submodule_search_locations is not None:  # pglast.enums is a package
+            module.__path__ = list(spec.submodule_search_locations)
+        sys.modules[name] = module
+
+
+def is_deferred(name: str) -> bool:
+    """Whether ``name`` is still a deferred module whose code has not run."""
+    module = sys.modules.get(name)
+    return isinstance(module, _DeferredModule) and not module.__dict__.get("_migspec_ran")
