@@ -27,7 +27,7 @@ its batch size), on a fresh copy of the table; **cold** = the server restarted (
 shared_buffers) and `echo 3 > /proc/sys/vm/drop_caches` (empty OS page cache; the benchmark runs as
 root) just before the probe and the step - the probe then reads 16 MB of the table back in;
 **loaded** = pgbench writers (`-R rate`) running during the probe and the step. A step the plan
-estimates under SHORT_STEP_S runs TRIALS times (each trial a fresh copy, its own restart and probe):
+estimates under 5 s runs 3 times (SHORT_STEP_S, TRIALS; each trial a fresh copy, its own restart and probe):
 the case's measured and predicted times are the trials' medians - a single ~0.1 s timing on this
 shared machine, which ran at two speeds switching within seconds, says more about the moment
 than about the estimator (2026-12-01: the same probe read 55-65 or 90-105 ns per row)."""
