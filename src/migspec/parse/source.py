@@ -190,6 +190,10 @@ class LineIndex:
         return line, offset - self.starts[line - 1] + 1
 
 
+#: Blanks, as str.isspace() sees them (``\s`` of a str pattern: the same Unicode whitespace).
+_BLANKS = re.compile(r"\s*")
+
+
 def _skip_space_and_comments(text: str, pos: int, end: int) -> int:
     """Offset of the first token at or after ``pos``: pglast's stmt_location points just past the
     previous semicolon, so leading blanks and comments must be skipped for a useful column."""
@@ -299,10 +303,12 @@ def check_bounds(text: str, file: str, first_index: int = 0) -> None:
     if first_index + len(slices) > MAX_STATEMENTS:
         raise InputError(f"{file}: more than {MAX_STATEMENTS:,} statements (the limit in migspec.limits)")
     for piece in slices:
+        # Cheap first: a statement with fewer operator/bracket characters than the limit cannot exceed
+        # it. Its length from the slice, not from a copy of its text (issue 16).
+        if piece.stop - piece.start <= MAX_SQL_NESTING:
+            continue
         sql = text[piece]
-        # Cheap first: a statement with fewer operator/bracket characters than the limit cannot exceed it.
-        if len(sql) > MAX_SQL_NESTING and sum(1 for _ in zip(range(MAX_SQL_NESTING + 1),
-                                                             _MAYBE_DEEP.finditer(sql))) > MAX_SQL_NESTING:
+        if sum(1 for _ in zip(range(MAX_SQL_NESTING + 1), _MAYBE_DEEP.finditer(sql))) > MAX_SQL_NESTING:
             if _nesting(sql) > MAX_SQL_NESTING:
                 line, col = line_col(text, piece.start)
                 raise InputError(f"{file}:{line}:{col}: statement nested more than {MAX_SQL_NESTING} levels deep "
@@ -328,27 +334,33 @@ def parse_text(text: str, file: str, *, file_index: int = 0, first_index: int = 
         raise InputError(f"{file}:{line}:{col}: {message if len(message) <= 160 else message[:157] + '...'}") from None
     statements: list[Statement] = []
     locate = LineIndex(text)
+    starts = locate.starts
     prev_end = 0
     placeholders = _placeholders(text)
     i = 0
+    length = len(text)
     for rs in raw:
         loc = rs.get("stmt_location", 0)
-        end = loc + rs["stmt_len"] if rs.get("stmt_len") else len(text)
-        start = _skip_space_and_comments(text, loc, end)
-        directives = parse_directives(text[prev_end:start], file, prev_end, text, locate) \
-            if text.find("migspec", prev_end, start) != -1 else []  # (no copy of the text between)
+        end = loc + rs["stmt_len"] if rs.get("stmt_len") else length
+        # The statement's first token: most statements follow the previous one's semicolon after
+        # blanks only (one C call, no loop in Python per character - issue 16).
+        start = _BLANKS.match(text, loc, end).end()  # type: ignore[union-attr]
+        if text.startswith(("--", "/*"), start):
+            start = _skip_space_and_comments(text, start, end)
+        directives: tuple[Directive, ...] = ()
+        if text.find("migspec", prev_end, end) != -1:  # (no copy of the text between)
+            directives = tuple(parse_directives(text[prev_end:start], file, prev_end, text, locate))
+            if text.find("migspec", start, end) != -1:
+                _refuse_inner_directive(text, start, end, file, locate)
         while placeholders and placeholders[0][0] < start:
             offset, comment, label = placeholders.pop(0)
             statements.append(Statement(comment, Location(file, *locate(offset)), Placeholder(label),
                                         first_index + i, file_index))
             i += 1
-        line, col = locate(start)
-        if text.find("migspec", start, end) != -1:
-            _refuse_inner_directive(text, start, end, file, locate)
+        line = bisect_right(starts, start)  # locate(start), without the call: 0 <= start <= length
         sql = text[start:end].strip().rstrip(";").rstrip()
-        statements.append(
-            Statement(sql, Location(file, line, col), rs["stmt"], first_index + i, file_index, tuple(directives))
-        )
+        statements.append(Statement(sql, Location(file, line, start - starts[line - 1] + 1), rs["stmt"],
+                                    first_index + i, file_index, directives))
         i += 1
         prev_end = end
     for offset, comment, label in placeholders:
