@@ -94,26 +94,53 @@ class _Session:
     #: Session settings as the transaction found them: a ROLLBACK undoes a plain SET too.
     settings_at_begin: dict[str, float | str | None] = field(default_factory=dict)
     held: list[HeldLock] = field(default_factory=list)
+    #: (timezone, lock_timeout, statement_timeout) in effect, until a setting changes (``view``).
+    _view: tuple[str | None, float | None, float | None] | None = field(default=None, repr=False)
 
     def begin(self, explicit: bool) -> None:
         if self.tx_id is None:
             self.tx_id, self.next_tx = self.next_tx, self.next_tx + 1
             self.explicit = explicit
             self.held = []
-            self.local_settings = {}
+            if self.local_settings:  # (an autocommit statement has none: the view stays)
+                self.local_settings, self._view = {}, None
             self.settings_at_begin = dict(self.session_settings)
 
     def end(self) -> None:
-        self.tx_id, self.explicit, self.held, self.local_settings = None, False, [], {}
+        self.tx_id, self.explicit, self.held = None, False, []
+        if self.local_settings:
+            self.local_settings, self._view = {}, None
+
+    def set(self, name: str, value: float | str | None, *, local: bool) -> None:
+        if local:
+            self.local_settings[name] = value
+        else:
+            self.session_settings[name] = value
+            self.local_settings.pop(name, None)
+        self._view = None
+
+    def restore(self, settings: dict[str, float | str | None]) -> None:
+        self.session_settings = settings
+        self._view = None
 
     def setting(self, name: str) -> float | str | None:
         if name in self.local_settings:
             return self.local_settings[name]
         return self.session_settings.get(name)
 
+    def view(self) -> tuple[str | None, float | None, float | None]:
+        """(timezone, lock_timeout seconds, statement_timeout seconds) in effect: worked out once
+        per change of a setting, not for every statement (issue 16)."""
+        if self._view is None:
+            zone = self.setting("timezone")
+            self._view = (zone if isinstance(zone, str) else None, self.seconds("lock_timeout"),
+                          self.seconds("statement_timeout"))
+        return self._view
+
     def context(self) -> TxContext:
+        _, lock_timeout, statement_timeout = self.view()
         return TxContext(self.tx_id, self.explicit, self.wrapped and self.tx_id is not None,
-                         self.seconds("lock_timeout"), self.seconds("statement_timeout"), tuple(self.held))
+                         lock_timeout, statement_timeout, tuple(self.held))
 
     def seconds(self, name: str) -> float | None:
         value = self.setting(name)
@@ -147,15 +174,15 @@ def analyze(migration: Migration, *, version: int, stats: Stats, transaction_per
                 _transaction(session, op, transaction_per_file)
             elif isinstance(op, SetSetting):
                 _setting(session, op)
-            zone = session.setting("timezone")
-            schema.timezone = zone if isinstance(zone, str) else None
+            zone, lock_timeout, statement_timeout = session.view()
+            schema.timezone = zone
             effect = op.effect(schema, version)
             effects.append(effect)
             if autocommit and not isinstance(op, (TransactionControl, SetSetting)):
                 # The statement is its own transaction: the same context as long as the settings
                 # are (an immutable value, shared: building one per statement was a tenth of the walk).
-                key = (session.explicit, session.wrapped and session.tx_id is not None, session.seconds("lock_timeout"),
-                       session.seconds("statement_timeout"), tuple(session.held))
+                key = (session.explicit, session.wrapped and session.tx_id is not None, lock_timeout,
+                       statement_timeout, tuple(session.held))
                 ctx = autocommit_contexts.get(key)  # type: ignore[assignment]
                 if ctx is None:
                     ctx = autocommit_contexts[key] = TxContext(None, *key)
@@ -183,7 +210,7 @@ def _transaction(session: _Session, op: TransactionControl, wrapped: bool) -> No
         if op.action == "rollback" and session.tx_id is not None:
             # "If SET is issued within a transaction that is later aborted, the effects of the SET
             # command disappear" (PostgreSQL docs, SET).
-            session.session_settings = dict(session.settings_at_begin)
+            session.restore(dict(session.settings_at_begin))
         session.end()
         if wrapped:  # the runner's transaction ended early; later statements run in autocommit
             session.wrapped = False
@@ -195,7 +222,6 @@ def _setting(session: _Session, op: SetSetting) -> None:
     value: float | str | None = op.value if op.name == "timezone" else parse_duration_setting(op.value)
     if op.local:
         if session.tx_id is not None:  # SET LOCAL outside a transaction has no effect (a WARNING)
-            session.local_settings[op.name] = value
+            session.set(op.name, value, local=True)
     else:
-        session.session_settings[op.name] = value
-        session.local_settings.pop(op.name, None)
+        session.set(op.name, value, local=False)

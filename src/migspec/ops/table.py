@@ -129,7 +129,12 @@ class AddColumn(Operation):
     def default_volatility(self) -> tuple[str, tuple[str, ...]]:
         if self.default is None:
             return "i", ()
-        return expression_volatility(self.default)
+        # Once per operation, kept beside its fields (not one of them): effect() and two rules ask,
+        # each a walk of the DEFAULT's tree (issue 16).
+        found = self.__dict__.get("_default_volatility")
+        if found is None:
+            found = self.__dict__["_default_volatility"] = expression_volatility(self.default)
+        return found  # type: ignore[no-any-return]
 
     def rewrite_reason(self, version: int) -> str | None:
         """Why the table is rewritten, or None when the change is catalog-only."""

@@ -172,9 +172,10 @@ class Table:
     defined: bool = field(default=False, compare=False)
 
     def column(self, name: str) -> Column:
-        if name not in self.columns:
-            self.columns[name] = Column(name)
-        return self.columns[name]
+        found = self.columns.get(name)
+        if found is None:
+            found = self.columns[name] = Column(name)
+        return found
 
     @property
     def primary_key(self) -> tuple[str, ...]:
@@ -216,9 +217,10 @@ class Schema:
     timezone: str | None = field(default=None, compare=False)
 
     def table(self, name: QualifiedName) -> Table:
-        if name not in self.tables:
-            self.tables[name] = Table(name)
-        return self.tables[name]
+        found = self.tables.get(name)  # one lookup, not two: a QualifiedName hashes in Python
+        if found is None:
+            found = self.tables[name] = Table(name)
+        return found
 
     def known(self, name: QualifiedName | None) -> Table | None:
         return self.tables.get(name) if name is not None else None
