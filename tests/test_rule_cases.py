@@ -308,3 +308,49 @@ def test_presets_are_valid_stats_documents() -> None:
             assert stats.tables and all(not t.missing() for t in stats.tables.values()), name
     large = build_stats("large", "preset large").table(QualifiedName("public", "orders"))
     assert (large.rows, large.size_bytes, large.write_qps) == (20_000_000, 3_200_000_000, 400)
+
+
+def test_rules_declared_in_transaction_only_find_nothing_outside_one() -> None:
+    """A rule that declares ``in_transaction_only`` is not asked about statements that are their own
+    transaction (RuleIndex skips them, issue 16): asked anyway, about every autocommit statement of
+    every case file, it must find nothing there - the declaration loses no finding."""
+    from migspec.analysis import analyze
+    from migspec.risk import Thresholds
+    from migspec.rules import RuleContext
+
+    declared = [r for r in all_rules() if r.in_transaction_only]
+    assert declared, "no rule declares in_transaction_only: this test checks nothing"
+    asked = 0
+    for case in _all_cases():
+        if case.expect == "refused":
+            continue
+        stats = build_stats(case.stats, f"{case.id} stats")
+        version = case.pg_version or stats.pg_version or DEFAULT_PG_VERSION
+        rules = [cls() for cls in declared]  # fresh instances: a rule may keep state across statements
+        ctx = RuleContext(version, None, schema=None,  # type: ignore[arg-type]
+                          thresholds=Thresholds.from_mapping(stats.thresholds, case.id))
+        for item, schema in analyze(build_migration(case.sql, case.rule), version=version, stats=stats,
+                                    transaction_per_file=case.transaction_per_file):
+            ctx.schema = schema
+            if item.tx.tx_id is None:
+                for rule in rules:
+                    asked += 1
+                    assert not list(rule.check(item, ctx)), f"{case.id}: {rule.name} fired outside a transaction"
+            ctx.history.append(item)
+    assert asked > 100, f"only {asked} questions asked: the case files hold too few autocommit statements"
+
+
+def test_rule_index_asks_in_transaction_only_rules_inside_a_transaction_only() -> None:
+    from migspec.analysis import analyze
+    from migspec.rules import RuleIndex
+
+    stats = build_stats(DEFAULT_PRESET, "index stats")
+    migration = build_migration(["BEGIN;\nALTER TABLE orders ADD COLUMN a int;\nCOMMIT;\n"
+                                 "ALTER TABLE orders ADD COLUMN b int;\n"], "index")
+    index = RuleIndex([cls() for cls in all_rules()])
+    asked = {item.op.stmt.sql: {r.name for r in index.rules_for(item)}
+             for item, _ in analyze(migration, version=DEFAULT_PG_VERSION, stats=stats)}
+    only = {r.name for r in all_rules() if r.in_transaction_only}
+    assert only <= asked["ALTER TABLE orders ADD COLUMN a int"]
+    assert not only & asked["ALTER TABLE orders ADD COLUMN b int"]
+    assert asked["ALTER TABLE orders ADD COLUMN b int"] == asked["ALTER TABLE orders ADD COLUMN a int"] - only

@@ -46,21 +46,23 @@ def rule_names() -> frozenset[str]:
 
 class RuleIndex:
     """The rules that look at an operation, found once per (operation class, on a table created
-    earlier in the migration) from what each rule declares (``operations``, ``on_new_tables``):
+    earlier in the migration, in a transaction block) from what each rule declares (``operations``,
+    ``on_new_tables``, ``in_transaction_only``):
     each operation is then asked of only the rules that care (issue 16: every rule's ``applies``
     on every statement was a fifth of lint's rule time). A rule that overrides ``applies`` is
     still asked."""
 
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = rules
-        self._found: dict[tuple[type, bool], tuple[list[Rule], list[Rule]]] = {}
+        self._found: dict[tuple[type, bool, bool], tuple[list[Rule], list[Rule]]] = {}
 
     def rules_for(self, item: Analyzed) -> list[Rule]:
-        key = (type(item.op), item.new_table)
+        key = (type(item.op), item.new_table, item.tx.tx_id is not None)
         found = self._found.get(key)
         if found is None:
-            op_type, new_table = key
-            cares = [r for r in self.rules if not r.operations or op_type.kind in r.operations]
+            op_type, new_table, in_transaction = key
+            cares = [r for r in self.rules if (not r.operations or op_type.kind in r.operations)
+                     and (in_transaction or not r.in_transaction_only)]
             plain = [r for r in cares if type(r).applies is Rule.applies]
             found = self._found[key] = ([r for r in plain if r.on_new_tables or not new_table],
                                         [r for r in cares if type(r).applies is not Rule.applies])

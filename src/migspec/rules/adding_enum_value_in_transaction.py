@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 class AddingEnumValueInTransaction(Rule):
     name = "adding-enum-value-in-transaction"
     on_new_tables = True
+    #: Outside a transaction block there is nothing to flag.
+    in_transaction_only = True
 
     def __init__(self) -> None:
         self.added: dict[str, tuple[int | None, AddEnumValue]] = {}

@@ -58,9 +58,14 @@ class Rule:
     operations: ClassVar[tuple[str, ...]] = ()
     #: Fire on tables created earlier in the migration too (default: no - they are empty).
     on_new_tables: ClassVar[bool] = False
+    #: Look only at operations inside a transaction block (BEGIN, or the runner's per-file one):
+    #: the rule is not asked about a statement that is its own transaction (issue 16).
+    in_transaction_only: ClassVar[bool] = False
 
     def applies(self, item: Analyzed) -> bool:
         if self.operations and item.op.kind not in self.operations:
+            return False
+        if self.in_transaction_only and item.tx.tx_id is None:
             return False
         return self.on_new_tables or not item.new_table
 

@@ -38,6 +38,8 @@ from migspec.rules.base import Hit, Rule, RuleContext
 class LockHeldAcrossStatements(Rule):
     name = "lock-held-across-statements"
     on_new_tables = True
+    #: Outside a transaction block there is nothing to flag.
+    in_transaction_only = True
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         if item.op.kind in ("transaction", "set") or not item.tx.held:

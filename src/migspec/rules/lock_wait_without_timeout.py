@@ -44,6 +44,11 @@ class LockWaitWithoutTimeout(Rule):
     #: A statement on a new table may lock an existing one (a foreign key's referenced table).
     on_new_tables = True
 
+    def __init__(self) -> None:
+        #: The hit per (lock, relation, named as a table, lock_timeout, limit): one text for the
+        #: thousands of statements that take the same lock on the same table (issue 16).
+        self._hits: dict[tuple[object, ...], Hit] = {}
+
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         limit = ctx.thresholds.recommended_lock_timeout_seconds
         current = item.tx.lock_timeout_s
@@ -57,22 +62,29 @@ class LockWaitWithoutTimeout(Rule):
         # One loop, no generator (issue 16): the first of the strongest such locks that block
         # writes (every mode stronger than one that blocks writes does too: locks.py); a lock no
         # stronger than the one found needs no look at its relation.
+        # The operation's own table is new as item.new_table says: no lookup for it.
         schema = ctx.schema
+        own = item.op.table
         strongest = None
         for lk in item.effect.locks:
             if lk.mode.blocks_writes and (strongest is None or lk.mode > strongest.mode) \
-                    and not schema.is_new(lk.relation) and (lk.relation in schema.tables
-                                                            or not schema.is_new(schema.index_table(lk.relation))):
+                    and not (item.new_table if lk.relation is own else schema.is_new(lk.relation)) \
+                    and (lk.relation in schema.tables or not schema.is_new(schema.index_table(lk.relation))):
                 strongest = lk
         if strongest is None:
             return  # no lock on a relation in use blocks writes (half the statements)
         if item.op.table is None and getattr(item.op, "concurrent", False):
             return  # DROP INDEX CONCURRENTLY: its table gets only SHARE UPDATE EXCLUSIVE
         lock, relation = strongest.mode, strongest.relation
-        # DROP INDEX / REINDEX INDEX name only the index, yet queue for ACCESS EXCLUSIVE / SHARE on
-        # its table (pg_locks on PG15: tests/rules/dropping-index-non-concurrently.yml trace).
-        where = relation if item.op.table else f"index {relation} (its table is locked too)"
-        state = "no lock_timeout is set" if current is None else f"lock_timeout is {current:g} s"
-        yield Hit(f"{lock.sql_name} on {where} ({lock.blocks}) and {state}: while queued it blocks "
-                  "every later query on the table",
-                  f"SET LOCAL lock_timeout = '{limit:g}s' in the statement's transaction, and retry on timeout")
+        key = (lock, relation, own is not None, current, limit)
+        hit = self._hits.get(key)
+        if hit is None:
+            # DROP INDEX / REINDEX INDEX name only the index, yet queue for ACCESS EXCLUSIVE / SHARE on
+            # its table (pg_locks on PG15: tests/rules/dropping-index-non-concurrently.yml trace).
+            where = relation if own else f"index {relation} (its table is locked too)"
+            state = "no lock_timeout is set" if current is None else f"lock_timeout is {current:g} s"
+            hit = self._hits[key] = Hit(
+                f"{lock.sql_name} on {where} ({lock.blocks}) and {state}: while queued it blocks "
+                "every later query on the table",
+                f"SET LOCAL lock_timeout = '{limit:g}s' in the statement's transaction, and retry on timeout")
+        yield hit

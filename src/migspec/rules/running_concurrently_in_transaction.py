@@ -40,6 +40,8 @@ from migspec.rules.base import Hit, Rule, RuleContext
 class RunningConcurrentlyInTransaction(Rule):
     name = "running-concurrently-in-transaction"
     on_new_tables = True
+    #: Outside a transaction block there is nothing to flag.
+    in_transaction_only = True
 
     def check(self, item, ctx: RuleContext) -> Iterable[Hit]:
         if not item.tx.in_transaction:
