@@ -116,14 +116,19 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
                                   schema=schema):
         ctx.schema = schema
         hits = [(rule.name, hit) for rule in index.rules_for(item) for hit in rule.check(item, ctx)]
-        new_locked = [lk.relation for lk in item.effect.locks if schema.is_new(lk.relation)]
+        # The operation's own table is new or not as item.new_table says (the schema before the
+        # operation, as here): no lookup for it (issue 16).
+        own, new_table = item.op.table, item.new_table
+        new_locked = [lk.relation for lk in item.effect.locks
+                      if (new_table if lk.relation is own else schema.is_new(lk.relation))]
         fresh = frozenset(new_locked) if new_locked else _NONE_FRESH
         collected.append((item, hits, fresh))
         ctx.history.append(item)
         schema_notes = schema.notes
-        if not item.new_table:
+        if not new_table:
+            dropped = schema.dropped
             for name in item.op.tables:
-                if not schema.is_new(name) and name not in schema.dropped:
+                if (name is own or not schema.is_new(name)) and (not dropped or name not in dropped):
                     touched.setdefault(name, None)
     if require_stats:
         require_measurements(stats, touched)
@@ -131,34 +136,54 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
     results: list[OpResult] = []
     # Seconds each write-blocking lock has been held so far, per (transaction, relation).
     tx_hold: dict[tuple[int, QualifiedName], float] = defaultdict(float)
-    loads: dict[tuple[QualifiedName | None, bool], TableLoad | None] = {}  # measurements, once per table
+    # Measurements, once per table (keyed by the name's id: the items keep every name alive, and a
+    # QualifiedName hashes in Python).
+    loads: dict[tuple[int, bool], TableLoad | None] = {}
     texts: dict[tuple[int, object], str] = {}  # _finding's texts of a load / an estimate (alive until the end)
+    # assess() by its arguments: a function of them alone (the estimates are memoized values), asked
+    # the same few hundred questions for thousands of statements (issue 16: a tenth of lint).
+    assessed: dict[tuple[object, ...], Assessment] = {}
     for item, hits, fresh in collected:
-        new = item.new_table or (item.op.kind == "create_table" and item.op.table not in stats.tables)
-        load = loads.get((item.op.table, new), _NO_LOAD)
-        if load is _NO_LOAD:
-            load = loads[(item.op.table, new)] = _load(item, stats)
-        # (an autocommit statement holds nothing: the shared empty frozenset, no set built per statement)
-        held = {h.relation for h in item.tx.held} if item.tx.tx_id is not None else _NONE_FRESH
         own = item.op.table
-        extra = tx_hold[(item.tx.tx_id, own)] if own in held and item.tx.tx_id is not None else 0.0
+        new = item.new_table or (item.op.kind == "create_table" and own not in stats.tables)
+        load = loads.get((id(own), new), _NO_LOAD)
+        if load is _NO_LOAD:
+            load = loads[(id(own), new)] = _load(item, stats)
+        tx = item.tx
+        # (an autocommit statement holds nothing: the shared empty frozenset, no set built per statement)
+        held = {h.relation for h in tx.held} if tx.tx_id is not None else _NONE_FRESH
+        extra = tx_hold[(tx.tx_id, own)] if tx.tx_id is not None and own in held else 0.0
         concurrent = bool(getattr(item.op, "concurrent", False))
-        assessment = assess(item.effect, load, lock_timeout_s=item.tx.lock_timeout_s, calibration=calibration,
-                            thresholds=thresholds, concurrent=concurrent, extra_hold_s=extra, table=own)
-        assessment = _judge_other_locks(item, assessment, fresh, stats, thresholds)
-        if item.tx.tx_id is not None:
+        effect = item.effect
+        strongest = effect.strongest
+        # The effect as assess() reads it: its strongest lock, its work and how many rows it touches.
+        key = (strongest, effect.work._value_, effect.work_rows_max, id(load), id(own), tx.lock_timeout_s,
+               concurrent, extra)
+        assessment = assessed.get(key)  # type: ignore[assignment]
+        if assessment is None:
+            assessment = assessed[key] = assess(effect, load, lock_timeout_s=tx.lock_timeout_s,
+                                                calibration=calibration, thresholds=thresholds,
+                                                concurrent=concurrent, extra_hold_s=extra, table=own)
+        locks = effect.locks
+        if len(locks) != 1 or locks[0].relation is not own:  # (a lock on its own table only: nothing to judge)
+            assessment = _judge_other_locks(item, assessment, fresh, stats, thresholds)
+        if tx.tx_id is not None:
             assessment = _extend_held(item, assessment, held - {own}, tx_hold, stats, thresholds)
-            locked = {lk.relation for lk in item.effect.locks if lk.mode.blocks_writes}
+            locked = {lk.relation for lk in locks if lk.mode.blocks_writes}
             for rel in held | locked:
-                tx_hold[(item.tx.tx_id, rel)] += assessment.hold.seconds
-        allowed = {t: d.reason for d in item.stmt.directives if d.verb == "allow" for t in d.targets} \
-            if item.stmt.directives else _NO_DIRECTIVES
+                tx_hold[(tx.tx_id, rel)] += assessment.hold.seconds
+        if not hits:
+            results.append(OpResult(item, assessment, ()))
+            continue
+        directives = item.op.stmt.directives
+        allowed = {t: d.reason for d in directives if d.verb == "allow" for t in d.targets} \
+            if directives else _NO_DIRECTIVES
         findings = []
         primary = [(n, h) for n, h in hits if not h.fallback]
         for name, hit in primary or [(n, h) for n, h in hits if assessment.risk > Risk.GREEN]:
             if hit.min_rows is not None and load is not None:
                 limit = getattr(thresholds, hit.min_rows) if isinstance(hit.min_rows, str) else hit.min_rows
-                if item.effect.touched_rows(load.rows) <= limit:
+                if effect.touched_rows(load.rows) <= limit:
                     continue
             risk = hit.fixed if hit.fixed is not None else max(assessment.risk, hit.floor)
             findings.append(_finding(item, name, hit, risk, assessment, load, allowed.get(name), texts))
@@ -264,7 +289,8 @@ def _finding(item: Analyzed, rule: str, hit: Hit, risk: Risk, a: Assessment, loa
         message += f" [{cost[0]}]"
         if others:
             message += f" [{'; '.join(others)}]"
-    return Finding(rule, item.stmt.location, item.stmt.sql, item.op.kind,
-                   str(item.op.table) if item.op.table else None, item.effect.strongest,
-                   item.effect.work is Work.REWRITE, item.effect.scans_table, risk, message,
-                   hit.alternative, a.hold.seconds, suppressed, item.stmt.origin, a.hold.low, hit.message, cost)
+    op, effect = item.op, item.effect
+    stmt, hold = op.stmt, a.hold
+    return Finding(rule, stmt.location, stmt.sql, op.kind, op.table.sql if op.table else None, a.lock,
+                   effect.work is Work.REWRITE, effect.work.scans, risk, message,
+                   hit.alternative, hold.seconds, suppressed, stmt.origin, hold.low, hit.message, cost)

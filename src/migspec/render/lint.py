@@ -232,9 +232,10 @@ def render_json(report: Report) -> str:
         item, a = r.item, r.assessment
         op = item.op
         stmt, effect = op.stmt, item.effect
-        location = _escape(str(stmt.location))
+        where = stmt.location  # str(where) is "file:line:col": the file's text escaped once per file
+        location = f'{text[where.file][:-1]}:{where.line}:{where.col}"'
         sql = text[stmt.sql]
-        strongest = effect.strongest
+        strongest, work = a.lock, effect.work  # (the assessment's lock: the effect's strongest)
         hold = a.hold
         rounded = estimates.get(id(hold))
         if rounded is None:
@@ -255,29 +256,34 @@ def render_json(report: Report) -> str:
         rules = []
         for f in r.findings:
             low = f.estimate_low_seconds
+            escaped, rule = text[f.message], text[f.rule]
             findings.append(
-                f'{{"rule": {text[f.rule]}, '
+                f'{{"rule": {rule}, '
                 f'"location": {location if f.location is stmt.location else _escape(str(f.location))}, '
                 f'"statement": {text[f.statement]}, "kind": {text[f.operation]}, "table": {text[f.table]}, '
                 f'"risk": "{f.risk._name_}", "lock": {text[f.lock.sql_name] if f.lock else "null"}, '
                 f'"rewrites_table": {_BOOL[f.rewrites_table]}, "scans_table": {_BOOL[f.scans_table]}, '
-                f'"message": {text[f.message]}, "alternative": {text[f.alternative]}, '
+                f'"message": {escaped}, "alternative": {text[f.alternative]}, '
                 f'"estimate_seconds": {seconds(f.estimate_seconds)}, '
                 f'"estimate_low_seconds": {"null" if low is None else seconds(low)}, '
                 f'"suppressed": {text[f.suppressed]}' + (f', "origin": {text[f.origin]}}}' if f.origin else "}"))
             if not f.suppressed and f.risk > risk:
                 risk = f.risk
-            messages.append(text[f.message][1:-1])  # escaping is per character: join the escaped texts
-            rules.append(text[f.rule])
+            messages.append(escaped)
+            rules.append(rule)
         if risk > worst:
             worst = risk
-        joined = "; ".join(messages)
-        message = f'"{joined}"' if joined else _escape("; ".join(a.reasons))
+        if len(messages) == 1 and messages[0] != '""':
+            message = messages[0]
+        elif len(messages) > 1:  # escaping is per character: join the escaped texts, without their quotes
+            message = '"' + "; ".join([m[1:-1] for m in messages]) + '"'
+        else:
+            message = _escape("; ".join(a.reasons))
         ops.append(
             f'{{"statement": {sql}, "location": {location}, "kind": {text[op.kind]}, "table": {table}, '
             f'"risk": "{risk._name_}", "lock": {text[strongest.sql_name] if strongest else "null"}, '
             f'"locks": [{", ".join(locks)}], '
-            f'"rewrites_table": {_BOOL[effect.rewrites_table]}, "scans_table": {_BOOL[effect.scans_table]}, '
+            f'"rewrites_table": {_BOOL[work.rewrites]}, "scans_table": {_BOOL[work.scans]}, '
             f'"estimate_seconds": {rounded[0]}, "estimate_low_seconds": {rounded[1]}, '
             f'"stall_seconds": {seconds(a.stall_seconds)}, "rules": [{", ".join(rules)}], "message": {message}}}')
     head = json.dumps(_report_head(report, worst), check_circular=False)
