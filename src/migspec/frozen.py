@@ -64,7 +64,7 @@ def _build(cls: type[T], *, frozen: bool, eq: bool = True, order: bool = False, 
     explicit_hash = not (own_hash is dataclasses.MISSING or (own_hash is None and "__eq__" in cls.__dict__))
     # The fields only: no method compiled (init, repr, eq off; frozen is enforced below).
     cls = dataclasses.dataclass(init=False, repr=False, eq=False, **options)(cls)
-    fields = [f for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     cls.__init__ = _init(cls)  # type: ignore[misc]
     compared = _key([f.name for f in fields if f.compare])
     if repr:
@@ -167,7 +167,7 @@ def _init(cls: type) -> Callable[..., None]:
     """The ``__init__`` dataclass() would write - the same parameters in the same order (positional
     fields, then keyword-only ones), defaults and default factories - storing into ``__dict__``."""
     if hasattr(cls, "__post_init__") or "__slots__" in cls.__dict__ or "__init__" in cls.__dict__:
-        raise TypeError(f"@frozen does not handle {cls.__name__}'s own __init__, __post_init__ or __slots__")
+        raise TypeError(f"@frozen / @record do not handle {cls.__name__}'s own __init__, __post_init__ or __slots__")
     env: dict[str, Any] = {"_FACTORY": _FACTORY}
     positional: list[str] = []
     keyword: list[str] = []
