@@ -32,13 +32,15 @@ _loading = _thread.RLock()
 class _DeferredModule(types.ModuleType):
     """A module whose code runs at the first read of an attribute it does not have yet."""
 
-    _migspec_ran = False
-
     def __getattr__(self, name: str) -> Any:  # only called for names not (yet) in the module
         with _loading:  # another thread asking meanwhile waits for the code to have run
             if not self.__dict__.get("_migspec_ran"):  # set first: a read from its own code must not rerun it
                 self.__dict__["_migspec_ran"] = True
-                self.__spec__.loader.exec_module(self)  # type: ignore[union-attr]
+                try:
+                    self.__spec__.loader.exec_module(self)  # type: ignore[union-attr]
+                except BaseException:
+                    self.__dict__["_migspec_ran"] = False  # its error again at the next read, not a bare AttributeError
+                    raise
         try:
             return self.__dict__[name]
         except KeyError:
@@ -53,6 +55,7 @@ def defer_pglast_classes() -> None:
     package = importlib.machinery.PathFinder.find_spec("pglast")  # finds it without running it
     if package is None or package.submodule_search_locations is None:
         return
+    deferred = {}
     for name in DEFERRED:
         spec = importlib.machinery.PathFinder.find_spec(name, list(package.submodule_search_locations))
         if spec is None or spec.loader is None:
@@ -62,7 +65,36 @@ def defer_pglast_classes() -> None:
         module.__package__ = spec.parent
         if spec.submodule_search_locations is not None:  # pglast.enums is a package
             module.__path__ = list(spec.submodule_search_locations)
-        sys.modules[name] = module
+        sys.modules[name] = deferred[name.rsplit(".", 1)[1]] = module
+    # The import system names a submodule on its package only when it loads the submodule itself:
+    # without this, ``import pglast.ast; pglast.ast.X`` failed. Named once pglast's package has run,
+    # when the command imports it (not here: a command runs with the cycle collector paused from
+    # its first import, see migspec.collector).
+    run_package = package.loader.exec_module  # type: ignore[union-attr]
+
+    def exec_package(module: types.ModuleType) -> None:
+        run_package(module)
+        for attr, submodule in deferred.items():
+            if getattr(module, attr, None) is not submodule:
+                setattr(module, attr, submodule)
+
+    package.loader.exec_module = exec_package  # type: ignore[union-attr, method-assign]
+    sys.meta_path.insert(0, _Found(package))
+
+
+class _Found:
+    """A finder that gives pglast's spec, found (and its loader wrapped) by defer_pglast_classes,
+    once - then leaves the path to the ordinary finders."""
+
+    def __init__(self, spec: importlib.machinery.ModuleSpec) -> None:
+        self.spec = spec
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
+        if name != self.spec.name:
+            return None
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        return self.spec
 
 
 def is_deferred(name: str) -> bool:
