@@ -14,7 +14,6 @@ import math
 import re
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -23,6 +22,7 @@ from migspec.collector import collector_paused
 from migspec.dsn import dsn_argument, forget, remember, scrub
 from migspec.errors import (EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, InputError, MigspecError,
                             RefusedError)
+from migspec.frozen import replace
 from migspec.versions import MAX_VERSION, MIN_VERSION
 
 if TYPE_CHECKING:

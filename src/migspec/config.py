@@ -17,12 +17,11 @@ its findings stay in the output marked allowed, with that reason.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from migspec.errors import InputError
-from migspec.frozen import frozen
+from migspec.frozen import frozen, replace
 
 KINDS = ("django", "alembic", "sql")
 FAIL_ON = ("green", "yellow", "red")

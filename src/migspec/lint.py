@@ -9,13 +9,12 @@ size and traffic (migspec.risk).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import field, replace
 
 from migspec.analysis import Analyzed, analyze
 from migspec.collector import collector_paused  # noqa: F401 - its home before cmd_lint paused from the start
 from migspec.errors import InputError
 from migspec.estimate.throughput import Calibration
-from migspec.frozen import frozen
+from migspec.frozen import field, frozen, replace
 from migspec.locks import LockMode
 from migspec.names import QualifiedName
 from migspec.ops.base import Work

@@ -34,11 +34,10 @@ import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import field
 from pathlib import Path
 from types import TracebackType
 
-from migspec.frozen import record
+from migspec.frozen import field, record
 
 __all__ = ["Server", "ServerError", "find_bindir", "scratch_parent", "start_server", "server_version_num",
            "tool_path"]

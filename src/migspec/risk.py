@@ -23,12 +23,11 @@ from __future__ import annotations
 import enum
 import functools
 from collections.abc import Mapping
-from dataclasses import fields, replace
 
 from migspec import policy
 from migspec.errors import InputError
 from migspec.estimate.throughput import Calibration, Estimate, format_duration
-from migspec.frozen import frozen
+from migspec.frozen import fields, frozen, replace
 from migspec.locks import LockMode
 from migspec.names import QualifiedName
 from migspec.ops.base import Effect, Work

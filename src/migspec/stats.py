@@ -10,12 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
 from migspec.errors import InputError, RefusedError
-from migspec.frozen import frozen
+from migspec.frozen import field, frozen, replace
 from migspec.names import QualifiedName, quote_literal
 from migspec.versions import MAX_VERSION, MIN_VERSION
 

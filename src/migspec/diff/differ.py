@@ -35,9 +35,8 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterable, Sequence as Seq
-from dataclasses import field, replace
 
-from migspec.frozen import frozen, record
+from migspec.frozen import field, frozen, record, replace
 from migspec.names import QualifiedName, quote_ident as q, quote_literal
 from migspec.schema.model import EXCLUDE, NOT_NULL, PRIMARY, UNIQUE, Column, Constraint, Index, Schema, Sequence, Table
 

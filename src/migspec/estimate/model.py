@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import field
 from typing import Any
 
-from migspec.frozen import frozen
+from migspec.frozen import field, frozen
 
 # Catalog-only DDL still takes a few milliseconds (commit, invalidation); never claim zero.
 CATALOG_ONLY_SECONDS = 0.01

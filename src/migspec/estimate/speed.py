@@ -37,12 +37,11 @@ pass reads what is not in shared_buffers, the second finds every page there. Fro
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from migspec.estimate.model import CATALOG_ONLY_SECONDS, Estimate, Rate, format_duration
 from migspec.estimate.runner import RunnerPlan, runner_seconds
-from migspec.frozen import frozen
+from migspec.frozen import frozen, replace
 
 if TYPE_CHECKING:
     from migspec.locks import LockMode

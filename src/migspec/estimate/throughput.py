@@ -11,12 +11,12 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from migspec.estimate.model import CATALOG_ONLY_SECONDS, Estimate, Rate, catalog_only, format_duration, unknown
 from migspec.estimate.runner import RunnerPlan
 from migspec.estimate.speed import ServerSpeed, effective_rate, estimate_work, load_factor, speed_from_stats
+from migspec.frozen import replace
 from migspec.ops.base import Work
 
 if TYPE_CHECKING:

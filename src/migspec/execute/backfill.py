@@ -23,7 +23,6 @@ import json
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import field
 from typing import Any
 
 import psycopg
@@ -33,7 +32,7 @@ from migspec.estimate.runner import next_batch_size
 from migspec.estimate.speed import eta
 from migspec.execute import state
 from migspec.execute.guard import Log, set_local_timeouts
-from migspec.frozen import record
+from migspec.frozen import field, record
 from migspec.planfile.model import Backfill
 from migspec.planfile.sql import batch_statements, escape_percent, key_condition, cols, q, walk_table
 

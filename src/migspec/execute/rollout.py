@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-from dataclasses import field
 from typing import Any
 
 import psycopg
@@ -21,7 +20,7 @@ import psycopg
 from migspec import policy
 from migspec.errors import InputError, RefusedError
 from migspec.execute import state
-from migspec.frozen import record
+from migspec.frozen import field, record
 from migspec.planfile import PHASES, LoadedPlan
 
 

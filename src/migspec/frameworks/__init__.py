@@ -16,12 +16,11 @@ from here): linting .sql files never loads it (issue 16: lint imports only what 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migspec.errors import EXIT_OK, InputError, MigspecError
-from migspec.frozen import frozen
+from migspec.frozen import frozen, replace
 
 if TYPE_CHECKING:
     from migspec.frameworks.project import Project

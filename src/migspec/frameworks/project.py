@@ -8,13 +8,12 @@ import contextlib
 import json
 import os
 import sys
-from dataclasses import field
 from collections.abc import Iterator
 from pathlib import Path
 
 from migspec.errors import InputError
 from migspec.frameworks import ProjectOptions, detect
-from migspec.frozen import frozen
+from migspec.frozen import field, frozen
 from migspec.names import quote_ident
 from migspec.parse.source import Location, Migration, Placeholder, Statement, parse_text
 from migspec.stats import BOOKKEEPING_TABLES

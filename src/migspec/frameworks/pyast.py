@@ -24,10 +24,9 @@ from __future__ import annotations
 import ast
 import builtins
 import re
-from dataclasses import field
 from pathlib import Path
 
-from migspec.frozen import frozen, record
+from migspec.frozen import field, frozen, record
 from migspec.names import quote_ident, quote_literal
 
 #: Calls whose receiver runs SQL text given as the first argument.

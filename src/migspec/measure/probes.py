@@ -26,12 +26,11 @@ import datetime as dt
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import psycopg
 
-from migspec.frozen import frozen
+from migspec.frozen import frozen, replace
 from migspec.measure.collect import Relation
 from migspec.names import QualifiedName
 from migspec.stats import ServerProbe, TableProbe

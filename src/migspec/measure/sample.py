@@ -33,11 +33,10 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import field
 
 import psycopg
 
-from migspec.frozen import frozen, record
+from migspec.frozen import field, frozen, record
 from migspec.measure.collect import Relation
 
 #: Default window and poll interval (seconds).

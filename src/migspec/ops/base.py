@@ -9,11 +9,10 @@ rewritten or scanned. Rules read effects; they never re-derive locks from SQL te
 from __future__ import annotations
 
 import enum
-from dataclasses import field
 from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from migspec.frozen import frozen
+from migspec.frozen import field, frozen
 from migspec.locks import LockMode
 from migspec.names import QualifiedName
 

@@ -8,10 +8,9 @@ every row they touch until commit, write WAL for every row and leave dead tuples
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import field
 from typing import Any, ClassVar
 
-from migspec.frozen import frozen
+from migspec.frozen import field, frozen
 from migspec.locks import LockMode
 from migspec.ops.base import Effect, Operation, RelationLock, Work
 from migspec.ops.expressions import Expression, svals, tree_of, unwrap, walk

@@ -14,10 +14,9 @@ must be evaluated per row. migspec.catalog.volatility is generated from a real s
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import field
 from typing import Any
 
-from migspec.frozen import frozen
+from migspec.frozen import field, frozen
 
 _RANK = {"i": 0, "s": 1, "v": 2}
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from migspec.documents import read_capped
 from migspec.errors import InputError
-from migspec.frozen import frozen
+from migspec.frozen import field, frozen
 from migspec.limits import MAX_SQL_BYTES, MAX_SQL_NESTING, MAX_STATEMENTS, size
 
 

@@ -4,12 +4,11 @@ and the guard settings derived from the measurements."""
 from __future__ import annotations
 
 import math
-from dataclasses import field
 
 from migspec import policy
 from migspec.analysis import Analyzed
 from migspec.estimate.throughput import Calibration
-from migspec.frozen import record
+from migspec.frozen import field, record
 from migspec.names import QualifiedName
 from migspec.risk import Thresholds
 from migspec.schema import Schema

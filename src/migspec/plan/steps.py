@@ -6,12 +6,12 @@ lint makes and tests/test_trace.py checks on a real server.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from typing import Any
 
 from migspec.estimate.model import Estimate, catalog_only
 from migspec.estimate.runner import RunnerPlan
+from migspec.frozen import replace
 from migspec.locks import LockMode
 from migspec.names import QualifiedName
 from migspec.ops.data import Update
@@ -42,7 +42,7 @@ def statement_lock(sql: str, table: QualifiedName | None, version: int) -> LockM
     for stmt in parse_text(sql, "<plan step>"):
         for op in build_operations(stmt):
             if op.table is None and table is not None:
-                op = dataclasses.replace(op, table=table)
+                op = replace(op, table=table)
             effect = op.effect(Schema(), version)
             if table is not None:
                 modes.append(effect.lock_on(table))
@@ -95,4 +95,4 @@ def backfill_step(ctx: PlanContext, description: str, b: Backfill, rows: int, do
 def with_down(step: Step, parts: list[Step]) -> Step:
     """``step`` whose DOWN runs as ``parts``, each like an UP step (guarded statements or a batched
     restore: never one unbatched UPDATE over the table); ``down`` keeps their psql text."""
-    return dataclasses.replace(step, down=tuple(s for p in parts for s in p.up), down_steps=tuple(parts))
+    return replace(step, down=tuple(s for p in parts for s in p.up), down_steps=tuple(parts))

@@ -5,12 +5,11 @@ Renderers and the executor read these objects; nothing here knows how it is prin
 
 from __future__ import annotations
 
-from dataclasses import field
 from typing import Any
 
 from migspec import policy
 from migspec.estimate.model import format_range
-from migspec.frozen import frozen
+from migspec.frozen import field, frozen
 from migspec.locks import LockMode
 from migspec.names import QualifiedName
 from migspec.phases import PhaseName  # noqa: F401 - re-exported: the plan's vocabulary

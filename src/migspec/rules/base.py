@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import field
 from typing import TYPE_CHECKING, ClassVar
 
-from migspec.frozen import frozen, record
+from migspec.frozen import field, frozen, record
 from migspec.risk import Risk, Thresholds
 
 if TYPE_CHECKING:

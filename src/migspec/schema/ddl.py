@@ -8,7 +8,6 @@ change no schema the model describes (GRANT, COMMENT, SET, functions)."""
 from __future__ import annotations
 
 import functools
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from pglast.stream import RawStream
 from pglast.visitors import Continue, Visitor
 
 from migspec.errors import InputError
+from migspec.frozen import replace
 from migspec.names import QualifiedName, identifier
 from migspec.ops.expressions import Expression
 from migspec.parse.source import Statement, iter_nodes, parse_text, read_text

@@ -6,10 +6,9 @@ from __future__ import annotations
 import copy
 import json
 import re
-from dataclasses import field
 from typing import Any
 
-from migspec.frozen import record
+from migspec.frozen import field, record
 from migspec.names import QualifiedName
 from migspec.ops.types import ColumnType
 

@@ -16,12 +16,11 @@ import json
 import re
 import shutil
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 from migspec import policy
 from migspec.errors import InputError, RefusedError
-from migspec.frozen import frozen
+from migspec.frozen import frozen, replace
 from migspec.stats import Stats
 from migspec.planfile.model import Plan, Runbook
 from migspec.risk import Risk

@@ -11,10 +11,9 @@ which a rollback takes two steps.  Missing required measurements refuse (exit 3)
 from __future__ import annotations
 
 import re
-from dataclasses import field
 
 from migspec.errors import InputError, RefusedError
-from migspec.frozen import frozen
+from migspec.frozen import field, frozen
 from migspec.planfile.model import Phase, PhaseName, Plan, Step
 from migspec.risk import Risk
 from migspec.upgrade.probe import Environment, TestRun

@@ -13,12 +13,11 @@ demands (other CHECKs, exotic types without a default) is a clear error naming t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import field
 
 import psycopg
 
 from migspec.errors import InputError
-from migspec.frozen import record
+from migspec.frozen import field, record
 from migspec.names import quote_ident, quote_literal
 from migspec.verify.trace import SYSTEM_SCHEMA_FILTER
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import field
 from typing import Any
 
 from migspec.estimate.model import format_duration, format_range
 from migspec.estimate.throughput import calibration_text
-from migspec.frozen import record
+from migspec.frozen import field, record
 from migspec.render.layout import PLAIN_WIDTH, Block, Para, layout, para, plain
 from migspec.verify.trace import CatalogDifference
 from migspec.verify.writers import LatencyStats

@@ -20,7 +20,6 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from migspec.estimate.throughput import DEFAULT_RATES
 from migspec.execute import state
 from migspec.execute.backfill import Throttle, run_backfill
 from migspec.execute.guard import RetryPolicy, StepFailed, run_statements
-from migspec.frozen import frozen, record
+from migspec.frozen import field, frozen, record
 from migspec.planfile import step_from_dict
 from migspec.locks import LockMode
 from migspec.names import QualifiedName, quote_ident

@@ -13,12 +13,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import field
 from typing import Any
 
 import psycopg
 
-from migspec.frozen import frozen, record
+from migspec.frozen import field, frozen, record
 from migspec.locks import LockMode
 
 #: Schemas whose objects are never the migration's: PostgreSQL's own, and migspec's state table.

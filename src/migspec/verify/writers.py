@@ -14,11 +14,10 @@ import itertools
 import random
 import threading
 import time
-from dataclasses import field
 
 import psycopg
 
-from migspec.frozen import frozen, record
+from migspec.frozen import field, frozen, record
 from migspec.names import quote_ident
 from migspec.verify.data import TableModel, insert_sql
 

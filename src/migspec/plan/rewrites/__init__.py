@@ -10,7 +10,6 @@ parsed tree.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import pkgutil
 from functools import cache
@@ -21,6 +20,7 @@ from pglast.enums import ObjectType
 from migspec.analysis import Analyzed
 # Names, not modules: the package's own modules (constraint, data, index ...) become attributes of
 # the package when imported, and would shadow an ``ops`` module of the same name here.
+from migspec.frozen import replace
 from migspec.ops.constraint import DropConstraint
 from migspec.ops.misc import DropTrigger
 from migspec.ops.session import SetSetting, TransactionControl
@@ -59,7 +59,7 @@ def passthrough(item: Analyzed, ctx: PlanContext) -> Steps:
     step = ddl(ctx, op.describe(), [item.stmt.sql], list(back.statements), op.table, lock=item.effect.strongest,
                estimate=est, transactional=not op.no_transaction, down_note=back.note, reversible=back.reversible)
     if isinstance(op, DropNotNull) and op.table and not item.new_table:
-        step = with_down(dataclasses.replace(step, down_note="the DOWN sets NOT NULL online (CHECK NOT VALID, "
+        step = with_down(replace(step, down_note="the DOWN sets NOT NULL online (CHECK NOT VALID, "
                                                              "VALIDATE); it fails if NULLs arrived meanwhile"),
                          set_not_null_online(ctx, op.table, op.column, ctx.rows(item)))
     return [(phase, step)]

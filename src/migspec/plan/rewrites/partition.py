@@ -3,12 +3,11 @@ leaves on the detached table dropped in its own step. ATTACH PARTITION: as writt
 
 from __future__ import annotations
 
-import dataclasses
-
 from pglast import ast
 from pglast.enums import PartitionRangeDatumKind
 
 from migspec.analysis import Analyzed
+from migspec.frozen import replace
 from migspec.names import QualifiedName, default_index_name, identifier
 from migspec.ops import misc
 from migspec.plan.context import PlanContext
@@ -127,7 +126,7 @@ def attach_partition(item: Analyzed, ctx: PlanContext) -> Steps:
                 part, cols, unique=True) if con.kind == UNIQUE else identifier(f"{part.name}_{'_'.join(cols)}_excl")
             drops.append(f"ALTER TABLE {part.sql} DROP CONSTRAINT IF EXISTS {q(copy)}")
     if parent is None or table is None or drops is None:
-        return [(phase, dataclasses.replace(step, reversible=False, down_note=(
+        return [(phase, replace(step, reversible=False, down_note=(
             f"detach {part} from {t} and drop the keys, indexes and foreign keys the attach copied onto it, "
             "by hand (the schema facts lack the tables, the parent's foreign keys or a key's columns)")))]
     have = {i.shape for i in table.indexes.values()}
@@ -139,4 +138,4 @@ def attach_partition(item: Analyzed, ctx: PlanContext) -> Steps:
     if drops:
         down.append(ddl(ctx, f"drop the copies of {t}'s keys and indexes the attach built on {part}", drops, [],
                         part))
-    return [(phase, with_down(dataclasses.replace(step, reversible=True, down_note=""), down))]
+    return [(phase, with_down(replace(step, reversible=True, down_note=""), down))]

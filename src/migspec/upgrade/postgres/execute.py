@@ -27,7 +27,6 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ from migspec.errors import InputError, RefusedError
 from migspec.execute.apply import plan_lock, release_plan_lock
 from migspec.execute.guard import Log, StepFailed
 from migspec.execute.approval import check_approval
-from migspec.frozen import record
+from migspec.frozen import field, record
 from migspec.planfile import PHASES, LoadedPlan
 from migspec.measure.connection import redact, secrets_in
 from migspec.names import quote_literal

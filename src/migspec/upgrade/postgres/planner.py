@@ -13,12 +13,11 @@ blue/green when nothing blocks that; else RED, naming the blockers of both.
 
 from __future__ import annotations
 
-from dataclasses import field
 from typing import Any
 
 from migspec.errors import InputError, RefusedError
 from migspec.estimate.throughput import format_duration
-from migspec.frozen import frozen
+from migspec.frozen import field, frozen
 from migspec.names import quote_ident
 from migspec.planfile.model import Phase, PhaseName, Plan, Runbook, Step
 from migspec.risk import Risk

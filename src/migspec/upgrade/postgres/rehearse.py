@@ -33,14 +33,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from migspec.execute.approval import approve
-from migspec.frozen import record
+from migspec.frozen import field, record
 from migspec.planfile import load as load_plan
 from migspec.pgserver import Server
 from migspec.upgrade.postgres import execute

@@ -12,12 +12,11 @@ replaces them with the figures of the real hardware. BENCHMARKS.md compares them
 from __future__ import annotations
 
 import math
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from migspec.errors import InputError
-from migspec.frozen import frozen
+from migspec.frozen import fields, frozen
 
 #: pg_upgrade is chosen when the budget is at least this multiple of its estimated time.
 PG_UPGRADE_BUDGET_FACTOR = 1.5
