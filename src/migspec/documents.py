@@ -7,7 +7,8 @@ one silently - a stats file's ``rows: 20000000`` became ``rows: 1``), YAML ancho
 refused (a few lines of aliases expand to billions of nodes for the code that walks them), a number
 longer than any measurement is refused before Python converts it, and nesting is bounded. JSON is
 read with ``json`` whatever the file is called when it looks like JSON (YAML 1.1 reads ``1e3`` as a
-string, and PyYAML is ~200x slower).
+string, and PyYAML is ~200x slower). YAML goes first to :mod:`migspec.plainyaml`, which reads the
+YAML stats files hold without importing PyYAML, and declines the rest: PyYAML reads that here.
 """
 
 from __future__ import annotations
@@ -203,11 +204,17 @@ def decode_document(data: bytes, p: Path, *, what: str, json_only: bool = False)
                     raise InputError(f"{p}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None
                 looks_json = False  # YAML that starts like a flow collection
         if not looks_json:
-            import yaml
-
             if len(data) > MAX_YAML_BYTES:
                 raise InputError(f"{p}: {what} is larger than {size(MAX_YAML_BYTES)}, the limit for YAML "
                                  "(migspec.limits); write it as JSON (a .json file) instead")
+            from migspec import plainyaml
+
+            try:
+                return plainyaml.read(text)  # the same document, without importing PyYAML (issue 16)
+            except plainyaml.Unsupported:
+                pass  # PyYAML reads it, and states any error
+            import yaml
+
             try:
                 doc = _yaml(text)
             except yaml.YAMLError as exc:
