@@ -109,15 +109,18 @@ def test_rules_name_operation_kinds_that_exist() -> None:
 
 
 def test_a_json_stats_file_never_loads_pyyaml(tmp_path: Path) -> None:
-    """PyYAML is imported for the first YAML document only (migspec.documents): a JSON stats file
-    (``migspec measure -o stats.json``) is read by ``json`` alone. A YAML one still works."""
+    """PyYAML is imported for the first YAML document migspec.plainyaml leaves to it only
+    (migspec.documents): a JSON stats file (``migspec measure -o stats.json``) is read by ``json``
+    alone, a plain YAML one by migspec.plainyaml; one with an escape goes to PyYAML and still works."""
     sql = tmp_path / "0001.sql"
     sql.write_text("ALTER TABLE t ADD COLUMN c uuid DEFAULT gen_random_uuid();\n")
     table = {"rows": 1000000, "write_qps": 10,
              "lock_contention": {"longest_transaction_seconds": 1, "lock_waits_per_minute": 0}}
     (tmp_path / "stats.json").write_text(json.dumps({"pg_version": 15, "tables": {"public.t": table}}))
     (tmp_path / "stats.yaml").write_text("pg_version: 15\ntables:\n  public.t: " + json.dumps(table) + "\n")
-    for name, yaml_loaded in (("stats.json", False), ("stats.yaml", True)):
+    (tmp_path / "escaped.yaml").write_text('pg_version: 15\nsource: "prod\\u00e9"\ntables:\n  public.t: '
+                                           + json.dumps(table) + "\n")
+    for name, yaml_loaded in (("stats.json", False), ("stats.yaml", False), ("escaped.yaml", True)):
         code = ("import contextlib, io\nfrom migspec.cli import main\n"
                 "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
                 f"    rc = main(['lint', {str(sql)!r}, '--stats', {str(tmp_path / name)!r}, '--format', 'json'])\n"
