@@ -204,12 +204,7 @@ def _build(cls: type[T], *, frozen: bool, repr: bool = True, eq: bool = True, or
         cls.__hash__ = None  # type: ignore[assignment]
     _set(cls, "__replace__", replace)  # copy.replace (Python 3.13), as dataclass() there
     if not cls.__dict__.get("__doc__"):  # the __doc__ dataclass() gives an undocumented class
-        import inspect  # only for such a class: migspec's classes are documented
-
-        try:
-            cls.__doc__ = cls.__name__ + str(inspect.signature(cls)).replace(" -> None", "")
-        except (TypeError, ValueError):
-            cls.__doc__ = cls.__name__
+        cls.__doc__ = cls.__name__ + _signature_text(cls, flds)
     if match_args:
         _set(cls, "__match_args__", tuple(f.name for f in flds if f.init and not f.kw_only))
     abc.update_abstractmethods(cls)
@@ -363,6 +358,35 @@ def _dataclasses_field(f: Field) -> Any:
         made._field_type = dataclasses._FIELD_CLASSVAR if f.classvar else dataclasses._FIELD  # type: ignore[attr-defined]
         f._dataclasses_field = made
     return f._dataclasses_field
+
+
+def _signature_text(cls: type, flds: tuple[Field, ...]) -> str:
+    """``str(inspect.signature(cls))`` without its ``-> None``, as dataclass() writes it in an
+    undocumented class's ``__doc__``: written here when every parameter's annotation is a string
+    (``from __future__ import annotations``, as in every migspec module) and the class is made by
+    its own ``__init__``, as ``inspect`` formats it (``name: 'type' = repr(default)``, a factory
+    as ``<factory>``, ``*`` before keyword-only ones); else by ``inspect``, which costs 36 M
+    instructions to import (issue 16)."""
+    params: list[str] = []
+    keyword: list[str] = []
+    simple = type(cls) is type and cls.__new__ is object.__new__  # type: ignore[comparison-overlap]
+    for f in flds:
+        if not f.init:
+            continue
+        if not simple or not isinstance(f.type, str):
+            import inspect  # an annotation that is an object: inspect's formatting of it
+
+            try:
+                return str(inspect.signature(cls)).replace(" -> None", "")
+            except (TypeError, ValueError):
+                return ""
+        text = f"{f.name}: {f.type!r}"
+        if f.default_factory is not MISSING:
+            text += f" = {_FACTORY!r}"
+        elif f.default is not MISSING:
+            text += f" = {f.default!r}"
+        (keyword if f.kw_only else params).append(text)
+    return "(" + ", ".join([*params, *(["*", *keyword] if keyword else [])]) + ")"
 
 
 def _set(cls: type, name: str, method: Any) -> None:

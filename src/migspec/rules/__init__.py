@@ -4,13 +4,12 @@ package (no central list to edit). Add a rule by adding a module and a tests/rul
 from __future__ import annotations
 
 import importlib
-import importlib.machinery
-import os
 from functools import cache
 
 from typing import TYPE_CHECKING
 
 from migspec.rules.base import Hit, Rule, RuleContext
+from migspec.submodules import submodule_names
 
 if TYPE_CHECKING:
     from migspec.analysis import Analyzed
@@ -18,25 +17,10 @@ if TYPE_CHECKING:
 __all__ = ["Hit", "Rule", "RuleContext", "RuleIndex", "all_rules", "rule_names"]
 
 
-def _module_names() -> list[str]:
-    """The modules of this package by name, sorted, as ``pkgutil.iter_modules`` finds them (each
-    file with an import suffix, the longest suffix taken off, as ``inspect.getmodulename``) - not
-    with it: it imports ``inspect`` and with it ``ast``, ``dis``, ``tokenize``, 36 M instructions at
-    lint's start (issue 16, callgrind)."""
-    suffixes = sorted(importlib.machinery.all_suffixes(), key=len, reverse=True)
-    names = set()
-    for directory in __path__:
-        for entry in os.listdir(directory):
-            suffix = next((s for s in suffixes if entry.endswith(s)), None)
-            if suffix is not None and "." not in entry[:-len(suffix)]:
-                names.add(entry[:-len(suffix)])
-    return sorted(names - {"__init__"})
-
-
 @cache
 def all_rules() -> tuple[type[Rule], ...]:
     found: list[type[Rule]] = []
-    for name in _module_names():
+    for name in submodule_names(__path__):
         if name == "base":
             continue
         module = importlib.import_module(f"{__name__}.{name}")

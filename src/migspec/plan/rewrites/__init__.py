@@ -11,7 +11,6 @@ parsed tree.
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from functools import cache
 
 from pglast import ast
@@ -30,6 +29,7 @@ from migspec.plan.context import PlanContext
 from migspec.plan.rewrites.base import REWRITES, Known, Rewrite
 from migspec.plan.steps import C, E, M, Steps, ddl, with_down
 from migspec.planfile.model import Step
+from migspec.submodules import submodule_names
 
 SKIPPED = (TransactionControl, SetSetting)
 
@@ -37,9 +37,9 @@ SKIPPED = (TransactionControl, SetSetting)
 @cache
 def registry() -> dict[type, Rewrite]:
     """Every rewrite module of this package imported (each registers itself with ``@handles``)."""
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name != "base":
-            importlib.import_module(f"{__name__}.{info.name}")
+    for name in submodule_names(__path__):
+        if name != "base":
+            importlib.import_module(f"{__name__}.{name}")
     return REWRITES
 
 
