@@ -634,3 +634,31 @@ def _behaviour_without_pickle(cls: type, calls: list[tuple[tuple[Any, ...], dict
         return _behaviour(cls, calls)
     finally:
         del globals()["Generated"]
+
+
+def test_init_is_a_shared_template_with_the_class_s_own_names() -> None:
+    """__init__ is not compiled per class (migspec.frozen._template): two classes of the same shape
+    share one template's bytecode, each with its own parameter names, keys and defaults."""
+    from migspec.frozen import _TEMPLATES, frozen
+
+    @frozen
+    class A:
+        """-"""
+        x: int
+        y: str = "a"
+
+    @frozen
+    class B:
+        """-"""
+        p: int
+        q: str = "b"
+
+    assert A.__init__.__code__.co_code == B.__init__.__code__.co_code
+    assert A.__init__.__code__.co_varnames[:3] == ("self", "x", "y")
+    assert vars(A(1)) == {"x": 1, "y": "a"} and vars(B(2)) == {"p": 2, "q": "b"}
+    assert (2, False, False) in _TEMPLATES
+    with pytest.raises(TypeError, match="may not be called '_frozen_values_'"):
+        @frozen
+        class C:
+            """-"""
+            _frozen_values_: int

@@ -17,8 +17,11 @@ and repr, and ``@frozen`` still refuses assignment - built differently, for thre
 * **Creating the class**, at every start: dataclass() compiles each generated method from source
   with exec(), about 1 ms per frozen class; ``migspec lint`` of one small file creates ~73 of
   them. Equality, hash, order, repr and the refusal of assignment are shared functions written
-  once below, which read a class's fields through an ``operator.attrgetter`` made for it; only
-  ``__init__`` is compiled, one exec() per class, as its signature must be the class's own.
+  once below, which read a class's fields through an ``operator.attrgetter`` made for it.
+  ``__init__``, whose signature must be the class's own, is not compiled per class either (73
+  sources were ~24 M instructions of Python's parser and compiler): it is a template's code for
+  as many parameters, compiled once per shape (17 for those 73 classes), with the class's field
+  names put in as its parameter names and keys (``CodeType.replace``, :func:`_init`).
 * **Constructing an instance**: a frozen dataclass's ``__init__`` sets each field through
   ``object.__setattr__`` (the class's ``__setattr__`` refuses): 3.0 us for a 19-field class where
   a plain one takes 0.36 us. Lint builds ~130,000 frozen values on 10,000 statements. This
@@ -455,40 +458,83 @@ def _refuse_del(self: Any, name: str) -> None:
 
 def _init(cls: type, flds: tuple[Field, ...]) -> Callable[..., None]:
     """The ``__init__`` dataclass() would write - the same parameters in the same order (positional
-    fields, then keyword-only ones), defaults and default factories - storing into ``__dict__``."""
+    fields, then keyword-only ones), defaults and default factories - storing into ``__dict__``.
+
+    Not compiled per class (issue 16: 73 classes' sources were ~30 M instructions of Python's
+    parser and compiler at every start of ``migspec lint``): the function is a template's code for
+    as many parameters (compiled once per count, :func:`_template`) with the class's field names
+    put in as its parameter names and the keys it stores under."""
     if hasattr(cls, "__post_init__") or "__slots__" in cls.__dict__ or "__init__" in cls.__dict__:
         raise TypeError(f"@frozen / @record do not handle {cls.__name__}'s own __init__, __post_init__ or __slots__")
-    env: dict[str, Any] = {"_FACTORY": _FACTORY}
-    positional: list[str] = []
-    keyword: list[str] = []
-    body = ["_values = self.__dict__"]
+    positional: list[Field] = []
+    keyword: list[Field] = []
+    factories: list[tuple[str, Callable[[], Any]]] = []  # init fields with a factory: called when not given
+    always: list[tuple[str, Callable[[], Any]]] = []  # init=False fields with a factory: called each time
     for f in flds:
+        if f.name in _RESERVED:
+            raise TypeError(f"{cls.__name__}: a field may not be called {f.name!r} (migspec.frozen's own name)")
+        if not f.init:
+            if f.default_factory is not MISSING:
+                always.append((f.name, f.default_factory))
+            continue  # else dataclass() leaves it to the class attribute (its default), or unset
         if f.default_factory is not MISSING:
-            env[f"_factory_{f.name}"] = f.default_factory
-            default, value = "_FACTORY", f"_factory_{f.name}()"
-            if f.init:
-                value = f"{value} if {f.name} is _FACTORY else {f.name}"
-        elif not f.init:
-            continue  # dataclass() leaves it to the class attribute (its default), or unset
-        elif f.default is not MISSING:
-            env[f"_default_{f.name}"] = f.default
-            default, value = f"_default_{f.name}", f.name
+            factories.append((f.name, f.default_factory))
+        if f.kw_only:
+            keyword.append(f)
         else:
-            default, value = "", f.name
-        body.append(f"_values[{f.name!r}] = {value}")
-        if f.init:
-            params = keyword if f.kw_only else positional
-            if not default and params and "=" in params[-1] and params is positional:
+            if f.default is MISSING and f.default_factory is MISSING and positional and \
+                    (positional[-1].default is not MISSING or positional[-1].default_factory is not MISSING):
                 raise TypeError(f"non-default argument {f.name!r} follows default argument")
-            params.append(f"{f.name}={default}" if default else f.name)
-    signature = ", ".join(["self", *positional, *(["*", *keyword] if keyword else [])])
-    source = f"def __init__({signature}):\n    " + "\n    ".join(body) + "\n"
-    exec(source, env)  # noqa: S102 - our own text, built from the class's fields
-    init = env["__init__"]
+            positional.append(f)
+    params = positional + keyword
+    code = _template(len(params), bool(factories), bool(always))
+    names = {f"\x00{i}": f.name for i, f in enumerate(params)}
+    names["\x00factories"] = tuple(factories)  # type: ignore[assignment]
+    names["\x00always"] = tuple(always)  # type: ignore[assignment]
+    varnames = {f"_frozen_p{i}_": f.name for i, f in enumerate(params)}
+    code = code.replace(
+        co_argcount=1 + len(positional), co_kwonlyargcount=len(keyword),
+        co_varnames=tuple(varnames.get(v, v) for v in code.co_varnames),
+        co_consts=tuple(names.get(c, c) if isinstance(c, str) else c for c in code.co_consts),
+        co_qualname=f"{cls.__qualname__}.__init__")
+    defaults = tuple(_FACTORY if f.default_factory is not MISSING else f.default
+                     for f in positional if f.default is not MISSING or f.default_factory is not MISSING)
+    init = types.FunctionType(code, _GLOBALS, "__init__", defaults or None)
+    kwdefaults = {f.name: _FACTORY if f.default_factory is not MISSING else f.default
+                  for f in keyword if f.default is not MISSING or f.default_factory is not MISSING}
+    if kwdefaults:
+        init.__kwdefaults__ = kwdefaults
     init.__annotations__ = {**{f.name: f.type for f in flds if f.init}, "return": None}
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
-    return init  # type: ignore[no-any-return]
+    return init
+
+
+#: The names a template's code uses for itself (a field cannot have one of them).
+_RESERVED = frozenset({"self", "_frozen_values_", "_frozen_n_", "_frozen_f_", "_FACTORY"})
+_TEMPLATES: dict[tuple[int, bool, bool], types.CodeType] = {}
+
+
+def _template(count: int, factories: bool, always: bool) -> types.CodeType:
+    """An ``__init__`` storing ``count`` parameters in ``self.__dict__``; its placeholders (the
+    parameters ``_frozen_p<i>_``, the keys ``"\\x00<i>"``, the factory tuples) are replaced by
+    :func:`_init` for each class. One exec() per shape, not per class."""
+    key = (count, factories, always)
+    code = _TEMPLATES.get(key)
+    if code is None:
+        body = ["_frozen_values_ = self.__dict__"]
+        body += [f"_frozen_values_['\\x00{i}'] = _frozen_p{i}_" for i in range(count)]
+        if factories:
+            body.append("for _frozen_n_, _frozen_f_ in '\\x00factories':\n"
+                        "        if _frozen_values_[_frozen_n_] is _FACTORY:\n"
+                        "            _frozen_values_[_frozen_n_] = _frozen_f_()")
+        if always:
+            body.append("for _frozen_n_, _frozen_f_ in '\\x00always':\n"
+                        "        _frozen_values_[_frozen_n_] = _frozen_f_()")
+        params = "".join(f", _frozen_p{i}_" for i in range(count))
+        env: dict[str, Any] = {}
+        exec(f"def __init__(self{params}):\n    " + "\n    ".join(body) + "\n", env)  # noqa: S102 - our own text
+        code = _TEMPLATES[key] = env["__init__"].__code__
+    return code
 
 
 class _Factory:
@@ -499,3 +545,4 @@ class _Factory:
 
 
 _FACTORY = _Factory()
+_GLOBALS = globals()  # what a template's __init__ reads: _FACTORY
