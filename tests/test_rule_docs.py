@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pglast import parse_sql
 
+import migspec.rules
 from migspec.rules import all_rules
 from migspec.rules.base import DOC_SECTIONS, Rule
 
@@ -104,3 +105,31 @@ def test_references_are_public_urls_or_files_in_the_repository(rule: type[Rule])
         for path in _PATH.findall(_URL.sub("", line)):
             assert (ROOT / path.rstrip(".")).exists(), f"{path} is not in the repository: {line!r}"
         assert ".md" not in _URL.sub("", line), f"names a document, not a URL or a path: {line!r}"
+
+
+def test_the_kinds_file_is_current() -> None:
+    """lint imports the rules of the operation kinds it meets, from migspec/rules/_kinds.py: it must
+    say what the rule modules say (after changing a rule's ``operations``: python -m migspec.rules)."""
+    from migspec.rules import kinds_source
+
+    path = Path(migspec.rules.__file__).with_name("_kinds.py")
+    assert path.read_text(encoding="utf-8") == kinds_source(), "out of date: run python -m migspec.rules"
+
+
+def test_each_kind_gets_every_rule_that_looks_at_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rules_for_kind(k) holds exactly the catalogue's rules that look at k, in its order; a rule
+    module _kinds.py does not list (a rule just added) is included for every kind."""
+    from migspec.rules import _kinds, all_rules, rules_for_kind
+
+    kinds = {k for _, ops in _kinds.KINDS.values() for k in ops} | {"no_such_kind"}
+    for kind in sorted(kinds):
+        assert rules_for_kind(kind) == tuple(r for r in all_rules() if not r.operations or kind in r.operations)
+    unlisted = dict(_kinds.KINDS)
+    del unlisted["dropping_column"]
+    monkeypatch.setattr(_kinds, "KINDS", unlisted)
+    rules_for_kind.cache_clear()
+    try:
+        assert "dropping-column" in {r.name for r in rules_for_kind("create_index")}
+    finally:
+        monkeypatch.undo()
+        rules_for_kind.cache_clear()

@@ -20,7 +20,7 @@ from migspec.names import QualifiedName
 from migspec.ops.base import Work
 from migspec.parse.source import Location, Migration
 from migspec.risk import Assessment, Risk, TableLoad, Thresholds, assess, classify_stall, stall_seconds
-from migspec.rules import Hit, RuleContext, RuleIndex, all_rules, rule_names
+from migspec.rules import Hit, RuleContext, RuleIndex, rule_names
 from migspec.schema import Schema
 from migspec.stats import Stats, require_measurements
 from migspec.versions import DEFAULT_VERSION
@@ -94,18 +94,20 @@ def lint(migration: Migration, stats: Stats, *, pg_version: int | None = None, t
     version = target_version(stats, pg_version)
     thresholds = Thresholds.from_mapping(stats.thresholds, f"{stats.origin}")
     calibration = (calibration or Calibration()).bound(stats)  # the probed server's speed and load
-    known_rules = rule_names()
+    known_rules: frozenset[str] | None = None  # only a migration that names rules needs them all
     for stmt in migration.statements:
         for d in stmt.directives:
             if d.verb == "allow":
                 for target in d.targets:
+                    if known_rules is None:
+                        known_rules = rule_names()
                     if target not in known_rules:
                         from migspec.suggest import did_you_mean
 
                         raise InputError(f"{d.location}: unknown rule {target!r} in 'migspec: allow'"
                                          f"{did_you_mean(target, known_rules)} (see 'migspec rules')")
 
-    index = RuleIndex([cls() for cls in all_rules()])
+    index = RuleIndex()  # each operation kind's rules imported when the first such operation comes
     ctx = RuleContext(version, stats.pg_version_full if pg_version in (None, stats.pg_version) else None,
                       schema=None, thresholds=thresholds)  # type: ignore[arg-type]
     collected: list[tuple[Analyzed, list[tuple[str, Hit]], frozenset[QualifiedName]]] = []
