@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,7 +134,12 @@ def _header(command: str, cat: Catalog) -> str:
 
 def render_volatility(command: str, cat: Catalog) -> str:
     """The text of ``volatility.py``."""
-    entries = "".join(f"    {n!r}: {cat.volatility[n]!r},\n" for n in sorted(cat.volatility))
+    # One string of names per class, split at import: a dict literal of ~2,700 entries cost ~7 M
+    # instructions at every start of `migspec lint` (issue 16), the three strings under 1 M.
+    assert not any(ch.isspace() for n in cat.volatility for ch in n), "a function name with a space"
+    classes = {c: textwrap.fill(" ".join(sorted(n for n, v in cat.volatility.items() if v == c)), 96,
+                                initial_indent="    ", subsequent_indent="    ", break_long_words=False,
+                                break_on_hyphens=False) for c in "isv"}
     mixed = "".join(f"    {name!r},\n" for name in sorted(cat.mixed))
     return _header(command, cat) + f'''\
 """Volatility of every pg_catalog function, copied from ``pg_proc.provolatile``.
@@ -150,8 +156,19 @@ from __future__ import annotations
 #: server_version_num of the server this table was read from.
 SOURCE_VERSION_NUM: int = {cat.version_num}
 
-VOLATILITY: dict[str, str] = {{
-{entries}}}
+_IMMUTABLE = """
+{classes["i"]}
+"""
+_STABLE = """
+{classes["s"]}
+"""
+_VOLATILE = """
+{classes["v"]}
+"""
+
+#: Function name -> ``'i'``, ``'s'`` or ``'v'``.
+VOLATILITY: dict[str, str] = {{**dict.fromkeys(_IMMUTABLE.split(), "i"), **dict.fromkeys(_STABLE.split(), "s"),
+                              **dict.fromkeys(_VOLATILE.split(), "v")}}
 
 #: Names whose overloads have different volatility (VOLATILITY holds the most volatile one).
 MIXED: frozenset[str] = frozenset({{
