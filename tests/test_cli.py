@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import migspec.documents
 from migspec import __version__
 from migspec.cli import main
 from migspec.rules import all_rules, rule_names
@@ -179,6 +180,14 @@ def test_unreadable_files(capsys: pytest.CaptureFixture[str], work: Path, monkey
     monkeypatch.setattr(Path, "read_bytes", deny(real_read_bytes))
     monkeypatch.setattr(Path, "read_text", deny(real_read_text))
     monkeypatch.setattr(Path, "open", deny(real_open))
+
+    def deny_open(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if Path(file).name in ("m.sql", "c.yaml", "s.yaml"):
+            raise PermissionError(13, "Permission denied", str(file))
+        return open(file, *args, **kwargs)
+
+    # migspec.documents reads with open(), not pathlib (lint's start-up, migspec.paths)
+    monkeypatch.setattr(migspec.documents, "open", deny_open, raising=False)
     for argv, expected in ((["lint", "m.sql"], "m.sql: cannot read: Permission denied"),
                            (["lint", "ok.sql", "--stats", "s.yaml"], "s.yaml: cannot read stats file: Permission denied"),
                            (["lint", "ok.sql", *MEASURED, "--calibration", "c.yaml"],

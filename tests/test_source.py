@@ -115,7 +115,7 @@ def test_collect_files_lexical_order(tmp_path: Path) -> None:
     for name in ["0010_c.sql", "0002_b.sql", "0001_a.sql", "notes.txt", "0003.SQL.bak"]:
         (tmp_path / name).write_text("SELECT 1;")
     (tmp_path / "sub.sql").mkdir()  # a directory named like a file is not read
-    assert [p.name for p in collect_files([tmp_path])] == ["0001_a.sql", "0002_b.sql", "0010_c.sql"]
+    assert [Path(p).name for p in collect_files([tmp_path])] == ["0001_a.sql", "0002_b.sql", "0010_c.sql"]
 
 
 def test_collect_files_errors(tmp_path: Path) -> None:

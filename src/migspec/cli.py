@@ -14,7 +14,6 @@ import math
 import re
 import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from migspec import __version__, policy
@@ -504,10 +503,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
     check_emittable(plan)
     if args.out:
         try:
+            from pathlib import Path  # here, not at the top: lint's start-up (migspec.paths)
+
             write_files(plan, Path(args.out))
         except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
             raise InputError(f"{args.out[:200]}: cannot write plan files: {getattr(exc, 'strerror', None) or exc}") from None
     if args.emit:
+        from pathlib import Path
+
         from migspec.frameworks.emit import emit
 
         sys.stderr.write(emit(plan, project, args.emit, Path(args.into) if args.into else None))
@@ -717,6 +720,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         sys.stdout.write(RENDERERS[args.format](result))
     if args.calibration:
         try:
+            from pathlib import Path
+
             Path(args.calibration).write_text(calibration_yaml(result), encoding="utf-8")
         except OSError as exc:
             raise InputError(f"{args.calibration}: cannot write calibration: {exc.strerror or exc}") from None

@@ -17,11 +17,14 @@ its findings stay in the output marked allowed, with that reason.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
 from migspec.errors import InputError
 from migspec.frozen import frozen, replace
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 KINDS = ("django", "alembic", "sql")
 FAIL_ON = ("green", "yellow", "red")
@@ -44,17 +47,23 @@ class Config:
     ignore: tuple[tuple[str, str], ...] = ()  # (rule, reason)
 
 
-def find_pyproject(start: Path) -> Path | None:
-    """The nearest pyproject.toml with a [tool.migspec] table, from ``start`` up to the root."""
-    for directory in [start, *start.parents]:
-        candidate = directory / "pyproject.toml"
-        if candidate.is_file():
+def find_pyproject(start: str | os.PathLike[str]) -> str | None:
+    """The nearest pyproject.toml with a [tool.migspec] table, from ``start`` (an absolute
+    directory) up to the root. With os.path, not pathlib: lint runs this at every start (issue 16)."""
+    directory = os.fspath(start)
+    while True:
+        candidate = os.path.join(directory, "pyproject.toml")
+        if os.path.isfile(candidate):
             try:
-                if "[tool.migspec]" in candidate.read_text(encoding="utf-8"):
-                    return candidate
+                with open(candidate, encoding="utf-8") as fh:  # noqa: PTH123 - see the docstring
+                    if "[tool.migspec]" in fh.read():
+                        return candidate
             except (OSError, UnicodeDecodeError):
-                continue
-    return None
+                pass
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
 
 
 def _text(table: dict[str, Any], key: str, origin: str, choices: tuple[str, ...] | None = None) -> str | None:
@@ -67,8 +76,11 @@ def _text(table: dict[str, Any], key: str, origin: str, choices: tuple[str, ...]
     return value
 
 
-def load_config(path: Path) -> Config:
+def load_config(path: str | os.PathLike[str]) -> Config:
     import tomllib  # here: only a project with a [tool.migspec] table pays for it (issue 16)
+    from pathlib import Path
+
+    path = Path(path)
 
     origin = str(path)
     try:
@@ -117,8 +129,8 @@ def load_config(path: Path) -> Config:
                   rel(python) if python and "/" in python else python, version, tuple(ignore))
 
 
-def discover(start: Path | None = None) -> Config:
-    path = find_pyproject((start or Path.cwd()).resolve())
+def discover(start: str | os.PathLike[str] | None = None) -> Config:
+    path = find_pyproject(os.path.realpath(start or os.getcwd()))  # Path.resolve() is realpath
     return load_config(path) if path else Config()
 
 

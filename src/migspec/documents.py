@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
-from pathlib import Path
+import os
 from typing import Any
 
 from migspec.errors import InputError
@@ -24,13 +24,13 @@ from migspec.limits import MAX_DOCUMENT_DEPTH, MAX_JSON_BYTES, MAX_NUMBER_DIGITS
 _CHUNK = 1 << 20
 
 
-def read_capped(path: Path, limit: int, what: str) -> bytes:
+def read_capped(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
     """The file's bytes, or an InputError when it cannot be read or holds more than ``limit``
     (``what``: "stats file", ...; empty for a migration's SQL files)."""
     chunks: list[bytes] = []
     got = 0
     try:
-        with Path(path).open("rb") as fh:
+        with open(path, "rb") as fh:  # noqa: PTH123 - not pathlib: lint's start-up (migspec.paths)
             while got <= limit:
                 chunk = fh.read(min(_CHUNK, limit + 1 - got))
                 if not chunk:
@@ -175,17 +175,21 @@ def _depth(doc: Any) -> int:
     return depth
 
 
-def load_document(path: str | Path, *, what: str, json_only: bool = False) -> Any:
+def load_document(path: str | os.PathLike[str], *, what: str, json_only: bool = False) -> Any:
     """Read and decode a JSON or YAML document within the limits (see decode_document)."""
-    p = Path(path)
+    from migspec.paths import display
+
+    p = display(path)  # as str(Path(path)) names it, without importing pathlib
     return decode_document(read_capped(p, MAX_JSON_BYTES, what), p, what=what, json_only=json_only)
 
 
-def decode_document(data: bytes, p: Path, *, what: str, json_only: bool = False) -> Any:
+def decode_document(data: bytes, p: str | os.PathLike[str], *, what: str, json_only: bool = False) -> Any:
     """Decode a JSON or YAML document (JSON when the name ends in .json, when ``json_only``, or when
     the text looks like JSON), within the limits; every problem is an InputError naming the file
     (and line:column where the decoder knows it)."""
-    is_json = json_only or p.suffix.lower() == ".json"
+    from migspec.paths import suffix
+
+    is_json = json_only or suffix(p).lower() == ".json"
     if len(data) > MAX_JSON_BYTES:
         raise InputError(f"{p}: {what} is larger than {size(MAX_JSON_BYTES)}, the limit for it (migspec.limits)")
     try:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from pathlib import Path
 
 from typing import TYPE_CHECKING
 
@@ -100,6 +99,8 @@ def forget() -> None:
 def _file_passwords() -> set[str]:
     """Passwords libpq may read on its own: PGPASSWORD, the password file (last field of each
     line, ``\\:`` escapes) and ``password=`` lines of the connection service files."""
+    from pathlib import Path  # here: lint's start-up does without it (issue 16)
+
     found = {os.environ["PGPASSWORD"]} if os.environ.get("PGPASSWORD") else set()
     home = Path(os.environ.get("HOME") or "~").expanduser()
     passfile = Path(os.environ.get("PGPASSFILE") or home / ".pgpass")

@@ -8,9 +8,9 @@ that existed before it (so not created earlier in the same migration) needs ``ro
 from __future__ import annotations
 
 import datetime as dt
+import os
 import math
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from migspec.errors import InputError, RefusedError
@@ -400,12 +400,14 @@ def _schema(raw: Any, origin: str, where: str) -> TableSchema:
     )
 
 
-def load_stats(path: str | Path) -> Stats:
+def load_stats(path: str | os.PathLike[str]) -> Stats:
     """Read a YAML or JSON stats file within migspec.limits (migspec.documents: duplicate keys,
     aliases, overlong numbers and deep nesting are errors, JSON is read as JSON)."""
     from migspec.documents import load_document
 
-    return parse_stats(load_document(path, what="stats file"), str(Path(path)))
+    from migspec.paths import display
+
+    return parse_stats(load_document(path, what="stats file"), display(path))
 
 
 def how_to_measure(table: QualifiedName, key: str) -> str:

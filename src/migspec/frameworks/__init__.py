@@ -16,7 +16,7 @@ from here): linting .sql files never loads it (issue 16: lint imports only what 
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 from typing import TYPE_CHECKING, Any
 
 from migspec.errors import EXIT_OK, InputError, MigspecError
@@ -41,20 +41,22 @@ class ProjectOptions:
     kind: str | None = None  # "django" / "alembic" / "sql" when the user says so ([tool.migspec] kind)
 
 
-def detect(path: str | Path, options: ProjectOptions) -> str | None:
+def detect(path: str | os.PathLike[str], options: ProjectOptions) -> str | None:
     """``django`` / ``alembic`` when ``path`` is such a project (or the options say so), else None."""
-    p = Path(path)
+    from migspec.paths import is_dir, is_file, name
+
     if options.kind:
         return None if options.kind == "sql" else options.kind
     if options.alembic_config:
         return "alembic"
     if options.django_settings:
         return "django"
-    if p.is_dir() and (p / "manage.py").is_file():
+    # migspec.paths, not pathlib: lint asks this of every path it is given (issue 16).
+    if is_dir(path) and is_file(os.path.join(path, "manage.py")):
         return "django"
-    if p.is_dir() and (p / "alembic.ini").is_file():
+    if is_dir(path) and is_file(os.path.join(path, "alembic.ini")):
         return "alembic"
-    if p.is_file() and p.name == "alembic.ini":
+    if is_file(path) and name(path) == "alembic.ini":
         return "alembic"
     return None
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
+import os
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 from migspec.documents import read_capped
 from migspec.errors import InputError
 from migspec.frozen import field, frozen
 from migspec.limits import MAX_SQL_BYTES, MAX_SQL_NESTING, MAX_STATEMENTS, size
+from migspec.paths import display, exists, is_dir, name as path_name, stem
 
 
 @frozen(order=True)
@@ -101,25 +102,28 @@ _DIRECTIVE = re.compile(r"--\s*migspec:\s*(?P<body>.*)$", re.MULTILINE)
 _BODY = re.compile(r"^(?P<verb>allow|confirm)\s+(?P<targets>[^\s].*?)(?:\s+reason:\s*(?P<reason>.*))?\s*$")
 
 
-def collect_files(paths: Sequence[str | Path]) -> list[Path]:
-    """Files named, and the ``*.sql`` files of directories named, in lexical order per directory."""
+def collect_files(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """Files named, and the ``*.sql`` files of directories named, in lexical order per directory;
+    each named as ``str(Path(...))`` names it (migspec.paths: pathlib only for a directory)."""
     if not paths:
         raise InputError("no migration given: name one or more .sql files or a directory")
-    files: list[Path] = []
+    files: list[str] = []
     if sum(str(raw) == STDIN for raw in paths) > 1:
         raise InputError("- (standard input) can be named only once")
     for raw in paths:
-        path = Path(raw)
         if str(raw) == STDIN:
-            files.append(path)
+            files.append(STDIN)
             continue
+        path = display(raw)
         try:
-            if path.is_dir():
-                found = sorted(p for p in path.rglob("*.sql") if p.is_file())
+            if is_dir(path):
+                from pathlib import Path  # its walk and its order (by parts), as before
+
+                found = sorted(p for p in Path(path).rglob("*.sql") if p.is_file())
                 if not found:
                     raise InputError(f"{path}: directory holds no .sql files")
-                files.extend(found)
-            elif path.exists():
+                files.extend(str(p) for p in found)
+            elif exists(path):
                 files.append(path)
             else:
                 raise InputError(f"{path}: no such file or directory")
@@ -144,12 +148,12 @@ def _read_stdin() -> bytes:
     return data
 
 
-def read_text(path: Path) -> str:
+def read_text(path: str | os.PathLike[str]) -> str:
     """The file's text, or an InputError that names what is wrong with it (also: larger than
     migspec.limits.MAX_SQL_BYTES - read no further, so /dev/zero costs no more than that)."""
-    data = _read_stdin() if str(path) == STDIN else read_capped(path, MAX_SQL_BYTES, "")
-    if str(path) == STDIN:
-        path = Path("stdin")
+    is_stdin = str(path) == STDIN
+    path = "stdin" if is_stdin else display(path)  # as str(Path(path)) names it, for the messages
+    data = _read_stdin() if is_stdin else read_capped(path, MAX_SQL_BYTES, "")
     if b"\x00" in data:
         raise InputError(f"{path}:1:1: not a text file (it contains NUL bytes)")
     data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark is not part of the text
@@ -389,7 +393,7 @@ def _placeholders(text: str) -> list[tuple[int, str, str]]:
     return found
 
 
-def load_migration(paths: Sequence[str | Path], *, name: str | None = None) -> Migration:
+def load_migration(paths: Sequence[str | os.PathLike[str]], *, name: str | None = None) -> Migration:
     """Read and parse every file; the migration's name defaults to the first path's stem.
 
     A file without statements among files that have some is a note, not an error: frameworks
@@ -397,7 +401,7 @@ def load_migration(paths: Sequence[str | Path], *, name: str | None = None) -> M
     and projects keep placeholder files. Only a migration with no statement at all is refused."""
     files = collect_files(paths)
     statements: list[Statement] = []
-    empty: list[Path] = []
+    empty: list[str] = []
     total = 0
     for file_index, path in enumerate(files):
         text = read_text(path)
@@ -408,16 +412,16 @@ def load_migration(paths: Sequence[str | Path], *, name: str | None = None) -> M
         label = "stdin" if str(path) == STDIN else str(path)
         parsed = parse_text(text, label, file_index=file_index, first_index=len(statements))
         if not parsed:
-            empty.append(Path(label))
+            empty.append(label)
         statements.extend(parsed)
     if not statements:
         raise InputError(f"{empty[0]}:1:1: no SQL statements in this file")
     notes = tuple(f"{path}: no SQL statements in this file (a no-op migration?): nothing to judge"
                   for path in empty)
-    first = files[0] if len(files) == 1 else Path(paths[0])
-    if str(first) == STDIN:
-        first = Path("stdin")
-    return Migration(name or first.stem or first.name, tuple("stdin" if str(f) == STDIN else str(f) for f in files),
+    first = files[0] if len(files) == 1 else display(paths[0])
+    if first == STDIN:
+        first = "stdin"
+    return Migration(name or stem(first) or path_name(first), tuple("stdin" if f == STDIN else f for f in files),
                      tuple(statements), notes)
 
 

@@ -28,13 +28,15 @@ the fingerprint: ``Table.created_here`` / ``measured``, ``Index.created_here``,
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from migspec.schema.measured import from_stats
 from migspec.schema.model import (CHECK, EXCLUDE, FOREIGN, NOT_NULL, PRIMARY, UNIQUE, Column, Constraint, EnumType,
                                   Index, Schema, Sequence, Table, Trigger, View)
 from migspec.stats import Stats
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def load(stats: Stats, schema_path: str | Path | None = None) -> Schema:
