@@ -239,7 +239,7 @@ class _Reader:
                 lines[self.pos] = " " * inner + rest
                 items.append(self.block(inner, depth + 1))
                 continue
-            items.append(self.value(rest, inner, indent, depth + 1))
+            items.append(self.value(rest, indent, depth + 1))
 
     def _is_key(self, content: str) -> bool:
         if content[0] in "'\"":
@@ -282,7 +282,7 @@ class _Reader:
                         value = self.block(at, depth + 1)
                 out[key] = value
                 continue
-            out[key] = self.value(rest, len(line) - len(rest), indent, depth + 1)
+            out[key] = self.value(rest, indent, depth + 1)
 
     def _key(self, content: str) -> tuple[Any, int]:
         """A block mapping's key and the index after its ``:``."""
@@ -320,9 +320,9 @@ class _Reader:
         self.pos = pos
         return out
 
-    def value(self, rest: str, column: int, parent: int, depth: int) -> Any:
-        """The value starting at ``rest`` (a line's text from ``column``), with the lines that
-        continue it; leaves the position on the next line."""
+    def value(self, rest: str, parent: int, depth: int) -> Any:
+        """The value starting at ``rest`` (the current line's text from the value on), with the
+        lines that continue it (indented more than ``parent``); leaves the position on the next line."""
         first = rest[0]
         if first in "[{":
             return self._flow_block(rest, parent, depth)
