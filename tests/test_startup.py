@@ -44,14 +44,14 @@ tables:
 #: migspec.frozen collects fields itself, the rule catalogue lists its modules without pkgutil
 #: (migspec.submodules); PyYAML (the YAML stats file is read by migspec.plainyaml: ~97 M
 #: instructions of its import); and pathlib with the urllib.parse and ipaddress it imports
-#: (migspec.paths: ~14 M).
+#: (migspec.paths: ~14 M); threading (lint starts no thread: no one-line hook for threads).
 NOT_AT_START = ("tomllib", "hashlib", "statistics", "psycopg", "rich", "subprocess", "migspec.verify",
                 "migspec.measure", "migspec.execute", "migspec.pgserver", "migspec.frameworks.django",
                 "migspec.frameworks.alembic", "pglast.stream", "pglast.printers", "migspec.plan.steps",
                 "migspec.plan.rewrites", "migspec.plan.builder", "migspec.plan.context", "migspec.planfile",
                 "migspec.ops.misc", "migspec.ops.constraint", "migspec.frameworks.project", "pickle",
                 "dataclasses", "inspect", "ast", "dis", "tokenize", "pkgutil", "yaml", "pathlib", "urllib.parse",
-                "ipaddress")
+                "ipaddress", "threading")
 
 
 def _everything(pattern: str) -> str:
