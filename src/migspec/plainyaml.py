@@ -191,6 +191,16 @@ class _Reader:
                 return
             self.pos += 1
 
+    def _line_at(self, indent: int) -> tuple[str, int] | None:
+        """The next line that is not blank or a comment, with its indentation; None at the end of
+        the text or when it is indented less than ``indent`` (the collection ends there)."""
+        self.skip()
+        if self.pos >= len(self.lines):
+            return None
+        line = self.lines[self.pos]
+        here = _indent(line)
+        return None if here < indent else (line, here)
+
     def node(self, parent: int, depth: int) -> Any:
         """The block node on the next line when it is indented more than ``parent``, else None."""
         self.skip()
@@ -216,13 +226,10 @@ class _Reader:
         items: list[Any] = []
         lines = self.lines
         while True:
-            self.skip()
-            if self.pos >= len(lines):
+            at = self._line_at(indent)
+            if at is None:
                 return items
-            line = lines[self.pos]
-            here = _indent(line)
-            if here < indent:
-                return items
+            line, here = at
             content = line[here:]
             if here > indent or not (content == "-" or content.startswith("- ")):
                 if here == indent:
@@ -255,13 +262,10 @@ class _Reader:
         out: dict[Any, Any] = {}
         lines = self.lines
         while True:
-            self.skip()
-            if self.pos >= len(lines):
+            at = self._line_at(indent)
+            if at is None:
                 return out
-            line = lines[self.pos]
-            here = _indent(line)
-            if here < indent:
-                return out
+            line, here = at
             if here > indent:
                 raise Unsupported(f"line {self.pos + 1}: unexpected indentation")
             content = line[here:]
