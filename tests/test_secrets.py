@@ -86,6 +86,10 @@ def test_secrets_are_found_in_every_spelling() -> None:
     assert "my secret" in dsn.secrets_in("password='my secret'")
     assert "p:w" in dsn.secrets_in("postgresql://u:p%3Aw@h/db")
     assert PASSWORD in dsn.secrets_in(f"postgresql://u@h/db?sslmode=disable&password={PASSWORD}&x=1")
+    # The patterns run only where casefold() finds "password" (or "://"): any spelling re's
+    # IGNORECASE matches still gets there (a long s is an s to both).
+    assert PASSWORD in dsn.secrets_in(f"host=h PaſSWORD={PASSWORD}")
+    assert PASSWORD in dsn.secrets_in(f"POSTGRESQL://u:{PASSWORD}@h/db")
 
 
 def test_an_unexpected_exception_prints_no_password(monkeypatch: pytest.MonkeyPatch, empty_plan: Path) -> None:
