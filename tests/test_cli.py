@@ -149,6 +149,9 @@ BAD_INPUT = {
     "calibration unknown rate": ({"c.yaml": "rates: {warp: {rows_per_s: 5}}"},
                                  ["lint", "ok.sql", *MEASURED, "--calibration", "c.yaml"], "unknown rate 'warp'"),
     "rules unknown name": ({}, ["rules", "no-such-rule"], "unknown rule 'no-such-rule'"),
+    # A name the OS refuses (ENAMETOOLONG): was an internal error, from the framework detection.
+    "migration name too long": ({}, ["lint", *MEASURED, "x" * 300], ": cannot read: File name too long"),
+    "stats name too long": ({}, ["lint", "ok.sql", "--stats", "s" * 300], "cannot read stats file: File name too long"),
 }
 
 

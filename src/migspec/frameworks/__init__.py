@@ -52,12 +52,15 @@ def detect(path: str | os.PathLike[str], options: ProjectOptions) -> str | None:
     if options.django_settings:
         return "django"
     # migspec.paths, not pathlib: lint asks this of every path it is given (issue 16).
-    if is_dir(path) and is_file(os.path.join(path, "manage.py")):
-        return "django"
-    if is_dir(path) and is_file(os.path.join(path, "alembic.ini")):
-        return "alembic"
-    if is_file(path) and name(path) == "alembic.ini":
-        return "alembic"
+    try:
+        if is_dir(path) and is_file(os.path.join(path, "manage.py")):
+            return "django"
+        if is_dir(path) and is_file(os.path.join(path, "alembic.ini")):
+            return "alembic"
+        if is_file(path) and name(path) == "alembic.ini":
+            return "alembic"
+    except OSError:  # a name the OS refuses (too long, no permission): reading the files says so, exit 2
+        return None
     return None
 
 

@@ -7,10 +7,10 @@ line/column arithmetic needs; pglast's Python nodes are built only when asked fo
 
 from __future__ import annotations
 
+import os
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-import os
 from functools import cached_property
 from typing import Any
 
