@@ -11,6 +11,8 @@ password in no output, no state table row and no plan or approval file.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -193,3 +195,29 @@ def test_a_worker_thread_failure_is_one_line_without_the_password(monkeypatch: p
     assert r.returncode == 0
     _one_clean_line(r.stderr, PASSWORD)
     assert "background thread (writer-1) stopped: RuntimeError" in r.stderr
+
+
+def test_a_thread_started_by_a_module_imported_later_still_reports_one_line() -> None:
+    """The hook is set when threading is imported, not before (lint never imports it): a command
+    whose threading comes after the command began still gets one line, and the hook before it
+    is back afterwards."""
+    code = ("import sys\nassert 'threading' not in sys.modules\nfrom migspec import cli\n"
+            "with cli._threads_report_one_line():\n"
+            "    assert 'threading' not in sys.modules\n"
+            "    import threading\n"
+            "    t = threading.Thread(target=lambda: 1 / int('0'), name='writer-7')\n"
+            "    t.start(); t.join()\n"
+            "print(threading.excepthook is threading.__excepthook__)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "True\n"
+    assert done.stderr == "migspec: a background thread (writer-7) stopped: ZeroDivisionError: division by zero\n"
+
+
+def test_after_import_runs_now_or_after_the_module_s_code() -> None:
+    code = ("import sys\nfrom migspec.deferred import after_import\nseen = []\n"
+            "after_import('sys', lambda m: seen.append(('now', m.__name__)))\n"
+            "cancel = after_import('colorsys', lambda m: seen.append(('later', hasattr(m, 'rgb_to_hsv'))))\n"
+            "stop = after_import('wave', lambda m: seen.append('never'))\n"
+            "stop()\nimport colorsys, wave\nprint(seen)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "[('now', 'sys'), ('later', True)]\n"

@@ -44,7 +44,8 @@ tables:
 #: migspec.frozen collects fields itself, the rule catalogue lists its modules without pkgutil
 #: (migspec.submodules); PyYAML (the YAML stats file is read by migspec.plainyaml: ~97 M
 #: instructions of its import); and pathlib with the urllib.parse and ipaddress it imports
-#: (migspec.paths: ~14 M); threading (lint starts no thread: no one-line hook for threads).
+#: (migspec.paths: ~14 M); and threading (the one-line report of a failed thread is set when a
+#: command imports it, migspec.deferred.after_import).
 NOT_AT_START = ("tomllib", "hashlib", "statistics", "psycopg", "rich", "subprocess", "migspec.verify",
                 "migspec.measure", "migspec.execute", "migspec.pgserver", "migspec.frameworks.django",
                 "migspec.frameworks.alembic", "pglast.stream", "pglast.printers", "migspec.plan.steps",

@@ -759,8 +759,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = build_parser(argv[0] if argv[0] in COMMANDS else None).parse_args(argv)
         except SystemExit as exc:  # --help and --version print, then stop
             return exc.code if isinstance(exc.code, int) else EXIT_OK
-        if args.command == "lint":  # it starts no thread (threading is not imported: tests/test_startup.py)
-            return COMMANDS[args.command](args)
         with _threads_report_one_line():
             return COMMANDS[args.command](args)
     except MigspecError as exc:
@@ -805,19 +803,29 @@ def _sigterm_interrupts() -> Any:
 @contextlib.contextmanager
 def _threads_report_one_line() -> Iterator[None]:
     """An exception that ends a worker thread (verify's writers and lock sampler) is one line with
-    passwords masked, like the main thread's, not Python's default traceback."""
-    import threading
+    passwords masked, like the main thread's, not Python's default traceback. Set when
+    ``threading`` is imported (now, or when the command imports it): a command that starts no
+    thread does not import it for this (lint's start-up, issue 16)."""
+    from migspec.deferred import after_import
 
-    def report(hook: threading.ExceptHookArgs) -> None:
+    def report(hook: Any) -> None:  # a threading.ExceptHookArgs
         message = scrub(" ".join(str(hook.exc_value).split())[:500])
         sys.stderr.write(f"migspec: a background thread ({hook.thread.name if hook.thread else '?'}) stopped: "
                          f"{hook.exc_type.__name__}: {printable(message, lines=False)}\n")
 
-    previous, threading.excepthook = threading.excepthook, report
+    installed: list[tuple[Any, Any]] = []  # (the threading module, its hook before)
+
+    def install(threading: Any) -> None:
+        installed.append((threading, threading.excepthook))
+        threading.excepthook = report
+
+    cancel = after_import("threading", install)
     try:
         yield
     finally:
-        threading.excepthook = previous
+        cancel()
+        for threading, previous in installed:
+            threading.excepthook = previous
 
 
 def printable(text: str, *, lines: bool = True) -> str:

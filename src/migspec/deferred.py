@@ -21,6 +21,7 @@ import importlib.machinery  # not importlib.util: it imports more (~1.5 ms at ev
 import sys
 import _thread  # not threading: ~1 ms more at every start, for one lock
 import types
+from collections.abc import Callable
 from typing import Any
 
 #: The submodules of pglast deferred; each is imported by pglast's package and parser at import.
@@ -101,3 +102,55 @@ def is_deferred(name: str) -> bool:
     """Whether ``name`` is still a deferred module whose code has not run."""
     module = sys.modules.get(name)
     return isinstance(module, _DeferredModule) and not module.__dict__.get("_migspec_ran")
+
+
+def after_import(name: str, callback: Callable[[types.ModuleType], None]) -> Callable[[], None]:
+    """Run ``callback(module)`` once the module ``name`` is imported: now when it already is, else
+    right after its code has run (a finder, first on ``sys.meta_path``, wraps the loader the other
+    finders give, as defer_pglast_classes does for pglast's package). The CLI sets its one-line
+    report of a failed thread this way: a command that starts no thread (lint) never imports
+    ``threading`` for it (issue 16: start-up). Returns what cancels a callback still waiting."""
+    module = sys.modules.get(name)
+    if module is not None:
+        callback(module)
+        return lambda: None
+    finder = _AfterImport(name, callback)
+    sys.meta_path.insert(0, finder)
+
+    def cancel() -> None:
+        if finder in sys.meta_path:
+            sys.meta_path.remove(finder)
+
+    return cancel
+
+
+class _AfterImport:
+    """The finder of :func:`after_import`: finds nothing itself; for its module, asks the finders
+    after it, and wraps the loader's ``exec_module`` so that the callback runs after the module's
+    code. Removes itself at the first find (once)."""
+
+    def __init__(self, name: str, callback: Callable[[types.ModuleType], None]) -> None:
+        self.name, self.callback = name, callback
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if name != self.name or self not in sys.meta_path:
+            return None
+        sys.meta_path.remove(self)
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec = find(name, path, target) if find else None
+            if spec is not None:
+                break
+        else:
+            return None  # the import system says it is not found, as without this finder
+        loader, callback = spec.loader, self.callback
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        run = loader.exec_module
+
+        def exec_then(module: types.ModuleType) -> None:
+            run(module)
+            callback(module)
+
+        loader.exec_module = exec_then  # type: ignore[method-assign]
+        return spec
